@@ -1,0 +1,297 @@
+//! Signed boxes in `(z, y, x)` and the regular chunk grid.
+//!
+//! A [`Bbox`] is half-open, `[begin, begin + shape)`, with a signed begin so that boxes may lie
+//! partly or wholly outside a volume (negative coordinates are normal when padding). A
+//! [`ChunkGrid`] answers which chunks of an array a box touches, and which part of each.
+
+use crate::{Error, Result};
+
+/// Three signed coordinates, `(z, y, x)`.
+pub type Coord = [i64; 3];
+/// Three extents, `(d, h, w)`.
+pub type Shape = [u64; 3];
+
+/// A half-open box `[begin, begin + shape)` in `(z, y, x)`.
+///
+/// ```
+/// use voxload::Bbox;
+/// let window = Bbox::new([-4, 0, 10], [8, 16, 16]);
+/// let volume = Bbox::new([0, 0, 0], [100, 100, 20]);
+/// let inside = window.intersect(&volume).unwrap();
+/// assert_eq!(inside, Bbox::new([0, 0, 10], [4, 16, 10]));
+/// assert_eq!(window.end(), [4, 16, 26]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Bbox {
+    /// The first voxel, inclusive.
+    pub begin: Coord,
+    /// The extent along each axis.
+    pub shape: Shape,
+}
+
+impl Bbox {
+    /// A box from its first voxel and its extent.
+    #[must_use]
+    pub const fn new(begin: Coord, shape: Shape) -> Self {
+        Bbox { begin, shape }
+    }
+
+    /// The box `[0, shape)`: the valid voxels of a volume of that shape.
+    ///
+    /// ```
+    /// use voxload::Bbox;
+    /// assert_eq!(Bbox::from_shape([2, 3, 4]).begin, [0, 0, 0]);
+    /// ```
+    #[must_use]
+    pub const fn from_shape(shape: Shape) -> Self {
+        Bbox {
+            begin: [0, 0, 0],
+            shape,
+        }
+    }
+
+    /// The box `[begin, end)`.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when `end < begin` on any axis.
+    ///
+    /// ```
+    /// use voxload::Bbox;
+    /// let b = Bbox::from_bounds([-4, -64, -64], [104, 864, 864]).unwrap();
+    /// assert_eq!(b.shape, [108, 928, 928]);
+    /// assert!(Bbox::from_bounds([1, 0, 0], [0, 1, 1]).is_err());
+    /// ```
+    pub fn from_bounds(begin: Coord, end: Coord) -> Result<Self> {
+        let mut shape = [0u64; 3];
+        for a in 0..3 {
+            if end[a] < begin[a] {
+                return Err(Error::Geometry(format!(
+                    "box end {end:?} is before its begin {begin:?}"
+                )));
+            }
+            shape[a] = end[a].abs_diff(begin[a]);
+        }
+        Ok(Bbox { begin, shape })
+    }
+
+    /// One past the last voxel on each axis.
+    #[must_use]
+    pub fn end(&self) -> Coord {
+        std::array::from_fn(|a| self.begin[a] + self.shape[a] as i64)
+    }
+
+    /// The number of voxels.
+    #[must_use]
+    pub fn num_voxels(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// True when the box holds no voxel.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.num_voxels() == 0
+    }
+
+    /// The common part of two boxes, or `None` when they share no voxel.
+    #[must_use]
+    pub fn intersect(&self, other: &Bbox) -> Option<Bbox> {
+        let (a_end, b_end) = (self.end(), other.end());
+        let begin: Coord = std::array::from_fn(|a| self.begin[a].max(other.begin[a]));
+        let end: Coord = std::array::from_fn(|a| a_end[a].min(b_end[a]));
+        if (0..3).any(|a| end[a] <= begin[a]) {
+            return None;
+        }
+        Bbox::from_bounds(begin, end).ok()
+    }
+
+    /// True when every voxel of `other` is in `self` (an empty `other` is always contained).
+    #[must_use]
+    pub fn contains(&self, other: &Bbox) -> bool {
+        if other.is_empty() {
+            return true;
+        }
+        let (a_end, b_end) = (self.end(), other.end());
+        (0..3).all(|a| self.begin[a] <= other.begin[a] && b_end[a] <= a_end[a])
+    }
+
+    /// The box grown by `by[a]` voxels on both sides of axis `a` (a negative amount shrinks it,
+    /// never below an empty box).
+    ///
+    /// ```
+    /// use voxload::Bbox;
+    /// let chunk = Bbox::from_shape([100, 800, 800]);
+    /// assert_eq!(chunk.grow([4, 64, 64]), Bbox::from_bounds([-4, -64, -64], [104, 864, 864]).unwrap());
+    /// ```
+    #[must_use]
+    pub fn grow(&self, by: Coord) -> Bbox {
+        let mut out = *self;
+        for a in 0..3 {
+            let shape = (self.shape[a] as i64 + 2 * by[a]).max(0);
+            // A shrink past empty collapses to the centre.
+            let shift = if shape == 0 {
+                self.shape[a] as i64 / 2
+            } else {
+                -by[a]
+            };
+            out.begin[a] = self.begin[a] + shift;
+            out.shape[a] = shape as u64;
+        }
+        out
+    }
+
+    /// The box moved by `by`.
+    #[must_use]
+    pub fn shift(&self, by: Coord) -> Bbox {
+        Bbox {
+            begin: std::array::from_fn(|a| self.begin[a] + by[a]),
+            shape: self.shape,
+        }
+    }
+
+    /// This box in coordinates relative to `origin` (i.e. shifted by `-origin`).
+    #[must_use]
+    pub fn relative_to(&self, origin: Coord) -> Bbox {
+        self.shift(origin.map(|v| -v))
+    }
+}
+
+/// A regular grid of chunks over an array of a given shape.
+///
+/// ```
+/// use voxload::{Bbox, ChunkGrid};
+/// let grid = ChunkGrid::new([10, 10, 10], [4, 4, 4]).unwrap();
+/// assert_eq!(grid.grid_shape(), [3, 3, 3]);
+/// let parts: Vec<_> = grid.parts(&Bbox::new([-2, 3, 3], [4, 2, 1])).collect();
+/// // z in [0, 2) of chunk 0, y in [3, 5) across chunks 0 and 1, x = 3 in chunk 0
+/// assert_eq!(parts.len(), 2);
+/// assert_eq!(parts[0].chunk, [0, 0, 0]);
+/// assert_eq!(parts[0].in_chunk, Bbox::new([0, 3, 3], [2, 1, 1]));
+/// assert_eq!(parts[0].in_box, Bbox::new([2, 0, 0], [2, 1, 1]));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkGrid {
+    array: Shape,
+    chunk: Shape,
+}
+
+/// The part of a box that falls in one chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkPart {
+    /// The chunk's grid index.
+    pub chunk: [u64; 3],
+    /// The part, relative to the chunk's first voxel.
+    pub in_chunk: Bbox,
+    /// The same part, relative to the box's first voxel.
+    pub in_box: Bbox,
+}
+
+impl ChunkGrid {
+    /// A grid of `chunk`-shaped chunks over an array of shape `array`.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when a chunk extent is zero.
+    pub fn new(array: Shape, chunk: Shape) -> Result<Self> {
+        if chunk.contains(&0) {
+            return Err(Error::Geometry(format!(
+                "chunk shape {chunk:?} has a zero extent"
+            )));
+        }
+        Ok(ChunkGrid { array, chunk })
+    }
+
+    /// The array's shape.
+    #[must_use]
+    pub fn array_shape(&self) -> Shape {
+        self.array
+    }
+
+    /// The chunk shape.
+    #[must_use]
+    pub fn chunk_shape(&self) -> Shape {
+        self.chunk
+    }
+
+    /// The number of chunks along each axis.
+    #[must_use]
+    pub fn grid_shape(&self) -> [u64; 3] {
+        std::array::from_fn(|a| self.array[a].div_ceil(self.chunk[a]))
+    }
+
+    /// The voxels of chunk `index`, clipped to the array.
+    #[must_use]
+    pub fn chunk_box(&self, index: [u64; 3]) -> Bbox {
+        let begin: Coord = std::array::from_fn(|a| (index[a] * self.chunk[a]) as i64);
+        let full = Bbox::new(begin, self.chunk);
+        full.intersect(&Bbox::from_shape(self.array))
+            .unwrap_or(Bbox::new(begin, [0; 3]))
+    }
+
+    /// The grid indices of the chunks that `bbox` touches inside the array, as a box of the grid.
+    /// `None` when `bbox` lies wholly outside the array.
+    #[must_use]
+    pub fn chunk_range(&self, bbox: &Bbox) -> Option<Bbox> {
+        let inside = bbox.intersect(&Bbox::from_shape(self.array))?;
+        let end = inside.end();
+        let first: Coord = std::array::from_fn(|a| inside.begin[a] / self.chunk[a] as i64);
+        let last: Coord = std::array::from_fn(|a| (end[a] - 1) / self.chunk[a] as i64 + 1);
+        Bbox::from_bounds(first, last).ok()
+    }
+
+    /// Every chunk that `bbox` touches inside the array, with the part of `bbox` in it, z-major.
+    pub fn parts(&self, bbox: &Bbox) -> impl Iterator<Item = ChunkPart> + '_ {
+        let bbox = *bbox;
+        let range = self.chunk_range(&bbox);
+        let (begin, shape) = range.map_or(([0; 3], [0; 3]), |r| (r.begin, r.shape));
+        let count = shape.iter().product::<u64>();
+        (0..count).filter_map(move |i| {
+            let index = [
+                (begin[0] + (i / (shape[1] * shape[2])) as i64) as u64,
+                (begin[1] + (i / shape[2] % shape[1]) as i64) as u64,
+                (begin[2] + (i % shape[2]) as i64) as u64,
+            ];
+            let chunk_box = self.chunk_box(index);
+            let part = chunk_box.intersect(&bbox)?;
+            Some(ChunkPart {
+                chunk: index,
+                in_chunk: part.relative_to(chunk_box.begin),
+                in_box: part.relative_to(bbox.begin),
+            })
+        })
+    }
+}
+
+/// Parses `Z,Y,X` (three comma-separated integers; negatives allowed).
+///
+/// # Errors
+/// [`Error::Parse`] when the text is not three integers.
+///
+/// ```
+/// assert_eq!(voxload::geometry::parse_triple::<i64>("-4,0,3").unwrap(), [-4, 0, 3]);
+/// assert!(voxload::geometry::parse_triple::<u64>("1,2").is_err());
+/// ```
+pub fn parse_triple<T: std::str::FromStr>(text: &str) -> Result<[T; 3]>
+where
+    T::Err: std::fmt::Display,
+{
+    let parts: Vec<&str> = text.split(',').map(str::trim).collect();
+    if parts.len() != 3 {
+        return Err(Error::Parse {
+            what: "Z,Y,X",
+            input: text.to_string(),
+            reason: format!("expected 3 comma-separated numbers, found {}", parts.len()),
+        });
+    }
+    let mut out = Vec::with_capacity(3);
+    for p in parts {
+        out.push(p.parse::<T>().map_err(|e| Error::Parse {
+            what: "Z,Y,X",
+            input: text.to_string(),
+            reason: format!("`{p}`: {e}"),
+        })?);
+    }
+    out.try_into().map_err(|_| Error::Parse {
+        what: "Z,Y,X",
+        input: text.to_string(),
+        reason: "expected 3 numbers".into(),
+    })
+}

@@ -1,0 +1,153 @@
+//! A filesystem store whose every write is atomic: a write-to-temporary-then-rename.
+//!
+//! zarrs' `FilesystemStore` writes a key's file in place, so a process killed mid-write leaves a
+//! file that exists but is short or mixed. Wrapping it, this store writes each value to a hidden
+//! temporary file beside its destination and renames it into place, so a reader (or a resumed
+//! ingest) sees either the old file, no file, or the whole new file — never a torn one.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::{
+    Bytes, ListableStorageTraits, MaybeBytesIterator, OffsetBytesIterator, ReadableStorageTraits,
+    StorageError, StoreKey, StoreKeys, StoreKeysPrefixes, StorePrefix, WritableStorageTraits,
+};
+
+/// The marker in temporary file names; such files are never valid chunks.
+pub const TEMP_MARKER: &str = ".voxload-tmp-";
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A zarrs filesystem store that writes atomically (temporary file, then rename).
+#[derive(Debug)]
+pub struct AtomicFsStore {
+    inner: FilesystemStore,
+    root: PathBuf,
+}
+
+impl AtomicFsStore {
+    /// A store rooted at `root` (created if missing).
+    ///
+    /// # Errors
+    /// Propagates zarrs' error when the directory cannot be created or used.
+    pub fn new(root: &Path) -> Result<Self, StorageError> {
+        let inner = FilesystemStore::new(root).map_err(|e| StorageError::Other(e.to_string()))?;
+        Ok(AtomicFsStore {
+            inner,
+            root: root.to_path_buf(),
+        })
+    }
+
+    /// The file that holds `key`.
+    #[must_use]
+    pub fn path_of(&self, key: &StoreKey) -> PathBuf {
+        self.inner.key_to_fspath(key)
+    }
+
+    /// The store's root directory.
+    #[must_use]
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// Writes `bytes` to `dest` atomically: a unique temporary file in the same directory, then a
+/// rename over `dest`. Creates the parent directories.
+///
+/// # Errors
+/// Any I/O error; the temporary file is removed on failure.
+pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let parent = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)?;
+    let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = parent.join(format!(
+        ".{name}{TEMP_MARKER}{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let result = (|| {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        drop(file);
+        std::fs::rename(&tmp, dest)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+impl ReadableStorageTraits for AtomicFsStore {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        self.inner.get_partial_many(key, byte_ranges)
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        self.inner.size_key(key)
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        self.inner.supports_get_partial()
+    }
+}
+
+impl WritableStorageTraits for AtomicFsStore {
+    fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
+        Ok(write_atomic(&self.path_of(key), &value)?)
+    }
+
+    fn set_partial_many(
+        &self,
+        key: &StoreKey,
+        offset_values: OffsetBytesIterator,
+    ) -> Result<(), StorageError> {
+        // Only reached if a caller ignores `supports_set_partial`; stay atomic by rewriting whole.
+        let mut whole = self.inner.get(key)?.map(|b| b.to_vec()).unwrap_or_default();
+        for (offset, value) in offset_values {
+            let start = offset as usize;
+            let end = start + value.len();
+            if whole.len() < end {
+                whole.resize(end, 0);
+            }
+            whole[start..end].copy_from_slice(&value);
+        }
+        self.set(key, Bytes::from(whole))
+    }
+
+    fn erase(&self, key: &StoreKey) -> Result<(), StorageError> {
+        self.inner.erase(key)
+    }
+
+    fn erase_prefix(&self, prefix: &StorePrefix) -> Result<(), StorageError> {
+        self.inner.erase_prefix(prefix)
+    }
+
+    fn supports_set_partial(&self) -> bool {
+        false
+    }
+}
+
+impl ListableStorageTraits for AtomicFsStore {
+    fn list(&self) -> Result<StoreKeys, StorageError> {
+        self.inner.list()
+    }
+
+    fn list_prefix(&self, prefix: &StorePrefix) -> Result<StoreKeys, StorageError> {
+        self.inner.list_prefix(prefix)
+    }
+
+    fn list_dir(&self, prefix: &StorePrefix) -> Result<StoreKeysPrefixes, StorageError> {
+        self.inner.list_dir(prefix)
+    }
+
+    fn size_prefix(&self, prefix: &StorePrefix) -> Result<u64, StorageError> {
+        self.inner.size_prefix(prefix)
+    }
+}

@@ -1,0 +1,296 @@
+//! Where a chunk's voxel bytes come from: a memory-mapped chunk file, an inner chunk of a
+//! memory-mapped shard, or a chunk decoded by zarrs.
+//!
+//! Mapped files are kept in a bounded LRU, so any number of chunk files works within the
+//! process's file-descriptor and address-space limits. Decoded chunks are kept in zarrs' own
+//! size-bounded LRU of decoded chunks.
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+use memmap2::Mmap;
+use zarrs::array::chunk_cache::{ChunkCache, ChunkCacheDecodedLruSizeLimit};
+use zarrs::array::{Array, ArrayBytes};
+use zarrs::storage::ReadableStorageTraits;
+
+use super::meta::{ArrayMeta, Layout};
+use crate::{Error, Result, Shape};
+
+/// Limits of a reader's caches.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheLimits {
+    /// The most chunk or shard files mapped at once.
+    pub max_mapped_files: usize,
+    /// The most bytes of decoded chunks kept (decoding path only).
+    pub max_decoded_bytes: u64,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            max_mapped_files: 1024,
+            max_decoded_bytes: 256 << 20,
+        }
+    }
+}
+
+/// The bytes of one chunk, C order, native (= little) endian, full chunk shape.
+pub(crate) enum ChunkData {
+    /// The chunk has no data: every voxel is the fill value.
+    Fill,
+    /// A range of a mapped file.
+    Mapped(Arc<MappedFile>, usize),
+    /// A chunk decoded by zarrs.
+    Decoded(Arc<ArrayBytes<'static>>),
+}
+
+impl ChunkData {
+    /// The chunk's bytes, or `None` for a fill chunk.
+    pub(crate) fn bytes(&self, len: usize) -> Option<&[u8]> {
+        match self {
+            ChunkData::Fill => None,
+            ChunkData::Mapped(file, start) => Some(&file.map[*start..*start + len]),
+            ChunkData::Decoded(bytes) => match bytes.as_ref() {
+                ArrayBytes::Fixed(raw) => Some(&raw[..len]),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// A mapped chunk or shard file, with its parsed shard index.
+pub(crate) struct MappedFile {
+    map: Mmap,
+    /// For shards: the byte offset of each inner chunk, `None` where the inner chunk is absent.
+    inner_offsets: Vec<Option<usize>>,
+}
+
+/// How chunks are fetched.
+pub(crate) enum ChunkSource {
+    Mapped {
+        /// The array opened by zarrs, used only for chunk keys.
+        array: Arc<Array<dyn ReadableStorageTraits>>,
+        root: PathBuf,
+        files: Mutex<LruCache<[u64; 3], Arc<MappedFile>>>,
+        /// Inner chunks per shard along each axis (`[1, 1, 1]` unsharded).
+        per_file: [u64; 3],
+        /// Files are shards with an index.
+        sharded: bool,
+        /// Index layout, for shards.
+        index_at_start: bool,
+        index_crc32c: bool,
+    },
+    Decoded(ChunkCacheDecodedLruSizeLimit),
+}
+
+impl ChunkSource {
+    pub(crate) fn new(
+        meta: &ArrayMeta,
+        array: Arc<Array<dyn ReadableStorageTraits>>,
+        root: PathBuf,
+        limits: CacheLimits,
+    ) -> Result<Self> {
+        let capacity = NonZeroUsize::new(limits.max_mapped_files.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let mapped = |per_file: [u64; 3], sharded, index_at_start, index_crc32c| {
+            ChunkSource::Mapped {
+                array: array.clone(),
+                root: root.clone(),
+                files: Mutex::new(LruCache::new(capacity)),
+                per_file,
+                sharded,
+                index_at_start,
+                index_crc32c,
+            }
+        };
+        Ok(match &meta.layout {
+            Layout::Raw => mapped([1, 1, 1], false, false, false),
+            Layout::ShardedRaw {
+                inner,
+                index_at_start,
+                index_crc32c,
+            } => mapped(
+                std::array::from_fn(|a| meta.chunk[a] / inner[a]),
+                true,
+                *index_at_start,
+                *index_crc32c,
+            ),
+            Layout::Decoded { .. } => {
+                Self::Decoded(ChunkCacheDecodedLruSizeLimit::new(array, limits.max_decoded_bytes))
+            }
+        })
+    }
+
+    /// The chunk at grid index `chunk` of the read grid (inner chunks for sharded arrays), whose
+    /// byte length is `chunk_bytes`.
+    pub(crate) fn chunk(&self, chunk: [u64; 3], chunk_bytes: usize) -> Result<ChunkData> {
+        match self {
+            ChunkSource::Decoded(cache) => {
+                let bytes = cache
+                    .retrieve_chunk_bytes(&chunk, &zarrs::array::CodecOptions::default())
+                    .map_err(|e| Error::zarrs(cache.array().path().as_str(), e))?;
+                match bytes.as_ref() {
+                    ArrayBytes::Fixed(raw) if raw.len() >= chunk_bytes => {
+                        Ok(ChunkData::Decoded(bytes))
+                    }
+                    _ => Err(Error::zarrs(
+                        cache.array().path().as_str(),
+                        "decoded chunk has an unexpected size",
+                    )),
+                }
+            }
+            ChunkSource::Mapped {
+                array,
+                root,
+                files,
+                per_file,
+                sharded,
+                index_at_start,
+                index_crc32c,
+            } => {
+                let file_index: [u64; 3] = std::array::from_fn(|a| chunk[a] / per_file[a]);
+                let cached = files
+                    .lock()
+                    .map_err(|_| poisoned())?
+                    .get(&file_index)
+                    .cloned();
+                let file = match cached {
+                    Some(f) => f,
+                    None => {
+                        let path = root.join(array.chunk_key(&file_index).as_str());
+                        let inner_count = per_file.iter().product::<u64>() as usize;
+                        let layout = FileLayout {
+                            inner_bytes: chunk_bytes,
+                            inner_count,
+                            sharded: *sharded,
+                            index_at_start: *index_at_start,
+                            index_crc32c: *index_crc32c,
+                        };
+                        let Some(f) = map_file(&path, &layout)? else {
+                            return Ok(ChunkData::Fill);
+                        };
+                        let f = Arc::new(f);
+                        files
+                            .lock()
+                            .map_err(|_| poisoned())?
+                            .put(file_index, f.clone());
+                        f
+                    }
+                };
+                let local: [u64; 3] = std::array::from_fn(|a| chunk[a] % per_file[a]);
+                let inner = ((local[0] * per_file[1] + local[1]) * per_file[2] + local[2]) as usize;
+                Ok(match file.inner_offsets[inner] {
+                    Some(offset) => ChunkData::Mapped(file, offset),
+                    None => ChunkData::Fill,
+                })
+            }
+        }
+    }
+
+    /// The number of files currently mapped (0 on the decoding path).
+    pub(crate) fn mapped_files(&self) -> usize {
+        match self {
+            ChunkSource::Mapped { files, .. } => files.lock().map(|f| f.len()).unwrap_or(0),
+            ChunkSource::Decoded(_) => 0,
+        }
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Geometry("a reader thread panicked while holding the mapping cache".into())
+}
+
+struct FileLayout {
+    inner_bytes: usize,
+    inner_count: usize,
+    sharded: bool,
+    index_at_start: bool,
+    index_crc32c: bool,
+}
+
+/// Maps a chunk or shard file after checking its length against the metadata; `None` when the
+/// file does not exist (the chunk reads as fill).
+fn map_file(path: &std::path::Path, layout: &FileLayout) -> Result<Option<MappedFile>> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let index_bytes = if layout.sharded {
+        16 * layout.inner_count as u64 + if layout.index_crc32c { 4 } else { 0 }
+    } else {
+        0
+    };
+    let size_error = |expected| Error::ChunkSize {
+        path: path.to_path_buf(),
+        actual: len,
+        expected,
+    };
+    if !layout.sharded && len != layout.inner_bytes as u64 {
+        return Err(size_error(layout.inner_bytes as u64));
+    }
+    if layout.sharded && len < index_bytes {
+        return Err(size_error(index_bytes));
+    }
+    // SAFETY: the file was opened read-only and its length checked above. The mapping stays
+    // valid as long as no other process truncates the file; voxload's writers never rewrite a
+    // file in place (they write a new file and rename it over the old one, which leaves this
+    // mapping on the old inode), so only a foreign process truncating chunk files of an array
+    // being read could invalidate it — the one case mmap cannot defend against (SPEC section 1).
+    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+    if !layout.sharded {
+        return Ok(Some(MappedFile {
+            map,
+            inner_offsets: vec![Some(0)],
+        }));
+    }
+    let index_start = if layout.index_at_start {
+        0
+    } else {
+        map.len() - index_bytes as usize
+    };
+    let index = &map[index_start..index_start + index_bytes as usize];
+    let shard_error = |reason: String| Error::ShardIndex {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let entries_len = 16 * layout.inner_count;
+    if layout.index_crc32c {
+        let stored = u32::from_le_bytes(index[entries_len..].try_into().unwrap_or([0; 4]));
+        let computed = crc32c::crc32c(&index[..entries_len]);
+        if stored != computed {
+            return Err(shard_error(format!(
+                "index checksum {stored:#010x} does not match the computed {computed:#010x}"
+            )));
+        }
+    }
+    let word = |i: usize| u64::from_le_bytes(index[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
+    let mut inner_offsets = Vec::with_capacity(layout.inner_count);
+    for i in 0..layout.inner_count {
+        let (offset, nbytes) = (word(2 * i), word(2 * i + 1));
+        if offset == u64::MAX && nbytes == u64::MAX {
+            inner_offsets.push(None);
+            continue;
+        }
+        if nbytes != layout.inner_bytes as u64 {
+            return Err(shard_error(format!(
+                "inner chunk {i} is {nbytes} bytes, expected {}",
+                layout.inner_bytes
+            )));
+        }
+        if offset.checked_add(nbytes).is_none_or(|end| end > len) {
+            return Err(shard_error(format!(
+                "inner chunk {i} at [{offset}, {offset} + {nbytes}) lies past the end of the {len}-byte file"
+            )));
+        }
+        inner_offsets.push(Some(offset as usize));
+    }
+    Ok(Some(MappedFile { map, inner_offsets }))
+}
+
+/// The voxels of one chunk of the read grid.
+pub(crate) fn chunk_voxels(shape: Shape) -> usize {
+    shape.iter().product::<u64>() as usize
+}

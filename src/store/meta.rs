@@ -1,0 +1,302 @@
+//! Reading an array's `zarr.json` and deciding how its chunks can be served.
+//!
+//! voxload parses the few fields it needs itself (shape, data type, chunk grid, codecs, its own
+//! attributes) to decide between the memory-mapped paths and the zarrs decoding path; zarrs
+//! still validates the whole document when the array is opened.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::{DType, Error, Result, Shape};
+
+/// The attribute holding voxload's own record in an array's `zarr.json`.
+pub const ATTRIBUTE: &str = "voxload";
+
+/// Whether an array is known to be fully written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Marked complete by voxload: every chunk is written.
+    Complete,
+    /// Marked in-progress by voxload: a writer started and has not finished.
+    InProgress,
+    /// Written by another tool, which leaves no mark: read as it is.
+    Unmarked,
+}
+
+impl Status {
+    /// The attribute value, or `None` for [`Status::Unmarked`].
+    #[must_use]
+    pub fn as_str(self) -> Option<&'static str> {
+        match self {
+            Status::Complete => Some("complete"),
+            Status::InProgress => Some("in-progress"),
+            Status::Unmarked => None,
+        }
+    }
+}
+
+/// How an array's chunks are laid out on disk, as far as the readers are concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// One file per chunk holding the chunk's voxels in C order, little-endian.
+    Raw,
+    /// Shard files (`sharding_indexed`) whose inner chunks are raw little-endian voxels.
+    ShardedRaw {
+        /// The inner chunk shape.
+        inner: Shape,
+        /// The index is at the start of the shard file (else at the end).
+        index_at_start: bool,
+        /// The index is followed by a crc32c checksum.
+        index_crc32c: bool,
+    },
+    /// Anything else zarrs can decode (compression, transposition, big-endian, ...).
+    Decoded {
+        /// The codec names, outermost first, for display.
+        codecs: Vec<String>,
+    },
+}
+
+impl Layout {
+    /// A short human description.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        match self {
+            Layout::Raw => "raw (memory-mapped)".into(),
+            Layout::ShardedRaw { inner, .. } => {
+                format!("sharded raw, inner chunks {inner:?} (memory-mapped)")
+            }
+            Layout::Decoded { codecs } => format!("decoded by zarrs: {}", codecs.join(" -> ")),
+        }
+    }
+}
+
+/// What voxload needs to know of an array, read from its `zarr.json`.
+#[derive(Clone, Debug)]
+pub struct ArrayMeta {
+    /// The array's directory.
+    pub path: PathBuf,
+    /// The array's shape `(z, y, x)`.
+    pub shape: Shape,
+    /// The chunk shape of the chunk grid (the shard shape for sharded arrays).
+    pub chunk: Shape,
+    /// The stored data type.
+    pub dtype: DType,
+    /// How chunks are stored.
+    pub layout: Layout,
+    /// Completeness as marked by voxload.
+    pub status: Status,
+    /// The array's user attributes.
+    pub attributes: serde_json::Map<String, Value>,
+}
+
+/// Codec names that zarrs (with voxload's features) decodes.
+const KNOWN_CODECS: &[&str] = &[
+    "bytes",
+    "sharding_indexed",
+    "zstd",
+    "blosc",
+    "gzip",
+    "crc32c",
+    "transpose",
+];
+
+impl ArrayMeta {
+    /// Reads `DIR/zarr.json` for the array in `dir`.
+    ///
+    /// # Errors
+    /// [`Error::NotZarr`] when there is no Zarr v3 array there, [`Error::UnknownCodec`] for a
+    /// codec zarrs cannot decode, [`Error::Unsupported`] for arrays that are not 3D or whose data
+    /// type or chunk grid voxload does not handle.
+    pub fn read(dir: &Path) -> Result<ArrayMeta> {
+        let doc = read_node(dir)?;
+        let node_type = doc.get("node_type").and_then(Value::as_str);
+        if node_type == Some("group") {
+            return Err(Error::NotZarr {
+                path: dir.to_path_buf(),
+                reason: "this is a group, not an array; name an array inside it (STORE/ARRAY)"
+                    .into(),
+            });
+        }
+        if node_type != Some("array") {
+            return Err(not_zarr(dir, "zarr.json has no node_type \"array\""));
+        }
+        let unsupported = |reason: String| Error::Unsupported {
+            path: dir.to_path_buf(),
+            reason,
+        };
+        let shape = triple(doc.get("shape"))
+            .ok_or_else(|| unsupported("only 3D arrays (z, y, x) are supported".into()))?;
+        let dtype_name = doc.get("data_type").and_then(Value::as_str).unwrap_or("?");
+        let dtype: DType = dtype_name.parse().map_err(|_| {
+            unsupported(format!(
+                "data type `{dtype_name}` (supported: uint8, uint16, uint32, uint64, float32)"
+            ))
+        })?;
+        let grid = doc.get("chunk_grid").unwrap_or(&Value::Null);
+        if grid.get("name").and_then(Value::as_str) != Some("regular") {
+            return Err(unsupported("only the `regular` chunk grid is supported".into()));
+        }
+        let chunk = triple(grid.pointer("/configuration/chunk_shape"))
+            .filter(|c| !c.contains(&0))
+            .ok_or_else(|| unsupported("chunk_shape must be three positive integers".into()))?;
+        let codecs = doc.get("codecs").and_then(Value::as_array);
+        let codecs = codecs.ok_or_else(|| not_zarr(dir, "zarr.json has no codecs list"))?;
+        check_known(dir, codecs)?;
+        let has_transformers = doc
+            .get("storage_transformers")
+            .and_then(Value::as_array)
+            .is_some_and(|t| !t.is_empty());
+        let layout = if has_transformers {
+            Layout::Decoded {
+                codecs: names(codecs),
+            }
+        } else {
+            detect_layout(codecs, chunk)
+        };
+        let attributes = doc
+            .get("attributes")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let status = match attributes.get(ATTRIBUTE).and_then(|v| v.get("status")) {
+            Some(Value::String(s)) if s == "complete" => Status::Complete,
+            Some(_) => Status::InProgress,
+            None => Status::Unmarked,
+        };
+        Ok(ArrayMeta {
+            path: dir.to_path_buf(),
+            shape,
+            chunk,
+            dtype,
+            layout,
+            status,
+            attributes,
+        })
+    }
+}
+
+/// Reads and parses `DIR/zarr.json`.
+pub(crate) fn read_node(dir: &Path) -> Result<Value> {
+    let file = dir.join("zarr.json");
+    let text = match std::fs::read_to_string(&file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let reason = if dir.join(".zarray").exists() || dir.join(".zgroup").exists() {
+                "this is Zarr v2; convert it to v3 (e.g. zarr-python's migrate)"
+            } else {
+                "no zarr.json here"
+            };
+            return Err(not_zarr(dir, reason));
+        }
+        Err(e) => return Err(Error::io(file, e)),
+    };
+    let doc: Value = serde_json::from_str(&text)
+        .map_err(|e| not_zarr(dir, &format!("zarr.json is not valid JSON: {e}")))?;
+    if doc.get("zarr_format").and_then(Value::as_u64) != Some(3) {
+        return Err(not_zarr(dir, "zarr.json does not say zarr_format 3"));
+    }
+    Ok(doc)
+}
+
+fn not_zarr(dir: &Path, reason: &str) -> Error {
+    Error::NotZarr {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn triple(v: Option<&Value>) -> Option<Shape> {
+    let items = v?.as_array()?;
+    if items.len() != 3 {
+        return None;
+    }
+    let mut out = [0u64; 3];
+    for (o, item) in out.iter_mut().zip(items) {
+        *o = item.as_u64()?;
+    }
+    Some(out)
+}
+
+fn names(codecs: &[Value]) -> Vec<String> {
+    codecs
+        .iter()
+        .map(|c| c.get("name").and_then(Value::as_str).unwrap_or("?").to_string())
+        .collect()
+}
+
+/// Fails with the first codec (at any nesting depth) that zarrs cannot decode.
+fn check_known(dir: &Path, codecs: &[Value]) -> Result<()> {
+    for codec in codecs {
+        let name = codec.get("name").and_then(Value::as_str).unwrap_or("?");
+        if !KNOWN_CODECS.contains(&name) {
+            return Err(Error::UnknownCodec {
+                path: dir.to_path_buf(),
+                codec: name.to_string(),
+            });
+        }
+        for nested in ["codecs", "index_codecs"] {
+            if let Some(inner) = codec
+                .pointer(&format!("/configuration/{nested}"))
+                .and_then(Value::as_array)
+            {
+                check_known(dir, inner)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// True for a `bytes` codec that stores little-endian voxels (no `endian` means one-byte types).
+fn is_raw_bytes(codec: &Value) -> bool {
+    codec.get("name").and_then(Value::as_str) == Some("bytes")
+        && matches!(
+            codec.pointer("/configuration/endian").and_then(Value::as_str),
+            None | Some("little")
+        )
+}
+
+fn detect_layout(codecs: &[Value], chunk: Shape) -> Layout {
+    let decoded = || Layout::Decoded {
+        codecs: names(codecs),
+    };
+    match codecs {
+        [c] if is_raw_bytes(c) => Layout::Raw,
+        [c] if c.get("name").and_then(Value::as_str) == Some("sharding_indexed") => {
+            let Some(inner) = triple(c.pointer("/configuration/chunk_shape")) else {
+                return decoded();
+            };
+            let inner_ok = c
+                .pointer("/configuration/codecs")
+                .and_then(Value::as_array)
+                .is_some_and(|v| v.len() == 1 && is_raw_bytes(&v[0]));
+            let index = c
+                .pointer("/configuration/index_codecs")
+                .and_then(Value::as_array);
+            let index_crc32c = match index.map(Vec::as_slice) {
+                Some([b]) if is_raw_bytes(b) => false,
+                Some([b, crc])
+                    if is_raw_bytes(b)
+                        && crc.get("name").and_then(Value::as_str) == Some("crc32c") =>
+                {
+                    true
+                }
+                _ => return decoded(),
+            };
+            let divides = (0..3).all(|a| inner[a] > 0 && chunk[a] % inner[a] == 0);
+            if !inner_ok || !divides {
+                return decoded();
+            }
+            let index_at_start = c
+                .pointer("/configuration/index_location")
+                .and_then(Value::as_str)
+                == Some("start");
+            Layout::ShardedRaw {
+                inner,
+                index_at_start,
+                index_crc32c,
+            }
+        }
+        _ => decoded(),
+    }
+}

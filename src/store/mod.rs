@@ -1,0 +1,100 @@
+//! The Zarr v3 store: metadata, atomic writers and memory-mapped readers.
+
+pub mod atomic;
+mod chunks;
+pub mod meta;
+mod reader;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+pub use chunks::CacheLimits;
+pub use meta::{ArrayMeta, Layout, Status};
+pub use reader::{MappedArray, OpenOptions};
+pub use writer::{write_array, ArrayWriter, Encoding};
+
+use crate::Result;
+
+/// Splits a `STORE/ARRAY` path after its last component ending in `.zarr`.
+///
+/// A path with no `.zarr` component is itself the array (a store whose root is an array),
+/// returned with an empty array name.
+///
+/// ```
+/// use std::path::Path;
+/// use voxload::store::split_address;
+/// let (store, array) = split_address(Path::new("data/em.zarr/image/0003"));
+/// assert_eq!((store.as_path(), array.as_str()), (Path::new("data/em.zarr"), "image/0003"));
+/// let (store, array) = split_address(Path::new("/scratch/volume"));
+/// assert_eq!((store.as_path(), array.as_str()), (Path::new("/scratch/volume"), ""));
+/// ```
+#[must_use]
+pub fn split_address(address: &Path) -> (PathBuf, String) {
+    let parts: Vec<_> = address.components().collect();
+    let last_zarr = parts
+        .iter()
+        .rposition(|c| c.as_os_str().to_string_lossy().ends_with(".zarr"));
+    match last_zarr {
+        None => (address.to_path_buf(), String::new()),
+        Some(i) => {
+            let store: PathBuf = parts[..=i].iter().collect();
+            let array: Vec<String> = parts[i + 1..]
+                .iter()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            (store, array.join("/"))
+        }
+    }
+}
+
+/// The directory of array `name` in the store at `root`.
+pub(crate) fn array_dir(root: &Path, name: &str) -> PathBuf {
+    name.split('/')
+        .filter(|p| !p.is_empty())
+        .fold(root.to_path_buf(), |dir, part| dir.join(part))
+}
+
+/// The zarrs node path (`/a/b`) of array `name`.
+pub(crate) fn zarrs_path(name: &str) -> String {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Every array in the store at `root`, by name, sorted; an array at the root is named `""`.
+///
+/// # Errors
+/// [`crate::Error::NotZarr`] when `root` holds no Zarr v3 node; I/O errors while walking.
+pub fn list_arrays(root: &Path) -> Result<Vec<(String, Result<ArrayMeta>)>> {
+    let doc = meta::read_node(root)?;
+    let mut found = Vec::new();
+    if doc.get("node_type").and_then(|v| v.as_str()) == Some("array") {
+        found.push((String::new(), ArrayMeta::read(root)));
+        return Ok(found);
+    }
+    walk(root, "", &mut found)?;
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+fn walk(dir: &Path, prefix: &str, found: &mut Vec<(String, Result<ArrayMeta>)>) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if !path.is_dir() || !path.join("zarr.json").is_file() {
+            continue;
+        }
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let full = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        match meta::read_node(&path) {
+            Ok(doc) if doc.get("node_type").and_then(|v| v.as_str()) == Some("group") => {
+                walk(&path, &full, found)?;
+            }
+            _ => found.push((full, ArrayMeta::read(&path))),
+        }
+    }
+    Ok(())
+}

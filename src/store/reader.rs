@@ -1,0 +1,365 @@
+//! [`MappedArray`]: padded window reads from a Zarr v3 array.
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use ndarray::Array3;
+use zarrs::array::Array;
+use zarrs::filesystem::FilesystemStore;
+use zarrs::storage::ReadableStorageTraits;
+
+use super::chunks::{chunk_voxels, CacheLimits, ChunkData, ChunkSource};
+use super::meta::{ArrayMeta, Layout, Status};
+use super::{array_dir, zarrs_path};
+use crate::{Bbox, ChunkGrid, Element, Error, PadMode, Result, Shape};
+
+/// Options for opening an array.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OpenOptions {
+    /// Read an array that voxload marked in-progress (an unfinished ingest).
+    pub allow_incomplete: bool,
+    /// Cache bounds.
+    pub limits: CacheLimits,
+}
+
+/// A Zarr v3 array opened for window reads of element type `T`.
+///
+/// Raw arrays (the `bytes` codec only) and sharded raw arrays are served from memory-mapped
+/// chunk and shard files, copying each row segment straight out of the mapping; every other
+/// encoding zarrs knows is decoded through zarrs with a bounded cache of decoded chunks.
+/// Reads take `&self` and may run from many threads at once.
+///
+/// ```
+/// use ndarray::Array3;
+/// use voxload::{Bbox, Encoding, MappedArray, PadMode, write_array};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let volume = Array3::from_shape_fn((4, 5, 6), |(z, y, x)| (z * 100 + y * 10 + x) as u16);
+/// write_array(dir.path(), "image", &volume, [2, 4, 4], Encoding::Raw).unwrap();
+///
+/// let array = MappedArray::<u16>::open(dir.path(), "image").unwrap();
+/// // A window hanging one voxel off the low x face, mirrored as numpy's `reflect` would.
+/// let w = array.read(Bbox::new([1, 2, -1], [1, 1, 3]), PadMode::Reflect).unwrap();
+/// assert_eq!(w.as_slice().unwrap(), &[121, 120, 121]);
+/// ```
+pub struct MappedArray<T> {
+    meta: ArrayMeta,
+    /// The grid reads are resolved on (inner chunks for sharded arrays).
+    grid: ChunkGrid,
+    source: ChunkSource,
+    fill: T,
+    _type: PhantomData<T>,
+}
+
+impl<T: Element> MappedArray<T> {
+    /// Opens array `name` of the store at `store` (`""` when the store's root is the array).
+    ///
+    /// # Errors
+    /// [`Error::NotZarr`], [`Error::UnknownCodec`], [`Error::Unsupported`],
+    /// [`Error::DtypeMismatch`] when `T` is not the stored type, [`Error::Incomplete`] when the
+    /// array is marked in-progress.
+    pub fn open(store: impl AsRef<Path>, name: &str) -> Result<Self> {
+        Self::open_with(store, name, &OpenOptions::default())
+    }
+
+    /// Opens `STORE/ARRAY` written as one path (see [`split_address`](super::split_address)).
+    ///
+    /// # Errors
+    /// As [`MappedArray::open`].
+    pub fn open_address(address: impl AsRef<Path>) -> Result<Self> {
+        let (store, name) = super::split_address(address.as_ref());
+        Self::open(store, &name)
+    }
+
+    /// Opens with explicit options.
+    ///
+    /// # Errors
+    /// As [`MappedArray::open`].
+    pub fn open_with(store: impl AsRef<Path>, name: &str, options: &OpenOptions) -> Result<Self> {
+        let root = store.as_ref();
+        let dir = array_dir(root, name);
+        let meta = ArrayMeta::read(&dir)?;
+        if meta.dtype != T::DTYPE {
+            return Err(Error::DtypeMismatch {
+                path: dir,
+                stored: meta.dtype.to_string(),
+                requested: T::DTYPE.to_string(),
+            });
+        }
+        if meta.status == Status::InProgress && !options.allow_incomplete {
+            return Err(Error::Incomplete { path: dir });
+        }
+        let fs = FilesystemStore::new(root).map_err(|e| Error::zarrs(root, e))?;
+        let storage: Arc<dyn ReadableStorageTraits> = Arc::new(fs);
+        let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
+        let fill = bytemuck::try_pod_read_unaligned::<T>(array.fill_value().as_ne_bytes())
+            .map_err(|_| Error::Unsupported {
+                path: dir.clone(),
+                reason: "fill value does not match the data type".into(),
+            })?;
+        let read_chunk = match &meta.layout {
+            Layout::ShardedRaw { inner, .. } => *inner,
+            _ => meta.chunk,
+        };
+        let grid = ChunkGrid::new(meta.shape, read_chunk)?;
+        let source = ChunkSource::new(&meta, Arc::new(array), root.to_path_buf(), options.limits)?;
+        Ok(MappedArray {
+            meta,
+            grid,
+            source,
+            fill,
+            _type: PhantomData,
+        })
+    }
+
+    /// The array's shape `(z, y, x)`.
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        self.meta.shape
+    }
+
+    /// The array's metadata as voxload sees it.
+    #[must_use]
+    pub fn meta(&self) -> &ArrayMeta {
+        &self.meta
+    }
+
+    /// The fill value that absent chunks read as.
+    #[must_use]
+    pub fn fill_value(&self) -> T {
+        self.fill
+    }
+
+    /// The number of chunk or shard files mapped right now (bounded by
+    /// [`CacheLimits::max_mapped_files`]).
+    #[must_use]
+    pub fn mapped_files(&self) -> usize {
+        self.source.mapped_files()
+    }
+
+    /// Reads `window`, filling voxels outside the volume by `pad` (numpy `np.pad` semantics).
+    ///
+    /// # Errors
+    /// [`Error::ChunkSize`] or [`Error::ShardIndex`] for a corrupt chunk or shard file,
+    /// [`Error::Io`] when a chunk file cannot be read, [`Error::Zarrs`] when decoding fails.
+    pub fn read(&self, window: Bbox, pad: PadMode) -> Result<Array3<T>> {
+        let [d, h, w] = window.shape.map(|v| v as usize);
+        let mut out = vec![T::default(); d * h * w];
+        self.read_into(window, pad, &mut out)?;
+        Array3::from_shape_vec((d, h, w), out).map_err(|e| Error::Geometry(e.to_string()))
+    }
+
+    /// Reads `window` into `out`, a C-order buffer of exactly the window's voxel count.
+    ///
+    /// # Errors
+    /// As [`MappedArray::read`], and [`Error::Geometry`] when `out` has the wrong length.
+    pub fn read_into(&self, window: Bbox, pad: PadMode, out: &mut [T]) -> Result<()> {
+        let [d, h, w] = window.shape.map(|v| v as usize);
+        if out.len() != d * h * w {
+            return Err(Error::Geometry(format!(
+                "output buffer holds {} voxels, window {:?} needs {}",
+                out.len(),
+                window.shape,
+                d * h * w
+            )));
+        }
+        if out.is_empty() {
+            return Ok(());
+        }
+        let cval = T::from_f64(pad.constant().unwrap_or(0.0));
+        let maps: [Vec<Option<u64>>; 3] = std::array::from_fn(|a| {
+            (0..window.shape[a] as i64)
+                .map(|i| pad.fold(window.begin[a] + i, self.meta.shape[a]))
+                .collect()
+        });
+        let Some(source) = source_box(&maps) else {
+            out.fill(cval);
+            return Ok(());
+        };
+        let table = ChunkTable::resolve(self, &source)?;
+        let rows = RowPlan::new(&maps[2], window.begin[2], self.meta.shape[2], source.begin[2]);
+        let zmin = source.begin[0] as u64;
+        let ymin = source.begin[1] as u64;
+        let mut z_first = vec![usize::MAX; source.shape[0] as usize];
+        let y_first = first_occurrences(&maps[1], ymin, source.shape[1] as usize);
+        let mut scratch = vec![T::default(); if rows.needs_scratch { rows.src_len } else { 0 }];
+        let plane = h * w;
+        for (oz, sz) in maps[0].iter().enumerate() {
+            let plane_at = oz * plane;
+            let Some(sz) = *sz else {
+                out[plane_at..plane_at + plane].fill(cval);
+                continue;
+            };
+            let first = &mut z_first[(sz - zmin) as usize];
+            if *first != usize::MAX {
+                out.copy_within(*first * plane..*first * plane + plane, plane_at);
+                continue;
+            }
+            *first = oz;
+            for (oy, sy) in maps[1].iter().enumerate() {
+                let row_at = plane_at + oy * w;
+                let Some(sy) = *sy else {
+                    out[row_at..row_at + w].fill(cval);
+                    continue;
+                };
+                let fy = y_first[(sy - ymin) as usize];
+                if fy < oy {
+                    out.copy_within(plane_at + fy * w..plane_at + fy * w + w, row_at);
+                    continue;
+                }
+                rows.fill_row(&table, sz, sy, &maps[2], cval, &mut scratch, &mut out[row_at..row_at + w]);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The box of in-volume voxels that a window's folded coordinates touch, or `None` when the
+/// window takes no voxel from the volume.
+fn source_box(maps: &[Vec<Option<u64>>; 3]) -> Option<Bbox> {
+    let mut begin = [0i64; 3];
+    let mut end = [0i64; 3];
+    for a in 0..3 {
+        let lo = maps[a].iter().flatten().min()?;
+        let hi = maps[a].iter().flatten().max()?;
+        begin[a] = *lo as i64;
+        end[a] = *hi as i64 + 1;
+    }
+    Bbox::from_bounds(begin, end).ok()
+}
+
+/// For each source index `min + k`, the first output index that maps to it.
+fn first_occurrences(map: &[Option<u64>], min: u64, len: usize) -> Vec<usize> {
+    let mut first = vec![usize::MAX; len];
+    for (o, s) in map.iter().enumerate() {
+        if let Some(s) = s {
+            let f = &mut first[(s - min) as usize];
+            *f = (*f).min(o);
+        }
+    }
+    first
+}
+
+/// The chunks a read needs, fetched once per read.
+struct ChunkTable<'a, T> {
+    array: &'a MappedArray<T>,
+    first: [u64; 3],
+    count: [u64; 3],
+    chunks: Vec<ChunkData>,
+    chunk_bytes: usize,
+}
+
+impl<'a, T: Element> ChunkTable<'a, T> {
+    fn resolve(array: &'a MappedArray<T>, source: &Bbox) -> Result<Self> {
+        let range = array
+            .grid
+            .chunk_range(source)
+            .ok_or_else(|| Error::Geometry("source box outside the volume".into()))?;
+        let chunk_bytes = chunk_voxels(array.grid.chunk_shape()) * size_of::<T>();
+        let first = range.begin.map(|v| v as u64);
+        let count = range.shape;
+        let mut chunks = Vec::with_capacity(range.num_voxels() as usize);
+        for i in 0..count[0] {
+            for j in 0..count[1] {
+                for k in 0..count[2] {
+                    let index = [first[0] + i, first[1] + j, first[2] + k];
+                    chunks.push(array.source.chunk(index, chunk_bytes)?);
+                }
+            }
+        }
+        Ok(ChunkTable {
+            array,
+            first,
+            count,
+            chunks,
+            chunk_bytes,
+        })
+    }
+
+    /// Copies source row `(z, y)` from x = `x0` into `dst` (all in-volume coordinates).
+    fn copy_row(&self, z: u64, y: u64, x0: u64, dst: &mut [T]) {
+        let c = self.array.grid.chunk_shape();
+        let (cz, lz) = (z / c[0] - self.first[0], z % c[0]);
+        let (cy, ly) = (y / c[1] - self.first[1], y % c[1]);
+        let row_base = (cz * self.count[1] + cy) * self.count[2];
+        let row_in_chunk = ((lz * c[1] + ly) * c[2]) as usize;
+        let mut done = 0;
+        while done < dst.len() {
+            let x = x0 + done as u64;
+            let (cx, lx) = (x / c[2] - self.first[2], (x % c[2]) as usize);
+            let n = (c[2] as usize - lx).min(dst.len() - done);
+            let part = &mut dst[done..done + n];
+            match self.chunks[(row_base + cx) as usize].bytes(self.chunk_bytes) {
+                None => part.fill(self.array.fill),
+                Some(bytes) => {
+                    let start = (row_in_chunk + lx) * size_of::<T>();
+                    bytemuck::cast_slice_mut::<T, u8>(part)
+                        .copy_from_slice(&bytes[start..start + n * size_of::<T>()]);
+                }
+            }
+            done += n;
+        }
+    }
+}
+
+/// How one output row is made from one source row, the same for every row of a read.
+struct RowPlan {
+    /// The window's x begin.
+    begin: i64,
+    /// Output positions `[lo, hi)` that lie inside the volume.
+    lo: usize,
+    hi: usize,
+    /// Some padded position folds outside `[lo, hi)`, so the source row is staged in a scratch
+    /// buffer first.
+    needs_scratch: bool,
+    /// The source x range staged in scratch: `[src_min, src_min + src_len)`.
+    src_min: u64,
+    src_len: usize,
+}
+
+impl RowPlan {
+    fn new(xmap: &[Option<u64>], begin: i64, dim: u64, src_min: i64) -> Self {
+        let w = xmap.len() as i64;
+        let lo = (-begin).clamp(0, w) as usize;
+        let hi = (dim as i64 - begin).clamp(lo as i64, w) as usize;
+        let inside = |x: u64| (lo..hi).contains(&((x as i64 - begin) as usize)) && lo < hi;
+        let needs_scratch = xmap.iter().flatten().any(|&x| !inside(x));
+        let src_max = xmap.iter().flatten().max().copied().unwrap_or(0);
+        RowPlan {
+            begin,
+            lo,
+            hi,
+            needs_scratch,
+            src_min: src_min as u64,
+            src_len: (src_max + 1 - src_min as u64) as usize,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fill_row<T: Element>(
+        &self,
+        table: &ChunkTable<'_, T>,
+        z: u64,
+        y: u64,
+        xmap: &[Option<u64>],
+        cval: T,
+        scratch: &mut [T],
+        dst: &mut [T],
+    ) {
+        if self.needs_scratch {
+            table.copy_row(z, y, self.src_min, scratch);
+            for (o, x) in dst.iter_mut().zip(xmap) {
+                *o = x.map_or(cval, |x| scratch[(x - self.src_min) as usize]);
+            }
+            return;
+        }
+        let x_lo = (self.begin + self.lo as i64) as u64;
+        table.copy_row(z, y, x_lo, &mut dst[self.lo..self.hi]);
+        // Padded positions fold into the interior just copied: take them from the row itself.
+        let outside = (0..self.lo).chain(self.hi..dst.len());
+        for o in outside {
+            dst[o] = xmap[o].map_or(cval, |x| dst[(x as i64 - self.begin) as usize]);
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! Creating arrays in a Zarr v3 store and writing their voxels.
+//!
+//! Metadata and chunk encoding go through zarrs; every file lands through [`AtomicFsStore`], so
+//! a chunk or shard file is either absent or whole. An array is marked `in-progress` when it is
+//! created and `complete` by [`ArrayWriter::finish`].
+
+use std::marker::PhantomData;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use ndarray::ArrayView3;
+use serde_json::{json, Map, Value};
+use zarrs::array::codec::{BytesCodec, ZstdCodec};
+use zarrs::array::{Array, ArrayBuilder, ArraySubset};
+use zarrs::group::GroupBuilder;
+
+use super::atomic::AtomicFsStore;
+use super::meta::{Status, ATTRIBUTE};
+use super::{array_dir, zarrs_path};
+use crate::{Element, Error, Result, Shape};
+
+/// How an array's chunks are encoded on disk.
+///
+/// ```
+/// use voxload::Encoding;
+/// assert_eq!("raw".parse::<Encoding>().unwrap(), Encoding::Raw);
+/// assert_eq!("zstd:5".parse::<Encoding>().unwrap(), Encoding::Zstd { level: 5 });
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// The `bytes` codec only: each chunk file is the chunk's voxels, little-endian, C order.
+    Raw,
+    /// `sharding_indexed` shards of this shape holding raw inner chunks.
+    ShardedRaw {
+        /// The shard shape, a multiple of the chunk shape on every axis.
+        shard: Shape,
+    },
+    /// Each chunk compressed with zstd at this level.
+    Zstd {
+        /// The zstd level (1 to 22; 3 is a good default).
+        level: i32,
+    },
+}
+
+impl FromStr for Encoding {
+    type Err = Error;
+    /// Parses `raw`, `zstd` or `zstd:LEVEL` (sharding is chosen with a shard shape, not here).
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "raw" => Ok(Encoding::Raw),
+            "zstd" => Ok(Encoding::Zstd { level: 3 }),
+            _ => s
+                .strip_prefix("zstd:")
+                .and_then(|l| l.parse().ok())
+                .filter(|l| (1..=22).contains(l))
+                .map(|level| Encoding::Zstd { level })
+                .ok_or_else(|| Error::Parse {
+                    what: "codec",
+                    input: s.into(),
+                    reason: "expected raw, zstd or zstd:LEVEL with LEVEL in 1..=22".into(),
+                }),
+        }
+    }
+}
+
+/// Writes voxels of type `T` into one array of a store.
+pub struct ArrayWriter<T> {
+    array: Array<AtomicFsStore>,
+    dir: PathBuf,
+    _type: PhantomData<T>,
+}
+
+impl<T: Element> ArrayWriter<T> {
+    /// Creates array `name` (nested names like `image/0003` make intermediate groups) of the
+    /// given shape, chunk shape and encoding, marked in-progress. `attributes` are stored beside
+    /// voxload's own record.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when the array exists and `overwrite` is false, or the shapes are
+    /// inconsistent; [`Error::Io`] / [`Error::Zarrs`] when writing fails.
+    pub fn create(
+        store: &Path,
+        name: &str,
+        shape: Shape,
+        chunk: Shape,
+        encoding: Encoding,
+        attributes: Map<String, Value>,
+        overwrite: bool,
+    ) -> Result<Self> {
+        let dir = array_dir(store, name);
+        let write_error = |reason: String| Error::Write {
+            path: dir.clone(),
+            reason,
+        };
+        if chunk.contains(&0) {
+            return Err(write_error(format!("chunk shape {chunk:?} has a zero extent")));
+        }
+        if dir.join("zarr.json").exists() {
+            if !overwrite {
+                return Err(write_error(
+                    "the array already exists; pass --overwrite to replace it or --resume to finish it"
+                        .into(),
+                ));
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
+        make_groups(&storage, name)?;
+        let grid_chunk = match encoding {
+            Encoding::ShardedRaw { shard } => {
+                if (0..3).any(|a| shard[a] == 0 || shard[a] % chunk[a] != 0) {
+                    return Err(write_error(format!(
+                        "shard shape {shard:?} must be a multiple of the chunk shape {chunk:?}"
+                    )));
+                }
+                shard
+            }
+            _ => chunk,
+        };
+        let mut builder = ArrayBuilder::new(
+            shape.to_vec(),
+            grid_chunk.to_vec(),
+            T::DTYPE.name(),
+            0u8,
+        );
+        builder.array_to_bytes_codec(Arc::new(BytesCodec::little()));
+        match encoding {
+            Encoding::Raw => {}
+            Encoding::ShardedRaw { .. } => {
+                builder.subchunk_shape(chunk.to_vec());
+            }
+            Encoding::Zstd { level } => {
+                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+            }
+        }
+        let mut attributes = attributes;
+        attributes.insert(ATTRIBUTE.into(), record(Status::InProgress));
+        builder.attributes(attributes);
+        builder.dimension_names(Some(["z", "y", "x"]));
+        let array = builder
+            .build(storage, &zarrs_path(name))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(ArrayWriter {
+            array,
+            dir,
+            _type: PhantomData,
+        })
+    }
+
+    /// The array's directory.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `data` at `begin`. Regions aligned to the chunk (or shard) grid write whole files;
+    /// others read, modify and rewrite the files they touch.
+    ///
+    /// # Errors
+    /// [`Error::Write`] when the region leaves the array, [`Error::Zarrs`] when writing fails.
+    pub fn write_region(&self, begin: [u64; 3], data: ArrayView3<'_, T>) -> Result<()> {
+        let shape = self.array.shape();
+        let fits = (0..3).all(|a| begin[a] + data.shape()[a] as u64 <= shape[a]);
+        if !fits {
+            return Err(Error::Write {
+                path: self.dir.clone(),
+                reason: format!(
+                    "region at {begin:?} of shape {:?} leaves the array of shape {shape:?}",
+                    data.shape()
+                ),
+            });
+        }
+        let data = data.as_standard_layout();
+        let shape = data.shape().iter().map(|&v| v as u64).collect();
+        let subset = ArraySubset::new_with_start_shape(begin.to_vec(), shape)
+            .map_err(|e| Error::zarrs(&self.dir, e))?;
+        self.array
+            .store_array_subset(&subset, &data)
+            .map_err(|e| Error::zarrs(&self.dir, e))
+    }
+
+    /// Marks the array complete (the last write of an ingest).
+    ///
+    /// # Errors
+    /// [`Error::Zarrs`] when the metadata cannot be written.
+    pub fn finish(mut self) -> Result<()> {
+        self.array
+            .attributes_mut()
+            .insert(ATTRIBUTE.into(), record(Status::Complete));
+        self.array
+            .store_metadata()
+            .map_err(|e| Error::zarrs(&self.dir, e))
+    }
+}
+
+/// Writes a whole in-memory volume as array `name` and marks it complete, replacing any array
+/// of that name. `chunk` is the chunk shape (the inner chunk shape when sharded).
+///
+/// # Errors
+/// As [`ArrayWriter::create`] and [`ArrayWriter::write_region`].
+///
+/// ```
+/// use ndarray::Array3;
+/// use voxload::{Encoding, MappedArray, write_array};
+/// let dir = tempfile::tempdir().unwrap();
+/// let v = Array3::<u8>::from_elem((3, 4, 5), 9);
+/// write_array(dir.path(), "image", &v, [2, 2, 2], Encoding::ShardedRaw { shard: [2, 4, 4] }).unwrap();
+/// assert_eq!(MappedArray::<u8>::open(dir.path(), "image").unwrap().shape(), [3, 4, 5]);
+/// ```
+pub fn write_array<T: Element>(
+    store: &Path,
+    name: &str,
+    volume: &ndarray::Array3<T>,
+    chunk: Shape,
+    encoding: Encoding,
+) -> Result<()> {
+    let shape = volume.shape();
+    let writer = ArrayWriter::<T>::create(
+        store,
+        name,
+        [shape[0] as u64, shape[1] as u64, shape[2] as u64],
+        chunk,
+        encoding,
+        Map::new(),
+        true,
+    )?;
+    writer.write_region([0, 0, 0], volume.view())?;
+    writer.finish()
+}
+
+/// voxload's record in an array's attributes: version and status, no time or host.
+fn record(status: Status) -> Value {
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "status": status.as_str(),
+    })
+}
+
+/// Writes group metadata for the store root and every parent of `name` that has none.
+fn make_groups(storage: &Arc<AtomicFsStore>, name: &str) -> Result<()> {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    for depth in 0..parts.len() {
+        let dir = array_dir(storage.root(), &parts[..depth].join("/"));
+        if dir.join("zarr.json").exists() {
+            continue;
+        }
+        let group = GroupBuilder::new()
+            .build(storage.clone(), &zarrs_path(&parts[..depth].join("/")))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        group.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,9 @@
+//! voxload's integration tests, one binary with themed modules.
+
+mod util;
+
+mod bad_input;
+mod foreign;
+mod interop;
+mod read;
+mod roundtrip;

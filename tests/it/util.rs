@@ -1,0 +1,90 @@
+//! Helpers shared by the integration tests: synthetic volumes and a naïve padding oracle.
+
+use ndarray::Array3;
+use voxload::{Bbox, Element, PadMode};
+
+/// The value formula shared with the zarr-python fixtures (`tests/fixtures/make_zarr_python.py`).
+pub fn formula(z: usize, y: usize, x: usize) -> u64 {
+    (z * 10007 + y * 101 + x * 7 + 3) as u64
+}
+
+/// A value of the fixture formula in each data type's convention.
+pub trait Formula: Element {
+    fn at(z: usize, y: usize, x: usize) -> Self;
+}
+impl Formula for u8 {
+    fn at(z: usize, y: usize, x: usize) -> Self {
+        (formula(z, y, x) % 256) as u8
+    }
+}
+impl Formula for u16 {
+    fn at(z: usize, y: usize, x: usize) -> Self {
+        (formula(z, y, x) % 65536) as u16
+    }
+}
+impl Formula for u32 {
+    fn at(z: usize, y: usize, x: usize) -> Self {
+        formula(z, y, x) as u32
+    }
+}
+impl Formula for u64 {
+    fn at(z: usize, y: usize, x: usize) -> Self {
+        formula(z, y, x) + (1 << 40)
+    }
+}
+impl Formula for f32 {
+    fn at(z: usize, y: usize, x: usize) -> Self {
+        formula(z, y, x) as f32 * 0.125
+    }
+}
+
+/// A volume filled with the fixture formula.
+pub fn formula_volume<T: Formula>(shape: [usize; 3]) -> Array3<T> {
+    Array3::from_shape_fn((shape[0], shape[1], shape[2]), |(z, y, x)| T::at(z, y, x))
+}
+
+/// The in-volume index for coordinate `i` on an axis of length `n`, by the definition of each
+/// mode as repeated mirroring about the volume's faces (no modular arithmetic), or `None` for
+/// constant padding.
+pub fn mirror(i: i64, n: i64, mode: PadMode) -> Option<i64> {
+    if (0..n).contains(&i) {
+        return Some(i);
+    }
+    match mode {
+        PadMode::Constant(_) => None,
+        PadMode::Edge => Some(i.clamp(0, n - 1)),
+        PadMode::Reflect if n == 1 => Some(0),
+        // Mirror about the first / last voxel's centre.
+        PadMode::Reflect if i < 0 => mirror(-i, n, mode),
+        PadMode::Reflect => mirror(2 * (n - 1) - i, n, mode),
+        // Mirror about the volume's faces.
+        PadMode::Symmetric if i < 0 => mirror(-1 - i, n, mode),
+        PadMode::Symmetric => mirror(2 * n - 1 - i, n, mode),
+    }
+}
+
+/// The window as numpy would give it: every voxel looked up independently through `mirror`.
+pub fn naive_window<T: Element>(volume: &Array3<T>, window: Bbox, mode: PadMode) -> Array3<T> {
+    let dims = volume.shape().to_vec();
+    let cval = T::from_f64(mode.constant().unwrap_or(0.0));
+    let [d, h, w] = window.shape.map(|v| v as usize);
+    Array3::from_shape_fn((d, h, w), |(z, y, x)| {
+        let pos = [z, y, x];
+        let mut src = [0usize; 3];
+        for a in 0..3 {
+            match mirror(window.begin[a] + pos[a] as i64, dims[a] as i64, mode) {
+                Some(s) => src[a] = s as usize,
+                None => return cval,
+            }
+        }
+        volume[src]
+    })
+}
+
+pub const ALL_MODES: [PadMode; 5] = [
+    PadMode::Constant(0.0),
+    PadMode::Constant(7.0),
+    PadMode::Reflect,
+    PadMode::Symmetric,
+    PadMode::Edge,
+];
