@@ -25,11 +25,13 @@
 //! assert_eq!(window[[0, 4, 0]], volume[[2, 62, 0]]);
 //! ```
 
+pub mod bench;
 pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod pad;
 pub mod store;
+pub mod synth;
 
 pub use element::{DType, Element};
 pub use error::{Error, Result};

@@ -1,1 +1,367 @@
-fn main(){}
+//! `voxload`: inspect stores, read windows, measure read speed, and run the demo.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use voxload::bench::{measure_reads, memcpy_rate, Placement, WindowStream};
+use voxload::geometry::parse_triple;
+use voxload::store::{list_arrays, split_address, ArrayMeta};
+use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
+
+/// Fast data loading for deep learning on huge 3D EM volumes.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List a store's arrays: shape, data type, chunking, encoding, completeness.
+    Info {
+        /// The store directory (or an array directory).
+        store: PathBuf,
+    },
+    /// Read one window (padded where it leaves the volume) into a .npy file.
+    Window(WindowArgs),
+    /// Measure throughput on this machine.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Synthesise a volume, store it, and stream random windows from it, printing throughput.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct WindowArgs {
+    /// STORE/ARRAY, split after the last component ending in `.zarr`.
+    address: PathBuf,
+    /// First voxel Z,Y,X (negative values are padded).
+    #[arg(long, allow_hyphen_values = true)]
+    start: String,
+    /// Window shape D,H,W.
+    #[arg(long)]
+    shape: String,
+    /// constant, constant:V, reflect, symmetric or edge.
+    #[arg(long, default_value = "constant")]
+    pad: String,
+    /// Output .npy file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Read an array still marked in-progress.
+    #[arg(long)]
+    allow_incomplete: bool,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Random window reads from one array, beside this machine's memcpy bandwidth.
+    Read(BenchReadArgs),
+}
+
+#[derive(Args)]
+struct BenchReadArgs {
+    /// STORE/ARRAY.
+    address: PathBuf,
+    /// Window shape D,H,W.
+    #[arg(long, default_value = "8,256,256")]
+    shape: String,
+    /// Pad mode for windows that leave the volume.
+    #[arg(long, default_value = "reflect")]
+    pad: String,
+    /// Place every window across a face of the volume.
+    #[arg(long)]
+    straddle: bool,
+    /// Seconds to measure (after one second of warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Seed of the random windows.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Size of the memcpy source buffer in GiB (at least 1, so no cache holds it).
+    #[arg(long, default_value_t = 1.0)]
+    memcpy_source_gib: f64,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Where to write the demo store (default: a temporary directory, removed afterwards).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Volume shape D,H,W.
+    #[arg(long, default_value = "128,1024,1024")]
+    volume: String,
+    /// Chunk shape D,H,W of the demo store.
+    #[arg(long, default_value = "32,256,256")]
+    chunk: String,
+    /// Seconds of streaming.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Info { store } => info(&store),
+        Command::Window(args) => window(&args),
+        Command::Bench(BenchCommand::Read(args)) => bench_read(&args),
+        Command::Demo(args) => demo(&args),
+    }
+}
+
+/// Runs `$body` with `$t` bound to the Rust type of `$dtype`.
+macro_rules! with_dtype {
+    ($dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            DType::U8 => {
+                type $t = u8;
+                $body
+            }
+            DType::U16 => {
+                type $t = u16;
+                $body
+            }
+            DType::U32 => {
+                type $t = u32;
+                $body
+            }
+            DType::U64 => {
+                type $t = u64;
+                $body
+            }
+            DType::F32 => {
+                type $t = f32;
+                $body
+            }
+        }
+    };
+}
+
+fn info(store: &Path) -> Result<()> {
+    let arrays = list_arrays(store)?;
+    if arrays.is_empty() {
+        println!("{}: a Zarr v3 group with no arrays", store.display());
+    }
+    for (name, meta) in arrays {
+        let name = if name.is_empty() { "(root)" } else { &name };
+        match meta {
+            Ok(m) => print_meta(name, &m),
+            Err(e) => println!("{name}: unreadable: {e}"),
+        }
+    }
+    Ok(())
+}
+
+fn print_meta(name: &str, m: &ArrayMeta) {
+    let bytes = m.shape.iter().product::<u64>() * m.dtype.size() as u64;
+    let status = match m.status {
+        voxload::store::Status::Complete => "complete",
+        voxload::store::Status::InProgress => "IN PROGRESS (unfinished ingest)",
+        voxload::store::Status::Unmarked => "unmarked (written by another tool)",
+    };
+    println!("{name}");
+    println!(
+        "  shape     {:?} (z, y, x), {}",
+        m.shape,
+        human_bytes(bytes as f64)
+    );
+    println!("  dtype     {}", m.dtype);
+    println!("  chunks    {:?}", m.chunk);
+    println!("  encoding  {}", m.layout.describe());
+    println!("  status    {status}");
+}
+
+fn human_bytes(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", units[u])
+}
+
+fn open_meta(address: &Path) -> Result<(PathBuf, String, ArrayMeta)> {
+    let (store, name) = split_address(address);
+    let dir = name
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .fold(store.clone(), |d, p| d.join(p));
+    let meta = ArrayMeta::read(&dir)?;
+    Ok((store, name, meta))
+}
+
+fn window(args: &WindowArgs) -> Result<()> {
+    let start = parse_triple::<i64>(&args.start).context("--start")?;
+    let shape = parse_triple::<u64>(&args.shape).context("--shape")?;
+    let pad: PadMode = args.pad.parse()?;
+    let (store, name, meta) = open_meta(&args.address)?;
+    let options = OpenOptions {
+        allow_incomplete: args.allow_incomplete,
+        ..OpenOptions::default()
+    };
+    let window = Bbox::new(start, shape);
+    with_dtype!(meta.dtype, T => {
+        let array = MappedArray::<T>::open_with(&store, &name, &options)?;
+        let data = array.read(window, pad)?;
+        ndarray_npy::write_npy(&args.out, &data)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+    });
+    eprintln!(
+        "wrote {} ({:?} {} voxels at {:?}, pad {pad})",
+        args.out.display(),
+        shape,
+        meta.dtype,
+        start
+    );
+    Ok(())
+}
+
+fn bench_read(args: &BenchReadArgs) -> Result<()> {
+    let shape = parse_triple::<u64>(&args.shape).context("--shape")?;
+    let pad: PadMode = args.pad.parse()?;
+    if args.seconds <= 0.0 {
+        bail!("--seconds must be positive");
+    }
+    let (store, name, meta) = open_meta(&args.address)?;
+    let placement = if args.straddle {
+        Placement::Straddle
+    } else {
+        Placement::Interior
+    };
+    let mut stream = WindowStream::new(meta.shape, shape, placement, args.seed);
+    let rate = with_dtype!(meta.dtype, T => {
+        let array = MappedArray::<T>::open(&store, &name)?;
+        measure_reads::<T>(&array, &mut stream, pad, 1.0, args.seconds)?
+    });
+    let copy_bytes = (shape.iter().product::<u64>() as usize) * meta.dtype.size();
+    let source = (args.memcpy_source_gib.max(1.0) * (1u64 << 30) as f64) as usize;
+    let memcpy = memcpy_rate(copy_bytes, source, args.seconds.min(3.0));
+    let ratio = rate.bytes_per_s() / memcpy.bytes_per_s();
+    if args.json {
+        let out = serde_json::json!({
+            "command": "bench read",
+            "array": args.address,
+            "window": shape,
+            "placement": if args.straddle { "straddle" } else { "interior" },
+            "pad": pad.to_string(),
+            "encoding": meta.layout.describe(),
+            "chunks": meta.chunk,
+            "windows": rate.items,
+            "seconds": rate.seconds,
+            "items_per_s": rate.items_per_s(),
+            "bytes_per_s": rate.bytes_per_s(),
+            "memcpy_bytes_per_s": memcpy.bytes_per_s(),
+            "ratio_to_memcpy": ratio,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "{} windows {:?} ({}), 1 thread: {:.0} windows/s, {:.2} GB/s",
+            if args.straddle {
+                "straddling"
+            } else {
+                "interior"
+            },
+            shape,
+            meta.layout.describe(),
+            rate.items_per_s(),
+            rate.bytes_per_s() / 1e9
+        );
+        println!(
+            "memcpy of the same size from a {:.0} GiB buffer: {:.2} GB/s; reads reach {:.0} % of it",
+            source as f64 / (1u64 << 30) as f64,
+            memcpy.bytes_per_s() / 1e9,
+            100.0 * ratio
+        );
+    }
+    Ok(())
+}
+
+fn demo(args: &DemoArgs) -> Result<()> {
+    let volume: Shape = parse_triple(&args.volume).context("--volume")?;
+    let temp;
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let store = root.join("demo.zarr");
+    let chunk: Shape = parse_triple(&args.chunk).context("--chunk")?;
+    println!(
+        "voxload demo: synthesising a {volume:?} uint8 volume into {}",
+        store.display()
+    );
+    let t = Instant::now();
+    let bytes = voxload::synth::write_volume(&store, "image", volume, chunk, Encoding::Raw, 1)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "  wrote {} in {secs:.2} s ({:.0} MB/s), chunks {chunk:?}, raw",
+        human_bytes(bytes as f64),
+        bytes as f64 / secs / 1e6
+    );
+    let array = MappedArray::<u8>::open(&store, "image")?;
+    let window = [8, 256, 256];
+    for (placement, pad, label) in [
+        (Placement::Interior, PadMode::Reflect, "interior"),
+        (
+            Placement::Straddle,
+            PadMode::Reflect,
+            "straddling, reflect-padded",
+        ),
+    ] {
+        let mut stream = WindowStream::new(volume, window, placement, 42);
+        let rate = measure_reads(&array, &mut stream, pad, 0.5, args.seconds)?;
+        println!(
+            "  {label} windows {window:?}: {:.0} windows/s, {:.2} GB/s (1 thread)",
+            rate.items_per_s(),
+            rate.bytes_per_s() / 1e9
+        );
+    }
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let t = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let array = &array;
+                s.spawn(move || {
+                    let mut stream =
+                        WindowStream::new(volume, window, Placement::Interior, i as u64);
+                    measure_reads(array, &mut stream, PadMode::Reflect, 0.0, args.seconds)
+                        .map(|r| r.items)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().ok().and_then(|r| r.ok()).unwrap_or(0))
+            .sum()
+    });
+    let secs = t.elapsed().as_secs_f64();
+    let window_bytes = window.iter().product::<u64>();
+    println!(
+        "  {threads} threads: {:.0} windows/s, {:.2} GB/s",
+        total as f64 / secs,
+        (total * window_bytes) as f64 / secs / 1e9
+    );
+    println!("done. Inspect a store with `voxload info STORE`; measure yours with `voxload bench read STORE/ARRAY`.");
+    Ok(())
+}

@@ -92,9 +92,10 @@ impl ChunkSource {
         root: PathBuf,
         limits: CacheLimits,
     ) -> Result<Self> {
-        let capacity = NonZeroUsize::new(limits.max_mapped_files.max(1)).unwrap_or(NonZeroUsize::MIN);
-        let mapped = |per_file: [u64; 3], sharded, index_at_start, index_crc32c| {
-            ChunkSource::Mapped {
+        let capacity =
+            NonZeroUsize::new(limits.max_mapped_files.max(1)).unwrap_or(NonZeroUsize::MIN);
+        let mapped =
+            |per_file: [u64; 3], sharded, index_at_start, index_crc32c| ChunkSource::Mapped {
                 array: array.clone(),
                 root: root.clone(),
                 files: Mutex::new(LruCache::new(capacity)),
@@ -102,8 +103,7 @@ impl ChunkSource {
                 sharded,
                 index_at_start,
                 index_crc32c,
-            }
-        };
+            };
         Ok(match &meta.layout {
             Layout::Raw => mapped([1, 1, 1], false, false, false),
             Layout::ShardedRaw {
@@ -116,9 +116,10 @@ impl ChunkSource {
                 *index_at_start,
                 *index_crc32c,
             ),
-            Layout::Decoded { .. } => {
-                Self::Decoded(ChunkCacheDecodedLruSizeLimit::new(array, limits.max_decoded_bytes))
-            }
+            Layout::Decoded { .. } => Self::Decoded(ChunkCacheDecodedLruSizeLimit::new(
+                array,
+                limits.max_decoded_bytes,
+            )),
         })
     }
 

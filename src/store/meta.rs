@@ -135,7 +135,9 @@ impl ArrayMeta {
         })?;
         let grid = doc.get("chunk_grid").unwrap_or(&Value::Null);
         if grid.get("name").and_then(Value::as_str) != Some("regular") {
-            return Err(unsupported("only the `regular` chunk grid is supported".into()));
+            return Err(unsupported(
+                "only the `regular` chunk grid is supported".into(),
+            ));
         }
         let chunk = triple(grid.pointer("/configuration/chunk_shape"))
             .filter(|c| !c.contains(&0))
@@ -221,7 +223,12 @@ fn triple(v: Option<&Value>) -> Option<Shape> {
 fn names(codecs: &[Value]) -> Vec<String> {
     codecs
         .iter()
-        .map(|c| c.get("name").and_then(Value::as_str).unwrap_or("?").to_string())
+        .map(|c| {
+            c.get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("?")
+                .to_string()
+        })
         .collect()
 }
 
@@ -251,7 +258,9 @@ fn check_known(dir: &Path, codecs: &[Value]) -> Result<()> {
 fn is_raw_bytes(codec: &Value) -> bool {
     codec.get("name").and_then(Value::as_str) == Some("bytes")
         && matches!(
-            codec.pointer("/configuration/endian").and_then(Value::as_str),
+            codec
+                .pointer("/configuration/endian")
+                .and_then(Value::as_str),
             None | Some("little")
         )
 }

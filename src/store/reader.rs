@@ -178,12 +178,24 @@ impl<T: Element> MappedArray<T> {
             return Ok(());
         };
         let table = ChunkTable::resolve(self, &source)?;
-        let rows = RowPlan::new(&maps[2], window.begin[2], self.meta.shape[2], source.begin[2]);
+        let slices = table.slices();
+        let rows = RowPlan::new(
+            &table,
+            &maps[2],
+            window.begin[2],
+            self.meta.shape[2],
+            &source,
+        );
         let zmin = source.begin[0] as u64;
         let ymin = source.begin[1] as u64;
         let mut z_first = vec![usize::MAX; source.shape[0] as usize];
         let y_first = first_occurrences(&maps[1], ymin, source.shape[1] as usize);
-        let mut scratch = vec![T::default(); if rows.needs_scratch { rows.src_len } else { 0 }];
+        let scratch_len = if rows.needs_scratch {
+            source.shape[2] as usize
+        } else {
+            0
+        };
+        let mut scratch = vec![T::default(); scratch_len];
         let plane = h * w;
         for (oz, sz) in maps[0].iter().enumerate() {
             let plane_at = oz * plane;
@@ -197,18 +209,36 @@ impl<T: Element> MappedArray<T> {
                 continue;
             }
             *first = oz;
+            let plane_out = &mut out[plane_at..plane_at + plane];
+            let first_rows = || {
+                maps[1].iter().enumerate().filter_map(|(oy, sy)| {
+                    sy.filter(|&sy| y_first[(sy - ymin) as usize] == oy)
+                        .map(|sy| (oy, sy))
+                })
+            };
+            if !rows.needs_scratch {
+                // Interior pieces, one chunk column at a time, so each chunk is read
+                // sequentially rather than alternating between chunks row by row.
+                for seg in &rows.segments {
+                    for (oy, sy) in first_rows() {
+                        let row = &mut plane_out[oy * w + rows.lo..oy * w + rows.hi];
+                        table.copy_segment(&slices, (sz, sy), seg, row);
+                    }
+                }
+            }
             for (oy, sy) in maps[1].iter().enumerate() {
-                let row_at = plane_at + oy * w;
+                let row_at = oy * w;
                 let Some(sy) = *sy else {
-                    out[row_at..row_at + w].fill(cval);
+                    plane_out[row_at..row_at + w].fill(cval);
                     continue;
                 };
                 let fy = y_first[(sy - ymin) as usize];
                 if fy < oy {
-                    out.copy_within(plane_at + fy * w..plane_at + fy * w + w, row_at);
+                    plane_out.copy_within(fy * w..fy * w + w, row_at);
                     continue;
                 }
-                rows.fill_row(&table, sz, sy, &maps[2], cval, &mut scratch, &mut out[row_at..row_at + w]);
+                let row = &mut plane_out[row_at..row_at + w];
+                rows.finish_row(&table, &slices, (sz, sy), &maps[2], cval, &mut scratch, row);
             }
         }
         Ok(())
@@ -277,30 +307,69 @@ impl<'a, T: Element> ChunkTable<'a, T> {
         })
     }
 
-    /// Copies source row `(z, y)` from x = `x0` into `dst` (all in-volume coordinates).
-    fn copy_row(&self, z: u64, y: u64, x0: u64, dst: &mut [T]) {
+    /// Each chunk's bytes (`None` for fill chunks), in table order.
+    fn slices(&self) -> Vec<Option<&[u8]>> {
+        self.chunks
+            .iter()
+            .map(|c| c.bytes(self.chunk_bytes))
+            .collect()
+    }
+
+    /// The pieces of source row x-range `[x0, x0 + len)`, one per chunk it crosses.
+    fn segments(&self, x0: u64, len: usize) -> Vec<Segment> {
+        let cx = self.array.grid.chunk_shape()[2];
+        let mut segments = Vec::new();
+        let mut done = 0;
+        while done < len {
+            let x = x0 + done as u64;
+            let lx = (x % cx) as usize;
+            let n = (cx as usize - lx).min(len - done);
+            segments.push(Segment {
+                chunk: (x / cx - self.first[2]) as usize,
+                src: lx * size_of::<T>(),
+                dst: done,
+                len: n,
+            });
+            done += n;
+        }
+        segments
+    }
+
+    /// Copies one piece of source row `(z, y)` into `dst` (the destination row, to which the
+    /// piece's offset is relative).
+    fn copy_segment(
+        &self,
+        slices: &[Option<&[u8]>],
+        (z, y): (u64, u64),
+        seg: &Segment,
+        dst: &mut [T],
+    ) {
         let c = self.array.grid.chunk_shape();
         let (cz, lz) = (z / c[0] - self.first[0], z % c[0]);
         let (cy, ly) = (y / c[1] - self.first[1], y % c[1]);
-        let row_base = (cz * self.count[1] + cy) * self.count[2];
-        let row_in_chunk = ((lz * c[1] + ly) * c[2]) as usize;
-        let mut done = 0;
-        while done < dst.len() {
-            let x = x0 + done as u64;
-            let (cx, lx) = (x / c[2] - self.first[2], (x % c[2]) as usize);
-            let n = (c[2] as usize - lx).min(dst.len() - done);
-            let part = &mut dst[done..done + n];
-            match self.chunks[(row_base + cx) as usize].bytes(self.chunk_bytes) {
-                None => part.fill(self.array.fill),
-                Some(bytes) => {
-                    let start = (row_in_chunk + lx) * size_of::<T>();
-                    bytemuck::cast_slice_mut::<T, u8>(part)
-                        .copy_from_slice(&bytes[start..start + n * size_of::<T>()]);
-                }
+        let chunk = ((cz * self.count[1] + cy) * self.count[2]) as usize + seg.chunk;
+        let part = &mut dst[seg.dst..seg.dst + seg.len];
+        match slices[chunk] {
+            Some(bytes) => {
+                let src = ((lz * c[1] + ly) * c[2]) as usize * size_of::<T>() + seg.src;
+                let n = seg.len * size_of::<T>();
+                bytemuck::cast_slice_mut::<T, u8>(part).copy_from_slice(&bytes[src..src + n]);
             }
-            done += n;
+            None => part.fill(self.array.fill),
         }
     }
+}
+
+/// A piece of a row that lies in one chunk.
+struct Segment {
+    /// The chunk's x offset in the table.
+    chunk: usize,
+    /// Byte offset of the piece in the chunk's row.
+    src: usize,
+    /// Voxel offset of the piece in the destination row.
+    dst: usize,
+    /// Voxels in the piece.
+    len: usize,
 }
 
 /// How one output row is made from one source row, the same for every row of a read.
@@ -313,50 +382,64 @@ struct RowPlan {
     /// Some padded position folds outside `[lo, hi)`, so the source row is staged in a scratch
     /// buffer first.
     needs_scratch: bool,
-    /// The source x range staged in scratch: `[src_min, src_min + src_len)`.
+    /// The source x range staged in scratch starts here.
     src_min: u64,
-    src_len: usize,
+    /// The row pieces to copy: into scratch, or straight into `[lo, hi)` of the output row.
+    segments: Vec<Segment>,
 }
 
 impl RowPlan {
-    fn new(xmap: &[Option<u64>], begin: i64, dim: u64, src_min: i64) -> Self {
+    fn new<T: Element>(
+        table: &ChunkTable<'_, T>,
+        xmap: &[Option<u64>],
+        begin: i64,
+        dim: u64,
+        source: &Bbox,
+    ) -> Self {
         let w = xmap.len() as i64;
         let lo = (-begin).clamp(0, w) as usize;
         let hi = (dim as i64 - begin).clamp(lo as i64, w) as usize;
-        let inside = |x: u64| (lo..hi).contains(&((x as i64 - begin) as usize)) && lo < hi;
+        let inside = |x: u64| lo < hi && (lo..hi).contains(&((x as i64 - begin) as usize));
         let needs_scratch = xmap.iter().flatten().any(|&x| !inside(x));
-        let src_max = xmap.iter().flatten().max().copied().unwrap_or(0);
+        let src_min = source.begin[2] as u64;
+        let segments = if needs_scratch {
+            table.segments(src_min, source.shape[2] as usize)
+        } else {
+            table.segments((begin + lo as i64) as u64, hi - lo)
+        };
         RowPlan {
             begin,
             lo,
             hi,
             needs_scratch,
-            src_min: src_min as u64,
-            src_len: (src_max + 1 - src_min as u64) as usize,
+            src_min,
+            segments,
         }
     }
 
+    /// Completes output row `dst` for source row `(z, y)`: with scratch, copies the source row
+    /// and gathers every position; otherwise the interior is already copied and only the
+    /// padded positions are filled, from the row itself.
     #[allow(clippy::too_many_arguments)]
-    fn fill_row<T: Element>(
+    fn finish_row<T: Element>(
         &self,
         table: &ChunkTable<'_, T>,
-        z: u64,
-        y: u64,
+        slices: &[Option<&[u8]>],
+        zy: (u64, u64),
         xmap: &[Option<u64>],
         cval: T,
         scratch: &mut [T],
         dst: &mut [T],
     ) {
         if self.needs_scratch {
-            table.copy_row(z, y, self.src_min, scratch);
+            for seg in &self.segments {
+                table.copy_segment(slices, zy, seg, scratch);
+            }
             for (o, x) in dst.iter_mut().zip(xmap) {
                 *o = x.map_or(cval, |x| scratch[(x - self.src_min) as usize]);
             }
             return;
         }
-        let x_lo = (self.begin + self.lo as i64) as u64;
-        table.copy_row(z, y, x_lo, &mut dst[self.lo..self.hi]);
-        // Padded positions fold into the interior just copied: take them from the row itself.
         let outside = (0..self.lo).chain(self.hi..dst.len());
         for o in outside {
             dst[o] = xmap[o].map_or(cval, |x| dst[(x as i64 - self.begin) as usize]);

@@ -94,7 +94,9 @@ impl<T: Element> ArrayWriter<T> {
             reason,
         };
         if chunk.contains(&0) {
-            return Err(write_error(format!("chunk shape {chunk:?} has a zero extent")));
+            return Err(write_error(format!(
+                "chunk shape {chunk:?} has a zero extent"
+            )));
         }
         if dir.join("zarr.json").exists() {
             if !overwrite {
@@ -118,12 +120,8 @@ impl<T: Element> ArrayWriter<T> {
             }
             _ => chunk,
         };
-        let mut builder = ArrayBuilder::new(
-            shape.to_vec(),
-            grid_chunk.to_vec(),
-            T::DTYPE.name(),
-            0u8,
-        );
+        let mut builder =
+            ArrayBuilder::new(shape.to_vec(), grid_chunk.to_vec(), T::DTYPE.name(), 0u8);
         builder.array_to_bytes_codec(Arc::new(BytesCodec::little()));
         match encoding {
             Encoding::Raw => {}

@@ -23,12 +23,21 @@ fn case_strategy() -> impl Strategy<Value = ([usize; 3], [u64; 3], Encoding, u64
         any::<u64>(),
     )
         .prop_flat_map(|(shape, chunk, seed)| {
-            (Just(shape), Just(chunk), encoding_strategy(chunk), Just(seed))
+            (
+                Just(shape),
+                Just(chunk),
+                encoding_strategy(chunk),
+                Just(seed),
+            )
         })
 }
 
 fn window_strategy() -> impl Strategy<Value = (Bbox, usize)> {
-    ([-30i64..30, -30i64..30, -30i64..30], [0u64..20, 0u64..20, 0u64..20], 0usize..5)
+    (
+        [-30i64..30, -30i64..30, -30i64..30],
+        [0u64..20, 0u64..20, 0u64..20],
+        0usize..5,
+    )
         .prop_map(|(begin, shape, mode)| (Bbox::new(begin, shape), mode))
 }
 
@@ -68,7 +77,9 @@ fn read_window_fully_outside_is_constant() {
         .unwrap();
     assert!(w.iter().all(|&v| v == 9));
     // Far outside, reflect folds back into the volume.
-    let w = array.read(Bbox::new([-10, 50, 0], [2, 3, 3]), PadMode::Reflect).unwrap();
+    let w = array
+        .read(Bbox::new([-10, 50, 0], [2, 3, 3]), PadMode::Reflect)
+        .unwrap();
     assert!(w.iter().all(|&v| v == 3));
 }
 
@@ -105,7 +116,13 @@ fn mapped_files_stay_within_the_limit() {
         ..Default::default()
     };
     let array = MappedArray::<u8>::open_with(dir.path(), "v", &options).unwrap();
-    let all = array.read(Bbox::from_shape([8, 8, 8]), PadMode::Edge).unwrap();
+    let all = array
+        .read(Bbox::from_shape([8, 8, 8]), PadMode::Edge)
+        .unwrap();
     assert_eq!(all, volume);
-    assert!(array.mapped_files() <= 3, "{} files mapped", array.mapped_files());
+    assert!(
+        array.mapped_files() <= 3,
+        "{} files mapped",
+        array.mapped_files()
+    );
 }

@@ -1,0 +1,147 @@
+//! Throughput measurement shared by `voxload bench` and `benches/`: random windows, timed
+//! reads, and this machine's memcpy bandwidth for the same copy sizes.
+
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use serde::Serialize;
+
+use crate::{Bbox, Element, MappedArray, PadMode, Result, Shape};
+
+/// Items and bytes moved in a measured time.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Rate {
+    /// Items (windows, samples, copies) completed.
+    pub items: u64,
+    /// Bytes of output delivered.
+    pub bytes: u64,
+    /// Wall-clock seconds measured.
+    pub seconds: f64,
+}
+
+impl Rate {
+    /// Items per second.
+    #[must_use]
+    pub fn items_per_s(&self) -> f64 {
+        self.items as f64 / self.seconds
+    }
+
+    /// Bytes per second.
+    #[must_use]
+    pub fn bytes_per_s(&self) -> f64 {
+        self.bytes as f64 / self.seconds
+    }
+}
+
+/// Where random benchmark windows are placed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Wholly inside the volume.
+    Interior,
+    /// Crossing at least one face of the volume by 1 to half the window's extent.
+    Straddle,
+}
+
+/// A deterministic stream of random windows of one shape over a volume.
+///
+/// ```
+/// use voxload::bench::{Placement, WindowStream};
+/// let mut s = WindowStream::new([100, 100, 100], [8, 16, 16], Placement::Straddle, 1);
+/// let w = s.next_window();
+/// let volume = voxload::Bbox::from_shape([100, 100, 100]);
+/// assert!(!volume.contains(&w) && w.intersect(&volume).is_some());
+/// ```
+pub struct WindowStream {
+    volume: Shape,
+    shape: Shape,
+    placement: Placement,
+    rng: Xoshiro256PlusPlus,
+}
+
+impl WindowStream {
+    /// Windows of `shape` in a volume of shape `volume`, seeded by `seed`.
+    #[must_use]
+    pub fn new(volume: Shape, shape: Shape, placement: Placement, seed: u64) -> Self {
+        WindowStream {
+            volume,
+            shape,
+            placement,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+        }
+    }
+
+    /// The next window.
+    pub fn next_window(&mut self) -> Bbox {
+        let mut begin = [0i64; 3];
+        for (a, b) in begin.iter_mut().enumerate() {
+            let room = self.volume[a].saturating_sub(self.shape[a]);
+            *b = self.rng.random_range(0..=room) as i64;
+        }
+        if self.placement == Placement::Straddle {
+            let axis = self.rng.random_range(0..3);
+            let over = self.rng.random_range(1..=(self.shape[axis] / 2).max(1)) as i64;
+            begin[axis] = if self.rng.random_bool(0.5) {
+                -over
+            } else {
+                self.volume[axis] as i64 - self.shape[axis] as i64 + over
+            };
+        }
+        Bbox::new(begin, self.shape)
+    }
+}
+
+/// Reads windows from `stream` for `seconds` (after `warmup` seconds of unmeasured reads).
+///
+/// # Errors
+/// The first read error.
+pub fn measure_reads<T: Element>(
+    array: &MappedArray<T>,
+    stream: &mut WindowStream,
+    pad: PadMode,
+    warmup: f64,
+    seconds: f64,
+) -> Result<Rate> {
+    let voxels = stream.shape.iter().product::<u64>() as usize;
+    let mut out = vec![T::default(); voxels];
+    let run = |stream: &mut WindowStream, out: &mut [T], limit: f64| -> Result<Rate> {
+        let start = Instant::now();
+        let mut items = 0;
+        while items == 0 || start.elapsed().as_secs_f64() < limit {
+            array.read_into(stream.next_window(), pad, out)?;
+            items += 1;
+        }
+        Ok(Rate {
+            items,
+            bytes: items * (voxels * size_of::<T>()) as u64,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    };
+    run(stream, &mut out, warmup)?;
+    run(stream, &mut out, seconds)
+}
+
+/// This machine's single-thread memcpy bandwidth for copies of `copy_bytes` from random
+/// offsets of a source buffer of `source_bytes` (use at least 1 GiB so no cache holds it).
+#[must_use]
+pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Rate {
+    let source_bytes = source_bytes.max(copy_bytes);
+    // Touch every page so the copies measure memory, not page faults.
+    let source: Vec<u8> = (0..source_bytes).map(|i| (i % 251) as u8).collect();
+    let mut dest = vec![0u8; copy_bytes];
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let slots = (source_bytes - copy_bytes) / 64 + 1;
+    let start = Instant::now();
+    let mut items = 0u64;
+    while items == 0 || start.elapsed() < Duration::from_secs_f64(seconds) {
+        let at = rng.random_range(0..slots) * 64;
+        dest.copy_from_slice(&source[at..at + copy_bytes]);
+        std::hint::black_box(&mut dest);
+        items += 1;
+    }
+    Rate {
+        items,
+        bytes: items * copy_bytes as u64,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
