@@ -125,13 +125,13 @@ impl Bbox {
     #[must_use]
     pub fn grow(&self, by: Coord) -> Bbox {
         let mut out = *self;
-        for a in 0..3 {
-            let shape = (self.shape[a] as i64 + 2 * by[a]).max(0);
+        for (a, &by) in by.iter().enumerate() {
+            let shape = (self.shape[a] as i64 + 2 * by).max(0);
             // A shrink past empty collapses to the centre.
             let shift = if shape == 0 {
                 self.shape[a] as i64 / 2
             } else {
-                -by[a]
+                -by
             };
             out.begin[a] = self.begin[a] + shift;
             out.shape[a] = shape as u64;

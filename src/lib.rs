@@ -38,3 +38,8 @@ pub use error::{Error, Result};
 pub use geometry::{Bbox, ChunkGrid, ChunkPart, Coord, Shape};
 pub use pad::PadMode;
 pub use store::{write_array, ArrayWriter, Encoding, MappedArray, OpenOptions};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -21,7 +21,9 @@ use crate::{Error, Result, Shape};
 /// Limits of a reader's caches.
 #[derive(Clone, Copy, Debug)]
 pub struct CacheLimits {
-    /// The most chunk or shard files mapped at once.
+    /// The most chunk or shard files mapped at once (file descriptors are closed once a file
+    /// is mapped, so this bounds memory mappings — Linux allows about 65 530 per process —
+    /// not open files).
     pub max_mapped_files: usize,
     /// The most bytes of decoded chunks kept (decoding path only).
     pub max_decoded_bytes: u64,
@@ -30,7 +32,7 @@ pub struct CacheLimits {
 impl Default for CacheLimits {
     fn default() -> Self {
         CacheLimits {
-            max_mapped_files: 1024,
+            max_mapped_files: 16384,
             max_decoded_bytes: 256 << 20,
         }
     }

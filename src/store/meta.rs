@@ -292,7 +292,7 @@ fn detect_layout(codecs: &[Value], chunk: Shape) -> Layout {
                 }
                 _ => return decoded(),
             };
-            let divides = (0..3).all(|a| inner[a] > 0 && chunk[a] % inner[a] == 0);
+            let divides = (0..3).all(|a| inner[a] > 0 && chunk[a].is_multiple_of(inner[a]));
             if !inner_ok || !divides {
                 return decoded();
             }

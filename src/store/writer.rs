@@ -111,7 +111,7 @@ impl<T: Element> ArrayWriter<T> {
         make_groups(&storage, name)?;
         let grid_chunk = match encoding {
             Encoding::ShardedRaw { shard } => {
-                if (0..3).any(|a| shard[a] == 0 || shard[a] % chunk[a] != 0) {
+                if (0..3).any(|a| shard[a] == 0 || !shard[a].is_multiple_of(chunk[a])) {
                     return Err(write_error(format!(
                         "shard shape {shard:?} must be a multiple of the chunk shape {chunk:?}"
                     )));

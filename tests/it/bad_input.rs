@@ -33,7 +33,11 @@ fn truncated_chunk_file_is_a_chunk_size_error_naming_it() {
     let bytes = std::fs::read(&chunk).unwrap();
     std::fs::write(&chunk, &bytes[..bytes.len() - 3]).unwrap();
     match read_all(dir.path()) {
-        Err(Error::ChunkSize { path, actual, expected }) => {
+        Err(Error::ChunkSize {
+            path,
+            actual,
+            expected,
+        }) => {
             assert_eq!(path, chunk);
             assert_eq!((actual, expected), (125, 128));
         }
@@ -45,7 +49,10 @@ fn truncated_chunk_file_is_a_chunk_size_error_naming_it() {
 fn empty_chunk_file_is_a_chunk_size_error() {
     let dir = store_with(Encoding::Raw);
     std::fs::write(dir.path().join("a/c/0/0/0"), b"").unwrap();
-    assert!(matches!(read_all(dir.path()), Err(Error::ChunkSize { actual: 0, .. })));
+    assert!(matches!(
+        read_all(dir.path()),
+        Err(Error::ChunkSize { actual: 0, .. })
+    ));
 }
 
 #[test]
@@ -89,7 +96,9 @@ fn shard_index_checksum_mismatch_is_an_error() {
     let n = bytes.len();
     bytes[n - 30] ^= 0xFF;
     std::fs::write(&shard, &bytes).unwrap();
-    assert!(matches!(read_all(dir.path()), Err(Error::ShardIndex { reason, .. }) if reason.contains("checksum")));
+    assert!(
+        matches!(read_all(dir.path()), Err(Error::ShardIndex { reason, .. }) if reason.contains("checksum"))
+    );
 }
 
 #[test]
@@ -114,14 +123,19 @@ fn zarr_v2_is_named_as_such() {
 fn opening_a_group_as_an_array_is_not_zarr() {
     let dir = store_with(Encoding::Raw);
     let err = MappedArray::<u16>::open(dir.path(), "").err().unwrap();
-    assert!(matches!(err, Error::NotZarr { ref reason, .. } if reason.contains("group")), "{err}");
+    assert!(
+        matches!(err, Error::NotZarr { ref reason, .. } if reason.contains("group")),
+        "{err}"
+    );
 }
 
 #[test]
 fn wrong_dtype_is_a_dtype_mismatch() {
     let dir = store_with(Encoding::Raw);
     match MappedArray::<u8>::open(dir.path(), "a") {
-        Err(Error::DtypeMismatch { stored, requested, .. }) => {
+        Err(Error::DtypeMismatch {
+            stored, requested, ..
+        }) => {
             assert_eq!((stored.as_str(), requested.as_str()), ("uint16", "uint8"));
         }
         other => panic!("expected DtypeMismatch, got {:?}", other.err()),
@@ -149,7 +163,10 @@ fn in_progress_array_is_refused_unless_allowed() {
     edit_metadata(dir.path(), |doc| {
         doc["attributes"]["voxload"]["status"] = "in-progress".into();
     });
-    assert!(matches!(read_all(dir.path()), Err(Error::Incomplete { .. })));
+    assert!(matches!(
+        read_all(dir.path()),
+        Err(Error::Incomplete { .. })
+    ));
     let options = OpenOptions {
         allow_incomplete: true,
         ..OpenOptions::default()
@@ -162,7 +179,10 @@ fn in_progress_array_is_refused_unless_allowed() {
 fn two_dimensional_array_is_unsupported() {
     let dir = store_with(Encoding::Raw);
     edit_metadata(dir.path(), |doc| doc["shape"] = serde_json::json!([8, 8]));
-    assert!(matches!(read_all(dir.path()), Err(Error::Unsupported { .. })));
+    assert!(matches!(
+        read_all(dir.path()),
+        Err(Error::Unsupported { .. })
+    ));
 }
 
 #[test]

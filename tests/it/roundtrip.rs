@@ -10,7 +10,9 @@ const SHAPE: [usize; 3] = [9, 20, 17];
 const CHUNK: [u64; 3] = [7, 13, 11];
 const ENCODINGS: [Encoding; 3] = [
     Encoding::Raw,
-    Encoding::ShardedRaw { shard: [14, 26, 22] },
+    Encoding::ShardedRaw {
+        shard: [14, 26, 22],
+    },
     Encoding::Zstd { level: 3 },
 ];
 
@@ -24,16 +26,28 @@ fn roundtrip<T: Formula>() {
         match encoding {
             Encoding::Raw => assert_eq!(*layout, Layout::Raw),
             Encoding::ShardedRaw { .. } => {
-                assert!(matches!(layout, Layout::ShardedRaw { index_crc32c: true, .. }))
+                assert!(matches!(
+                    layout,
+                    Layout::ShardedRaw {
+                        index_crc32c: true,
+                        ..
+                    }
+                ))
             }
             Encoding::Zstd { .. } => assert!(matches!(layout, Layout::Decoded { .. })),
         }
-        let whole = array.read(Bbox::from_shape(array.shape()), PadMode::default()).unwrap();
+        let whole = array
+            .read(Bbox::from_shape(array.shape()), PadMode::default())
+            .unwrap();
         assert_eq!(whole, volume, "{encoding:?} {}", T::DTYPE);
         let window = Bbox::new([-3, 15, -2], [12, 9, 21]);
         for mode in ALL_MODES {
             let got = array.read(window, mode).unwrap();
-            assert_eq!(got, naive_window(&volume, window, mode), "{encoding:?} {mode}");
+            assert_eq!(
+                got,
+                naive_window(&volume, window, mode),
+                "{encoding:?} {mode}"
+            );
         }
     }
 }
@@ -89,10 +103,18 @@ fn all_fill_chunks_have_no_file_and_read_as_fill() {
     volume[[5, 5, 5]] = 9;
     let dir = tempfile::tempdir().unwrap();
     write_array(dir.path(), "a", &volume, [4, 4, 4], Encoding::Raw).unwrap();
-    assert!(!dir.path().join("a/c/0/0/0").exists(), "an all-zero chunk was written");
+    assert!(
+        !dir.path().join("a/c/0/0/0").exists(),
+        "an all-zero chunk was written"
+    );
     assert!(dir.path().join("a/c/1/1/1").exists());
     let array = MappedArray::<u8>::open(dir.path(), "a").unwrap();
-    assert_eq!(array.read(Bbox::from_shape([8, 8, 8]), PadMode::Edge).unwrap(), volume);
+    assert_eq!(
+        array
+            .read(Bbox::from_shape([8, 8, 8]), PadMode::Edge)
+            .unwrap(),
+        volume
+    );
 }
 
 #[test]
@@ -138,11 +160,20 @@ fn two_writes_of_the_same_volume_are_byte_identical() {
 #[test]
 fn new_arrays_are_complete_with_a_provenance_record() {
     let dir = tempfile::tempdir().unwrap();
-    write_array(dir.path(), "a/b", &Array3::<u8>::zeros((2, 2, 2)), [2, 2, 2], Encoding::Raw)
-        .unwrap();
+    write_array(
+        dir.path(),
+        "a/b",
+        &Array3::<u8>::zeros((2, 2, 2)),
+        [2, 2, 2],
+        Encoding::Raw,
+    )
+    .unwrap();
     let meta = ArrayMeta::read(&dir.path().join("a/b")).unwrap();
     assert_eq!(meta.status, voxload::store::Status::Complete);
-    assert_eq!(meta.attributes["voxload"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        meta.attributes["voxload"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
     let group: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("a/zarr.json")).unwrap())
             .unwrap();
