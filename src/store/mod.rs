@@ -4,6 +4,7 @@ pub mod atomic;
 mod chunks;
 pub mod meta;
 mod reader;
+mod row_fill;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -11,6 +11,7 @@ use zarrs::storage::ReadableStorageTraits;
 
 use super::chunks::{chunk_voxels, CacheLimits, ChunkData, ChunkSource};
 use super::meta::{ArrayMeta, Layout, Status};
+use super::row_fill::RowFill;
 use super::{array_dir, zarrs_path};
 use crate::{Bbox, ChunkGrid, Element, Error, PadMode, Result, Shape};
 
@@ -197,6 +198,7 @@ impl<T: Element> MappedArray<T> {
         };
         let mut scratch = vec![T::default(); scratch_len];
         let plane = h * w;
+        let mut first_rows = Vec::with_capacity(h);
         for (oz, sz) in maps[0].iter().enumerate() {
             let plane_at = oz * plane;
             let Some(sz) = *sz else {
@@ -210,19 +212,22 @@ impl<T: Element> MappedArray<T> {
             }
             *first = oz;
             let plane_out = &mut out[plane_at..plane_at + plane];
-            let first_rows = || {
-                maps[1].iter().enumerate().filter_map(|(oy, sy)| {
+            if !rows.needs_scratch {
+                // Interior pieces, one chunk column at a time, so each chunk is read as a
+                // strided stream, with software prefetch a few rows ahead.
+                first_rows.clear();
+                first_rows.extend(maps[1].iter().enumerate().filter_map(|(oy, sy)| {
                     sy.filter(|&sy| y_first[(sy - ymin) as usize] == oy)
                         .map(|sy| (oy, sy))
-                })
-            };
-            if !rows.needs_scratch {
-                // Interior pieces, one chunk column at a time, so each chunk is read
-                // sequentially rather than alternating between chunks row by row.
+                }));
+                let ahead = table.prefetch_rows();
                 for seg in &rows.segments {
-                    for (oy, sy) in first_rows() {
+                    for (i, &(oy, sy)) in first_rows.iter().enumerate() {
+                        if let Some(&(_, sy_ahead)) = first_rows.get(i + ahead) {
+                            prefetch(table.piece(&slices, table.row_origin(sz, sy_ahead), seg));
+                        }
                         let row = &mut plane_out[oy * w + rows.lo..oy * w + rows.hi];
-                        table.copy_segment(&slices, (sz, sy), seg, row);
+                        table.copy_segment(&slices, table.row_origin(sz, sy), seg, row);
                     }
                 }
             }
@@ -275,9 +280,16 @@ fn first_occurrences(map: &[Option<u64>], min: u64, len: usize) -> Vec<usize> {
 struct ChunkTable<'a, T> {
     array: &'a MappedArray<T>,
     first: [u64; 3],
-    count: [u64; 3],
     chunks: Vec<ChunkData>,
     chunk_bytes: usize,
+    /// Per source z (from the source box's first z): the table offset of its chunk plane and
+    /// its byte offset within the chunk.
+    z_origin: Vec<RowOrigin>,
+    /// The same per source y.
+    y_origin: Vec<RowOrigin>,
+    /// The source box's first z and y.
+    z0: u64,
+    y0: u64,
 }
 
 impl<'a, T: Element> ChunkTable<'a, T> {
@@ -298,12 +310,27 @@ impl<'a, T: Element> ChunkTable<'a, T> {
                 }
             }
         }
+        let c = array.grid.chunk_shape();
+        let origins = |axis: usize, table_stride: u64, byte_stride: u64| -> Vec<RowOrigin> {
+            let begin = source.begin[axis] as u64;
+            (begin..begin + source.shape[axis])
+                .map(|v| RowOrigin {
+                    chunk: ((v / c[axis] - first[axis]) * table_stride) as usize,
+                    offset: ((v % c[axis]) * byte_stride) as usize * size_of::<T>(),
+                })
+                .collect()
+        };
+        let z_origin = origins(0, count[1] * count[2], c[1] * c[2]);
+        let y_origin = origins(1, count[2], c[2]);
         Ok(ChunkTable {
             array,
             first,
-            count,
             chunks,
             chunk_bytes,
+            z_origin,
+            y_origin,
+            z0: source.begin[0] as u64,
+            y0: source.begin[1] as u64,
         })
     }
 
@@ -335,29 +362,80 @@ impl<'a, T: Element> ChunkTable<'a, T> {
         segments
     }
 
-    /// Copies one piece of source row `(z, y)` into `dst` (the destination row, to which the
+    /// How many rows ahead to prefetch: a fixed distance in bytes of the chunk's rows.
+    fn prefetch_rows(&self) -> usize {
+        let row_bytes = self.array.grid.chunk_shape()[2] as usize * size_of::<T>();
+        (PREFETCH_BYTES / row_bytes).max(1)
+    }
+
+    /// Where source row `(z, y)` starts: its first chunk in the table and its byte offset in
+    /// that chunk.
+    #[inline]
+    fn row_origin(&self, z: u64, y: u64) -> RowOrigin {
+        let zo = self.z_origin[(z - self.z0) as usize];
+        let yo = self.y_origin[(y - self.y0) as usize];
+        RowOrigin {
+            chunk: zo.chunk + yo.chunk,
+            offset: zo.offset + yo.offset,
+        }
+    }
+
+    /// The bytes of one piece of a source row, or `None` when its chunk is fill.
+    #[inline]
+    fn piece<'s>(
+        &self,
+        slices: &[Option<&'s [u8]>],
+        origin: RowOrigin,
+        seg: &Segment,
+    ) -> Option<&'s [u8]> {
+        let src = origin.offset + seg.src;
+        slices[origin.chunk + seg.chunk].map(|bytes| &bytes[src..src + seg.len * size_of::<T>()])
+    }
+
+    /// Copies one piece of a source row into `dst` (the destination row, to which the
     /// piece's offset is relative).
+    #[inline]
     fn copy_segment(
         &self,
         slices: &[Option<&[u8]>],
-        (z, y): (u64, u64),
+        origin: RowOrigin,
         seg: &Segment,
         dst: &mut [T],
     ) {
-        let c = self.array.grid.chunk_shape();
-        let (cz, lz) = (z / c[0] - self.first[0], z % c[0]);
-        let (cy, ly) = (y / c[1] - self.first[1], y % c[1]);
-        let chunk = ((cz * self.count[1] + cy) * self.count[2]) as usize + seg.chunk;
         let part = &mut dst[seg.dst..seg.dst + seg.len];
-        match slices[chunk] {
-            Some(bytes) => {
-                let src = ((lz * c[1] + ly) * c[2]) as usize * size_of::<T>() + seg.src;
-                let n = seg.len * size_of::<T>();
-                bytemuck::cast_slice_mut::<T, u8>(part).copy_from_slice(&bytes[src..src + n]);
-            }
+        match self.piece(slices, origin, seg) {
+            Some(bytes) => bytemuck::cast_slice_mut::<T, u8>(part).copy_from_slice(bytes),
             None => part.fill(self.array.fill),
         }
     }
+}
+
+/// Where a source row starts in a [`ChunkTable`].
+#[derive(Clone, Copy)]
+struct RowOrigin {
+    /// The table index of the row's first chunk (x offset 0 of the table).
+    chunk: usize,
+    /// The row's byte offset inside each of its chunks.
+    offset: usize,
+}
+
+/// How far ahead (in bytes of a chunk's rows) the interior copy prefetches.
+const PREFETCH_BYTES: usize = 8192;
+
+/// Asks the CPU to start loading `bytes` into cache (a hint; no effect on results).
+#[inline]
+fn prefetch(bytes: Option<&[u8]>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(bytes) = bytes {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        for line in bytes.chunks(64) {
+            // SAFETY: prefetching is a hint that never faults, and the pointer comes from a
+            // live slice.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = bytes;
 }
 
 /// A piece of a row that lies in one chunk.
@@ -374,8 +452,6 @@ struct Segment {
 
 /// How one output row is made from one source row, the same for every row of a read.
 struct RowPlan {
-    /// The window's x begin.
-    begin: i64,
     /// Output positions `[lo, hi)` that lie inside the volume.
     lo: usize,
     hi: usize,
@@ -386,6 +462,8 @@ struct RowPlan {
     src_min: u64,
     /// The row pieces to copy: into scratch, or straight into `[lo, hi)` of the output row.
     segments: Vec<Segment>,
+    /// Without scratch: how padded positions are filled from the row's interior.
+    fill: RowFill,
 }
 
 impl RowPlan {
@@ -402,18 +480,22 @@ impl RowPlan {
         let inside = |x: u64| lo < hi && (lo..hi).contains(&((x as i64 - begin) as usize));
         let needs_scratch = xmap.iter().flatten().any(|&x| !inside(x));
         let src_min = source.begin[2] as u64;
-        let segments = if needs_scratch {
-            table.segments(src_min, source.shape[2] as usize)
+        let (segments, fill) = if needs_scratch {
+            let segments = table.segments(src_min, source.shape[2] as usize);
+            (segments, RowFill::default())
         } else {
-            table.segments((begin + lo as i64) as u64, hi - lo)
+            let fill = RowFill::plan((0..lo).chain(hi..xmap.len()), |o| {
+                xmap[o].map(|x| (x as i64 - begin) as usize)
+            });
+            (table.segments((begin + lo as i64) as u64, hi - lo), fill)
         };
         RowPlan {
-            begin,
             lo,
             hi,
             needs_scratch,
             src_min,
             segments,
+            fill,
         }
     }
 
@@ -432,17 +514,15 @@ impl RowPlan {
         dst: &mut [T],
     ) {
         if self.needs_scratch {
+            let origin = table.row_origin(zy.0, zy.1);
             for seg in &self.segments {
-                table.copy_segment(slices, zy, seg, scratch);
+                table.copy_segment(slices, origin, seg, scratch);
             }
             for (o, x) in dst.iter_mut().zip(xmap) {
                 *o = x.map_or(cval, |x| scratch[(x - self.src_min) as usize]);
             }
             return;
         }
-        let outside = (0..self.lo).chain(self.hi..dst.len());
-        for o in outside {
-            dst[o] = xmap[o].map_or(cval, |x| dst[(x as i64 - self.begin) as usize]);
-        }
+        self.fill.apply(dst, cval);
     }
 }
