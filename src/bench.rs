@@ -1,6 +1,7 @@
 //! Throughput measurement shared by `voxload bench` and `benches/`: random windows, timed
 //! reads, and this machine's memcpy bandwidth for the same copy sizes.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
@@ -144,4 +145,30 @@ pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Rate
         bytes: items * copy_bytes as u64,
         seconds: start.elapsed().as_secs_f64(),
     }
+}
+
+/// Reads every file under `dir` once, so a benchmark starts from a warm page cache; returns the
+/// bytes read. (Machines that reclaim cold page-cache pages proactively, such as this project's
+/// CI machines, otherwise measure a mix of memory and disk reads.)
+///
+/// # Errors
+/// The first I/O error, naming the file.
+pub fn warm_page_cache(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d).map_err(|e| crate::Error::io(&d, e))?;
+        for entry in entries {
+            let path = entry.map_err(|e| crate::Error::io(&d, e))?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let mut file =
+                    std::fs::File::open(&path).map_err(|e| crate::Error::io(&path, e))?;
+                total += std::io::copy(&mut file, &mut std::io::sink())
+                    .map_err(|e| crate::Error::io(&path, e))?;
+            }
+        }
+    }
+    Ok(total)
 }

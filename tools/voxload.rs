@@ -33,6 +33,29 @@ enum Command {
     Bench(BenchCommand),
     /// Synthesise a volume, store it, and stream random windows from it, printing throughput.
     Demo(DemoArgs),
+    /// Write a synthetic EM-like uint8 volume into a store (test data for your own disk).
+    Synth(SynthArgs),
+}
+
+#[derive(Args)]
+struct SynthArgs {
+    /// The store directory to write (created; an existing array of that name is replaced).
+    store: PathBuf,
+    /// Array name.
+    #[arg(long, default_value = "image")]
+    array: String,
+    /// Volume shape D,H,W.
+    #[arg(long, default_value = "256,2048,2048")]
+    volume: String,
+    /// Chunk shape D,H,W (the inner chunk shape with --shard).
+    #[arg(long, default_value = "16,256,1024")]
+    chunk: String,
+    /// Shard shape D,H,W: write sharded raw.
+    #[arg(long)]
+    shard: Option<String>,
+    /// raw, zstd or zstd:LEVEL (ignored with --shard).
+    #[arg(long, default_value = "raw")]
+    codec: String,
 }
 
 #[derive(Args)]
@@ -84,6 +107,9 @@ struct BenchReadArgs {
     /// Size of the memcpy source buffer in GiB (at least 1, so no cache holds it).
     #[arg(long, default_value_t = 1.0)]
     memcpy_source_gib: f64,
+    /// Skip reading the array's files once before measuring (measure the page cache as it is).
+    #[arg(long)]
+    cold: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -98,7 +124,7 @@ struct DemoArgs {
     #[arg(long, default_value = "128,1024,1024")]
     volume: String,
     /// Chunk shape D,H,W of the demo store.
-    #[arg(long, default_value = "32,256,256")]
+    #[arg(long, default_value = "16,256,1024")]
     chunk: String,
     /// Seconds of streaming.
     #[arg(long, default_value_t = 3.0)]
@@ -121,6 +147,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Window(args) => window(&args),
         Command::Bench(BenchCommand::Read(args)) => bench_read(&args),
         Command::Demo(args) => demo(&args),
+        Command::Synth(args) => synth(&args),
     }
 }
 
@@ -246,6 +273,11 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
         Placement::Interior
     };
     let mut stream = WindowStream::new(meta.shape, shape, placement, args.seed);
+    let warmed = if args.cold {
+        0
+    } else {
+        voxload::bench::warm_page_cache(&meta.path)?
+    };
     let rate = with_dtype!(meta.dtype, T => {
         let array = MappedArray::<T>::open(&store, &name)?;
         measure_reads::<T>(&array, &mut stream, pad, 1.0, args.seconds)?
@@ -263,6 +295,7 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
             "pad": pad.to_string(),
             "encoding": meta.layout.describe(),
             "chunks": meta.chunk,
+            "warmed_bytes": warmed,
             "windows": rate.items,
             "seconds": rate.seconds,
             "items_per_s": rate.items_per_s(),
@@ -291,6 +324,27 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
             100.0 * ratio
         );
     }
+    Ok(())
+}
+
+fn synth(args: &SynthArgs) -> Result<()> {
+    let volume: Shape = parse_triple(&args.volume).context("--volume")?;
+    let chunk: Shape = parse_triple(&args.chunk).context("--chunk")?;
+    let encoding = match &args.shard {
+        Some(shard) => Encoding::ShardedRaw {
+            shard: parse_triple(shard).context("--shard")?,
+        },
+        None => args.codec.parse()?,
+    };
+    let t = Instant::now();
+    let bytes = voxload::synth::write_volume(&args.store, &args.array, volume, chunk, encoding, 1)?;
+    println!(
+        "wrote {} {volume:?} as {}/{} in {:.1} s",
+        human_bytes(bytes as f64),
+        args.store.display(),
+        args.array,
+        t.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -420,7 +420,7 @@ struct RowOrigin {
 }
 
 /// How far ahead (in bytes of a chunk's rows) the interior copy prefetches.
-const PREFETCH_BYTES: usize = 8192;
+const PREFETCH_BYTES: usize = 32768;
 
 /// Asks the CPU to start loading `bytes` into cache (a hint; no effect on results).
 #[inline]

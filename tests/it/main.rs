@@ -4,6 +4,7 @@ mod util;
 
 mod bad_input;
 mod foreign;
+mod geometry;
 mod interop;
 mod read;
 mod roundtrip;
