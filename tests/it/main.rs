@@ -3,6 +3,7 @@
 mod util;
 
 mod bad_input;
+mod cli;
 mod foreign;
 mod geometry;
 mod interop;
