@@ -29,6 +29,7 @@ pub mod bench;
 pub mod element;
 pub mod error;
 pub mod geometry;
+pub mod ingest;
 pub mod pad;
 pub mod store;
 pub mod synth;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};
 pub use reader::{MappedArray, OpenOptions};
-pub use writer::{write_array, ArrayWriter, Encoding};
+pub use writer::{write_array, ArrayWriter, Encoding, Existing};
 
 use crate::{Result, Shape};
 
@@ -55,7 +55,8 @@ pub fn split_address(address: &Path) -> (PathBuf, String) {
 }
 
 /// The directory of array `name` in the store at `root`.
-pub(crate) fn array_dir(root: &Path, name: &str) -> PathBuf {
+#[must_use]
+pub fn array_dir(root: &Path, name: &str) -> PathBuf {
     name.split('/')
         .filter(|p| !p.is_empty())
         .fold(root.to_path_buf(), |dir, part| dir.join(part))

@@ -16,7 +16,7 @@ use zarrs::array::{Array, ArrayBuilder, ArraySubset};
 use zarrs::group::GroupBuilder;
 
 use super::atomic::AtomicFsStore;
-use super::meta::{Status, ATTRIBUTE};
+use super::meta::{ArrayMeta, Layout, Status, ATTRIBUTE};
 use super::{array_dir, zarrs_path};
 use crate::{Element, Error, Result, Shape};
 
@@ -88,6 +88,30 @@ impl<T: Element> ArrayWriter<T> {
         attributes: Map<String, Value>,
         overwrite: bool,
     ) -> Result<Self> {
+        let existing = if overwrite {
+            Existing::Replace
+        } else {
+            Existing::Fail
+        };
+        Self::create_with(store, name, shape, chunk, encoding, attributes, existing)
+    }
+
+    /// As [`ArrayWriter::create`], choosing what happens to an existing array of that name.
+    /// With [`Existing::Keep`] an existing array must have the same shape, data type, chunking
+    /// and encoding, and is written into as it is (resume, or several processes writing
+    /// disjoint regions); its metadata is not rewritten.
+    ///
+    /// # Errors
+    /// As [`ArrayWriter::create`], and [`Error::Write`] when a kept array differs.
+    pub fn create_with(
+        store: &Path,
+        name: &str,
+        shape: Shape,
+        chunk: Shape,
+        encoding: Encoding,
+        attributes: Map<String, Value>,
+        existing: Existing,
+    ) -> Result<Self> {
         let dir = array_dir(store, name);
         let write_error = |reason: String| Error::Write {
             path: dir.clone(),
@@ -99,13 +123,36 @@ impl<T: Element> ArrayWriter<T> {
             )));
         }
         if dir.join("zarr.json").exists() {
-            if !overwrite {
-                return Err(write_error(
-                    "the array already exists; pass --overwrite to replace it or --resume to finish it"
-                        .into(),
-                ));
+            match existing {
+                Existing::Fail => {
+                    return Err(write_error(
+                        "the array already exists; pass --overwrite to replace it or --resume to finish it"
+                            .into(),
+                    ))
+                }
+                Existing::Replace => {
+                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?
+                }
+                Existing::Keep => {
+                    let meta = ArrayMeta::read(&dir)?;
+                    let want = expected_layout(chunk, encoding);
+                    let grid = match encoding {
+                        Encoding::ShardedRaw { shard } => shard,
+                        _ => chunk,
+                    };
+                    let same = meta.shape == shape
+                        && meta.dtype == T::DTYPE
+                        && meta.chunk == grid
+                        && want.is_none_or(|l| l == meta.layout);
+                    if !same {
+                        return Err(write_error(format!(
+                            "the array exists as {:?} {} chunks {:?} ({}), not as requested ({:?} {} chunks {:?}); pass --overwrite to replace it",
+                            meta.shape, meta.dtype, meta.chunk, meta.layout.describe(), shape, T::DTYPE, grid
+                        )));
+                    }
+                    return Self::open(store, name);
+                }
             }
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         make_groups(&storage, name)?;
@@ -140,6 +187,29 @@ impl<T: Element> ArrayWriter<T> {
             .build(storage, &zarrs_path(name))
             .map_err(|e| Error::zarrs(&dir, e))?;
         array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(ArrayWriter {
+            array,
+            dir,
+            _type: PhantomData,
+        })
+    }
+
+    /// Opens an existing array for writing.
+    ///
+    /// # Errors
+    /// [`Error::NotZarr`] when there is no array, [`Error::DtypeMismatch`] for another type.
+    pub fn open(store: &Path, name: &str) -> Result<Self> {
+        let dir = array_dir(store, name);
+        let meta = ArrayMeta::read(&dir)?;
+        if meta.dtype != T::DTYPE {
+            return Err(Error::DtypeMismatch {
+                path: dir,
+                stored: meta.dtype.to_string(),
+                requested: T::DTYPE.to_string(),
+            });
+        }
+        let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
+        let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
         Ok(ArrayWriter {
             array,
             dir,
@@ -226,6 +296,30 @@ pub fn write_array<T: Element>(
     )?;
     writer.write_region([0, 0, 0], volume.view())?;
     writer.finish()
+}
+
+/// What [`ArrayWriter::create_with`] does with an existing array of the same name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// Fail with an error.
+    Fail,
+    /// Delete it and create a new one.
+    Replace,
+    /// Keep it and write into it, if it matches.
+    Keep,
+}
+
+/// The layout readers will see for a new array, where it is fixed by the encoding.
+fn expected_layout(chunk: Shape, encoding: Encoding) -> Option<Layout> {
+    match encoding {
+        Encoding::Raw => Some(Layout::Raw),
+        Encoding::ShardedRaw { .. } => Some(Layout::ShardedRaw {
+            inner: chunk,
+            index_at_start: false,
+            index_crc32c: true,
+        }),
+        Encoding::Zstd { .. } => None,
+    }
 }
 
 /// voxload's record in an array's attributes: version and status, no time or host.

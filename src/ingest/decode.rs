@@ -1,0 +1,259 @@
+//! Decoding one 2D image file (PNG or TIFF, one page of a TIFF) into a plane of voxels.
+
+use std::io::{BufReader, Seek};
+use std::path::Path;
+
+use ndarray::Array2;
+
+use super::IngestError;
+use crate::{DType, Element};
+
+/// The pixels of one decoded image, in the file's own type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plane {
+    /// 8-bit grayscale.
+    U8(Array2<u8>),
+    /// 16-bit grayscale.
+    U16(Array2<u16>),
+    /// 32-bit grayscale (TIFF).
+    U32(Array2<u32>),
+    /// 32-bit float grayscale (TIFF).
+    F32(Array2<f32>),
+    /// 8-bit colour, `(h, w, channels)` with 3 or 4 channels.
+    Rgb8(ndarray::Array3<u8>),
+    /// 16-bit colour, `(h, w, channels)` with 3 or 4 channels.
+    Rgb16(ndarray::Array3<u16>),
+}
+
+/// How colour and resizing are interpreted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// Intensities: RGB takes channel 0; resizing is linear.
+    Image,
+    /// Segment ids: RGB is `R·65536 + G·256 + B` (VAST); resizing is nearest-neighbour.
+    Label,
+}
+
+impl Plane {
+    /// `(height, width)`.
+    #[must_use]
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            Plane::U8(a) => a.dim(),
+            Plane::U16(a) => a.dim(),
+            Plane::U32(a) => a.dim(),
+            Plane::F32(a) => a.dim(),
+            Plane::Rgb8(a) => (a.dim().0, a.dim().1),
+            Plane::Rgb16(a) => (a.dim().0, a.dim().1),
+        }
+    }
+
+    /// The pixel type's name, for messages.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Plane::U8(_) => "8-bit grayscale",
+            Plane::U16(_) => "16-bit grayscale",
+            Plane::U32(_) => "32-bit grayscale",
+            Plane::F32(_) => "float32 grayscale",
+            Plane::Rgb8(_) => "8-bit RGB",
+            Plane::Rgb16(_) => "16-bit RGB",
+        }
+    }
+
+    /// The data type a volume of such planes gets when nothing else says (labels in colour
+    /// need 32 bits).
+    #[must_use]
+    pub fn natural_dtype(&self, content: Content) -> DType {
+        match (self, content) {
+            (Plane::U8(_), _) | (Plane::Rgb8(_), Content::Image) => DType::U8,
+            (Plane::U16(_), _) | (Plane::Rgb16(_), Content::Image) => DType::U16,
+            (Plane::U32(_), _) | (Plane::Rgb8(_), Content::Label) => DType::U32,
+            (Plane::Rgb16(_), Content::Label) => DType::U64,
+            (Plane::F32(_), _) => DType::F32,
+        }
+    }
+
+    /// The plane as voxels of type `T`: lossless conversions only (a narrower integer type
+    /// widens; colour becomes channel 0 for images and a packed id for labels).
+    ///
+    /// # Errors
+    /// `None` when the pixel type does not fit `T` without loss; the caller names the file.
+    #[must_use]
+    pub fn to_voxels<T: Element>(&self, content: Content) -> Option<Array2<T>> {
+        let target = T::DTYPE;
+        let widen = |from: DType| -> bool {
+            from == target
+                || matches!(
+                    (from, target),
+                    (DType::U8, DType::U16 | DType::U32 | DType::U64 | DType::F32)
+                        | (DType::U16, DType::U32 | DType::U64 | DType::F32)
+                        | (DType::U32, DType::U64)
+                )
+        };
+        match self {
+            Plane::U8(a) if widen(DType::U8) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
+            Plane::U16(a) if widen(DType::U16) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
+            Plane::U32(a) if widen(DType::U32) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
+            Plane::F32(a) if target == DType::F32 => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
+            Plane::Rgb8(a) => match content {
+                Content::Image if widen(DType::U8) => Some(
+                    a.index_axis(ndarray::Axis(2), 0)
+                        .mapv(|v| T::from_f64(f64::from(v))),
+                ),
+                Content::Label if widen(DType::U32) => Some(pack(a, 8)),
+                _ => None,
+            },
+            Plane::Rgb16(a) => match content {
+                Content::Image if widen(DType::U16) => Some(
+                    a.index_axis(ndarray::Axis(2), 0)
+                        .mapv(|v| T::from_f64(f64::from(v))),
+                ),
+                Content::Label if target == DType::U64 => Some(pack(a, 16)),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+}
+
+/// Packs RGB channels into one id, `R << 2b | G << b | B` for `b`-bit channels.
+fn pack<C: Copy + Into<u64>, T: Element>(rgb: &ndarray::Array3<C>, bits: u32) -> Array2<T> {
+    let (h, w, _) = rgb.dim();
+    Array2::from_shape_fn((h, w), |(y, x)| {
+        let id = (rgb[[y, x, 0]].into() << (2 * bits))
+            | (rgb[[y, x, 1]].into() << bits)
+            | rgb[[y, x, 2]].into();
+        T::from_f64(id as f64)
+    })
+}
+
+/// The largest image side accepted, so a hostile header cannot make us allocate without bound.
+pub const MAX_SIDE: u32 = 1 << 17;
+
+/// Decodes a PNG or TIFF file (the first page of a TIFF).
+///
+/// # Errors
+/// [`IngestError::Missing`] when the file does not exist, [`IngestError::Decode`] naming the
+/// file and the reason otherwise.
+pub fn decode_file(path: &Path) -> Result<Plane, IngestError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(IngestError::Missing { path: path.into() })
+        }
+        Err(e) => return Err(IngestError::decode(path, e)),
+    };
+    if bytes.starts_with(b"\x89PNG") {
+        decode_png(&bytes).map_err(|e| IngestError::decode(path, e))
+    } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+        let mut pages =
+            tiff_pages(std::io::Cursor::new(bytes)).map_err(|e| IngestError::decode(path, e))?;
+        pages
+            .next()
+            .unwrap_or_else(|| Err("the TIFF has no page".into()))
+            .map_err(|e| IngestError::decode(path, e))
+    } else {
+        Err(IngestError::decode(path, "neither a PNG nor a TIFF file"))
+    }
+}
+
+type Reason = Box<dyn std::error::Error + Send + Sync>;
+
+fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    decoder.set_limits(png::Limits { bytes: 4 << 30 });
+    let mut reader = decoder.read_info()?;
+    let info = reader.info();
+    if info.width > MAX_SIDE || info.height > MAX_SIDE {
+        return Err(format!(
+            "image of {}x{} is larger than the limit {MAX_SIDE}",
+            info.width, info.height
+        )
+        .into());
+    }
+    let mut buf = vec![0u8; reader.output_buffer_size().ok_or("image too large")?];
+    let frame = reader.next_frame(&mut buf)?;
+    let (h, w) = (frame.height as usize, frame.width as usize);
+    buf.truncate(frame.buffer_size());
+    let channels = frame.color_type.samples();
+    let plane = match (frame.bit_depth, channels) {
+        (png::BitDepth::Eight, 1) => Plane::U8(Array2::from_shape_vec((h, w), buf)?),
+        (png::BitDepth::Eight, 2) => {
+            Plane::U8(Array2::from_shape_fn((h, w), |(y, x)| buf[(y * w + x) * 2]))
+        }
+        (png::BitDepth::Eight, c) => Plane::Rgb8(ndarray::Array3::from_shape_vec((h, w, c), buf)?),
+        (png::BitDepth::Sixteen, c) => {
+            let words: Vec<u16> = buf
+                .chunks_exact(2)
+                .map(|p| u16::from_be_bytes([p[0], p[1]]))
+                .collect();
+            match c {
+                1 => Plane::U16(Array2::from_shape_vec((h, w), words)?),
+                2 => Plane::U16(Array2::from_shape_fn((h, w), |(y, x)| {
+                    words[(y * w + x) * 2]
+                })),
+                _ => Plane::Rgb16(ndarray::Array3::from_shape_vec((h, w, c), words)?),
+            }
+        }
+        (depth, _) => return Err(format!("unsupported PNG bit depth {depth:?}").into()),
+    };
+    Ok(plane)
+}
+
+/// The pages of a TIFF from page `start` on, decoded lazily.
+pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
+    reader: R,
+    start: usize,
+) -> Result<impl Iterator<Item = Result<Plane, Reason>>, Reason> {
+    let mut limits = tiff::decoder::Limits::default();
+    limits.decoding_buffer_size = 4 << 30;
+    limits.intermediate_buffer_size = 4 << 30;
+    let mut decoder = tiff::decoder::Decoder::new(BufReader::new(reader))?.with_limits(limits);
+    if start > 0 {
+        decoder.seek_to_image(start)?;
+    }
+    let mut first = true;
+    Ok(std::iter::from_fn(move || {
+        if !first {
+            if !decoder.more_images() {
+                return None;
+            }
+            if let Err(e) = decoder.next_image() {
+                return Some(Err(e.into()));
+            }
+        }
+        first = false;
+        Some(tiff_page(&mut decoder))
+    }))
+}
+
+fn tiff_page<R: std::io::Read + Seek>(
+    decoder: &mut tiff::decoder::Decoder<R>,
+) -> Result<Plane, Reason> {
+    use tiff::decoder::DecodingResult as D;
+    let (w, h) = decoder.dimensions()?;
+    if w > MAX_SIDE || h > MAX_SIDE {
+        return Err(format!("image of {w}x{h} is larger than the limit {MAX_SIDE}").into());
+    }
+    let (h, w) = (h as usize, w as usize);
+    let channels = match decoder.colortype()? {
+        tiff::ColorType::Gray(_) => 1,
+        tiff::ColorType::GrayA(_) => 2,
+        tiff::ColorType::RGB(_) => 3,
+        tiff::ColorType::RGBA(_) => 4,
+        other => return Err(format!("unsupported TIFF colour type {other:?}").into()),
+    };
+    Ok(match (decoder.read_image()?, channels) {
+        (D::U8(v), 1) => Plane::U8(Array2::from_shape_vec((h, w), v)?),
+        (D::U16(v), 1) => Plane::U16(Array2::from_shape_vec((h, w), v)?),
+        (D::U32(v), 1) => Plane::U32(Array2::from_shape_vec((h, w), v)?),
+        (D::F32(v), 1) => Plane::F32(Array2::from_shape_vec((h, w), v)?),
+        (D::U8(v), 2) => Plane::U8(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2])),
+        (D::U16(v), 2) => Plane::U16(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2])),
+        (D::U8(v), c) => Plane::Rgb8(ndarray::Array3::from_shape_vec((h, w, c), v)?),
+        (D::U16(v), c) => Plane::Rgb16(ndarray::Array3::from_shape_vec((h, w, c), v)?),
+        _ => return Err("unsupported TIFF sample format".into()),
+    })
+}

@@ -1,0 +1,119 @@
+//! Ingest: tile datasets, image lists and stacks into a chunked Zarr v3 array.
+//!
+//! The volume is processed one slab (a chunk-deep run of slices; a shard-deep one when sharded)
+//! at a time: the slab's files are decoded in parallel while the previous slab is written, so
+//! memory holds about three slabs whatever the volume's depth. Each finished slab is recorded
+//! by its own marker file, so `resume` redoes exactly the unfinished slabs, several processes
+//! can fill disjoint z ranges of one array, and the array is marked complete only when every
+//! slab is recorded.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use voxload::ingest::Ingest;
+//! let dir = tempfile::tempdir()?;
+//! // Three 4x5 16-bit slices as PNG files listed in a .txt file.
+//! for z in 0..3u16 {
+//!     let pixels: Vec<u16> = (0..20).map(|i| z * 100 + i).collect();
+//!     voxload::ingest::write_png_u16(&dir.path().join(format!("s{z}.png")), 5, 4, &pixels)?;
+//! }
+//! std::fs::write(dir.path().join("list.txt"), "s0.png\ns1.png\ns2.png\n")?;
+//! let store = dir.path().join("out.zarr");
+//! let report = Ingest::new(dir.path().join("list.txt"), &store).chunk([2, 4, 4]).run()?;
+//! assert_eq!(report.shape, [3, 4, 5]);
+//! let image = voxload::MappedArray::<u16>::open(&store, "image")?;
+//! let all = image.read(voxload::Bbox::from_shape([3, 4, 5]), voxload::PadMode::default())?;
+//! assert_eq!(all[[2, 1, 3]], 208);
+//! # Ok(())
+//! # }
+//! ```
+
+mod decode;
+mod progress;
+mod resize;
+mod run;
+mod source;
+mod spec;
+
+use std::path::PathBuf;
+
+pub use decode::{decode_file, Content, Plane};
+pub use progress::ProgressLog;
+pub use resize::resize;
+pub use run::{write_png_u16, Ingest, IngestReport};
+pub use source::Input;
+pub use spec::{TilePlacement, TileSpec};
+
+use crate::DType;
+
+/// What can go wrong in an ingest; every variant names the file or key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// A tile or image that does not exist.
+    #[error("{path}: missing file; check the path pattern, or pass --allow-missing[=FILL] to fill missing tiles")]
+    Missing {
+        /// The expected file.
+        path: PathBuf,
+    },
+    /// A file that cannot be decoded.
+    #[error("{path}: cannot decode: {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// The decoder's message.
+        reason: String,
+    },
+    /// A tile whose size does not fit its place in the slice.
+    #[error("{path}: tile is {found:?} (h, w) after resizing, but its place in the slice is {expected:?}")]
+    TileSize {
+        /// The tile's file.
+        path: PathBuf,
+        /// Its size.
+        found: [u64; 2],
+        /// The size of its region.
+        expected: [u64; 2],
+    },
+    /// A tile whose pixel type does not fit the volume's data type without loss.
+    #[error("{path}: {found} pixels do not fit a {expected} volume; set `dtype` (or --label for colour labels)")]
+    TileType {
+        /// The tile's file.
+        path: PathBuf,
+        /// The pixel type found.
+        found: &'static str,
+        /// The volume's data type.
+        expected: DType,
+    },
+    /// A tile JSON key that is missing, of the wrong type or inconsistent.
+    #[error("{path}: key `{key}`: {reason}")]
+    Json {
+        /// The JSON file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An input that is not one of the recognised forms.
+    #[error("{path}: {reason}")]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Options that contradict each other or the input.
+    #[error("{0}")]
+    Options(String),
+    /// An error from the store.
+    #[error(transparent)]
+    Store(#[from] crate::Error),
+}
+
+impl IngestError {
+    pub(crate) fn decode(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
+        IngestError::Decode {
+            path: path.into(),
+            reason: reason.to_string(),
+        }
+    }
+}

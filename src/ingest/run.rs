@@ -1,0 +1,396 @@
+//! The ingest builder and its streaming, resumable run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde_json::{json, Map};
+
+use super::decode::Content;
+use super::progress::ProgressLog;
+use super::source::Input;
+use super::IngestError;
+use crate::store::{ArrayMeta, ArrayWriter, Encoding, Existing, Status, DEFAULT_CHUNK};
+use crate::{DType, Element, Shape};
+
+/// Called after each slab with `(slices done, bytes done)` of this run.
+pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+/// An ingest job: where from, where to, and how.
+#[derive(Clone)]
+pub struct Ingest {
+    input: PathBuf,
+    store: PathBuf,
+    array: String,
+    label: bool,
+    chunk: Shape,
+    shard: Option<Shape>,
+    codec: Encoding,
+    threads: Option<usize>,
+    resume: bool,
+    overwrite: bool,
+    z_range: Option<(u64, u64)>,
+    allow_missing: Option<f64>,
+    progress: Option<ProgressFn>,
+}
+
+/// What an ingest did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct IngestReport {
+    /// The volume's shape.
+    pub shape: Shape,
+    /// The stored data type.
+    pub dtype: DType,
+    /// Slabs written by this run.
+    pub slabs_written: u64,
+    /// Slabs skipped because they were already recorded (resume).
+    pub slabs_skipped: u64,
+    /// Missing tiles filled under `allow_missing`.
+    pub missing_tiles: u64,
+    /// Bytes of volume written by this run.
+    pub bytes: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The array is marked complete.
+    pub complete: bool,
+}
+
+impl Ingest {
+    /// An ingest of `input` (tile JSON, `.txt` list, multi-page TIFF or folder) into array
+    /// `image` of the store at `store`, with the default chunk shape and raw chunks.
+    pub fn new(input: impl Into<PathBuf>, store: impl Into<PathBuf>) -> Self {
+        Ingest {
+            input: input.into(),
+            store: store.into(),
+            array: "image".into(),
+            label: false,
+            chunk: DEFAULT_CHUNK,
+            shard: None,
+            codec: Encoding::Raw,
+            threads: None,
+            resume: false,
+            overwrite: false,
+            z_range: None,
+            allow_missing: None,
+            progress: None,
+        }
+    }
+
+    /// The array's name in the store.
+    #[must_use]
+    pub fn array(mut self, name: &str) -> Self {
+        self.array = name.into();
+        self
+    }
+    /// Treat the input as labels (nearest resizing, RGB packed as `R·65536 + G·256 + B`).
+    #[must_use]
+    pub fn label(mut self, label: bool) -> Self {
+        self.label = label;
+        self
+    }
+    /// The chunk shape (the inner chunk shape when sharded).
+    #[must_use]
+    pub fn chunk(mut self, chunk: Shape) -> Self {
+        self.chunk = chunk;
+        self
+    }
+    /// Write sharded raw with this shard shape.
+    #[must_use]
+    pub fn shard(mut self, shard: Option<Shape>) -> Self {
+        self.shard = shard;
+        self
+    }
+    /// Raw or zstd chunks (ignored when sharded).
+    #[must_use]
+    pub fn codec(mut self, codec: Encoding) -> Self {
+        self.codec = codec;
+        self
+    }
+    /// Decoding threads (default: all cores).
+    #[must_use]
+    pub fn threads(mut self, threads: Option<usize>) -> Self {
+        self.threads = threads;
+        self
+    }
+    /// Skip slabs already recorded as finished; redo the rest.
+    #[must_use]
+    pub fn resume(mut self, resume: bool) -> Self {
+        self.resume = resume;
+        self
+    }
+    /// Replace an existing array of the same name.
+    #[must_use]
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+    /// Only slices `[a, b)`, aligned to the slab depth; other processes may fill other ranges.
+    #[must_use]
+    pub fn z_range(mut self, range: Option<(u64, u64)>) -> Self {
+        self.z_range = range;
+        self
+    }
+    /// Fill missing tiles with this value instead of failing.
+    #[must_use]
+    pub fn allow_missing(mut self, fill: Option<f64>) -> Self {
+        self.allow_missing = fill;
+        self
+    }
+    /// Report progress after each slab.
+    #[must_use]
+    pub fn progress(mut self, progress: Option<ProgressFn>) -> Self {
+        self.progress = progress;
+        self
+    }
+
+    /// The input, recognised, with the content type and data type the ingest will use.
+    ///
+    /// # Errors
+    /// As [`Input::recognise`] and [`Input::probe`].
+    pub fn plan(&self) -> Result<(Input, Content, Shape, DType), IngestError> {
+        let input = Input::recognise(&self.input)?;
+        let implied_label =
+            matches!(&input, Input::Tiles(s) if matches!(s.dtype, DType::U32 | DType::U64));
+        let content = if self.label || implied_label {
+            Content::Label
+        } else {
+            Content::Image
+        };
+        let (shape, dtype) = input.probe(content)?;
+        Ok((input, content, shape, dtype))
+    }
+
+    /// Runs the ingest.
+    ///
+    /// # Errors
+    /// Any [`IngestError`]; slabs written before the error stay recorded, so a `resume` run
+    /// continues from there.
+    pub fn run(&self) -> Result<IngestReport, IngestError> {
+        let (input, content, shape, dtype) = self.plan()?;
+        match dtype {
+            DType::U8 => self.run_typed::<u8>(&input, content, shape),
+            DType::U16 => self.run_typed::<u16>(&input, content, shape),
+            DType::U32 => self.run_typed::<u32>(&input, content, shape),
+            DType::U64 => self.run_typed::<u64>(&input, content, shape),
+            DType::F32 => self.run_typed::<f32>(&input, content, shape),
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        self.shard
+            .map_or(self.codec, |shard| Encoding::ShardedRaw { shard })
+    }
+
+    fn slabs(&self, depth: u64) -> Vec<(u64, u64)> {
+        let step = self.shard.map_or(self.chunk[0], |s| s[0]);
+        (0..depth.div_ceil(step))
+            .map(|i| (i * step, ((i + 1) * step).min(depth)))
+            .collect()
+    }
+
+    fn run_typed<T: Element>(
+        &self,
+        input: &Input,
+        content: Content,
+        shape: Shape,
+    ) -> Result<IngestReport, IngestError> {
+        let start = Instant::now();
+        let all = self.slabs(shape[0]);
+        let range = self.checked_range(shape[0], &all)?;
+        let dir = crate::store::array_dir(&self.store, &self.array);
+        let exists = dir.join("zarr.json").exists();
+        if exists && !(self.overwrite || self.resume || self.z_range.is_some()) {
+            return Err(IngestError::Options(format!(
+                "{}: the array exists; pass --overwrite to replace it or --resume to finish it",
+                dir.display()
+            )));
+        }
+        let existing = if self.overwrite {
+            Existing::Replace
+        } else {
+            Existing::Keep
+        };
+        let mut report = IngestReport {
+            shape,
+            dtype: T::DTYPE,
+            slabs_written: 0,
+            slabs_skipped: 0,
+            missing_tiles: 0,
+            bytes: 0,
+            seconds: 0.0,
+            complete: false,
+        };
+        if exists && !self.overwrite && ArrayMeta::read(&dir)?.status == Status::Complete {
+            report.complete = true;
+            report.slabs_skipped = all.len() as u64;
+            return Ok(report);
+        }
+        let attributes = Map::from_iter([(
+            "source".to_string(),
+            json!({ "input": self.input.to_string_lossy(), "label": content == Content::Label }),
+        )]);
+        let writer = ArrayWriter::<T>::create_with(
+            &self.store,
+            &self.array,
+            shape,
+            self.chunk,
+            self.encoding(),
+            attributes,
+            existing,
+        )?;
+        let log = ProgressLog::new(writer.path());
+        let todo: Vec<(u64, u64)> = range.iter().copied().filter(|s| !log.is_done(*s)).collect();
+        report.slabs_skipped = (range.len() - todo.len()) as u64;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.threads.unwrap_or(0))
+            .build()
+            .map_err(|e| IngestError::Options(format!("--threads: {e}")))?;
+        let slab_bytes = |s: (u64, u64)| (s.1 - s.0) * shape[1] * shape[2] * size_of::<T>() as u64;
+        let (sender, receiver) = crossbeam_channel::bounded::<((u64, u64), ndarray::Array3<T>)>(1);
+        let written = std::thread::scope(|scope| -> Result<u64, IngestError> {
+            let writer = &writer;
+            let log = &log;
+            let progress = self.progress.clone();
+            let handle = scope.spawn(move || -> Result<u64, IngestError> {
+                let (mut slices, mut bytes) = (0, 0);
+                for (slab, data) in receiver {
+                    writer.write_region([slab.0, 0, 0], data.view())?;
+                    log.record(slab)?;
+                    slices += slab.1 - slab.0;
+                    bytes += slab_bytes(slab);
+                    if let Some(p) = &progress {
+                        p(slices, bytes);
+                    }
+                }
+                Ok(bytes)
+            });
+            let mut result = Ok(());
+            for slab in &todo {
+                match pool
+                    .install(|| input.read_slab::<T>(shape, *slab, content, self.allow_missing))
+                {
+                    Ok((data, missing)) => {
+                        report.missing_tiles += missing;
+                        if sender.send((*slab, data)).is_err() {
+                            break; // the writer failed; its error is reported below
+                        }
+                    }
+                    Err(e) => {
+                        result = Err(e);
+                        break;
+                    }
+                }
+            }
+            drop(sender);
+            let bytes = handle
+                .join()
+                .map_err(|_| IngestError::Options("the writer thread panicked".into()))??;
+            result.map(|()| bytes)
+        })?;
+        report.slabs_written = todo.len() as u64;
+        report.bytes = written;
+        if self.z_range.is_none() {
+            report.complete = finish(writer, &log, &all)?;
+        }
+        report.seconds = start.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// The slabs of the requested z range, checked for alignment.
+    fn checked_range(
+        &self,
+        depth: u64,
+        all: &[(u64, u64)],
+    ) -> Result<Vec<(u64, u64)>, IngestError> {
+        let Some((a, b)) = self.z_range else {
+            return Ok(all.to_vec());
+        };
+        let step = self.shard.map_or(self.chunk[0], |s| s[0]);
+        let aligned = |v: u64| v.is_multiple_of(step) || v == depth;
+        if a >= b || b > depth || !aligned(a) || !aligned(b) {
+            return Err(IngestError::Options(format!(
+                "--z-range {a}:{b} must satisfy A < B <= {depth} with both ends multiples of the slab depth {step} (the last may be the depth)"
+            )));
+        }
+        Ok(all
+            .iter()
+            .copied()
+            .filter(|s| s.0 >= a && s.1 <= b)
+            .collect())
+    }
+
+    /// Marks array `name` of `store` complete if every slab is recorded (after `--z-range` runs).
+    ///
+    /// # Errors
+    /// [`IngestError::Options`] listing the first unfinished slabs; store errors.
+    pub fn finalize(store: &Path, name: &str) -> Result<bool, IngestError> {
+        let dir = crate::store::array_dir(store, name);
+        let meta = ArrayMeta::read(&dir)?;
+        if meta.status == Status::Complete {
+            return Ok(true);
+        }
+        // One slab per chunk-grid layer (shard layer when sharded).
+        let depth = meta.chunk[0];
+        let slabs: Vec<(u64, u64)> = (0..meta.shape[0].div_ceil(depth))
+            .map(|i| (i * depth, ((i + 1) * depth).min(meta.shape[0])))
+            .collect();
+        macro_rules! finish_as {
+            ($t:ty) => {
+                finish(
+                    ArrayWriter::<$t>::open(store, name)?,
+                    &ProgressLog::new(&dir),
+                    &slabs,
+                )
+            };
+        }
+        let done = match meta.dtype {
+            DType::U8 => finish_as!(u8),
+            DType::U16 => finish_as!(u16),
+            DType::U32 => finish_as!(u32),
+            DType::U64 => finish_as!(u64),
+            DType::F32 => finish_as!(f32),
+        }?;
+        if !done {
+            let missing = ProgressLog::new(&dir).missing(&slabs);
+            return Err(IngestError::Options(format!(
+                "{}: {} of {} slabs are not finished yet (first: z {}..{}); run the remaining --z-range jobs, or --resume",
+                dir.display(),
+                missing.len(),
+                slabs.len(),
+                missing[0].0,
+                missing[0].1
+            )));
+        }
+        Ok(true)
+    }
+}
+
+/// Marks the array complete when every slab is recorded; returns whether it did.
+fn finish<T: Element>(
+    writer: ArrayWriter<T>,
+    log: &ProgressLog,
+    all: &[(u64, u64)],
+) -> Result<bool, IngestError> {
+    if !log.missing(all).is_empty() {
+        return Ok(false);
+    }
+    writer.finish()?;
+    log.clear()?;
+    Ok(true)
+}
+
+/// Writes a 16-bit grayscale PNG (`width x height`, row-major pixels): handy for test data.
+///
+/// # Errors
+/// I/O or encoding errors.
+pub fn write_png_u16(path: &Path, width: u32, height: u32, pixels: &[u16]) -> std::io::Result<()> {
+    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut encoder = png::Encoder::new(file, width, height);
+    encoder.set_color(png::ColorType::Grayscale);
+    encoder.set_depth(png::BitDepth::Sixteen);
+    let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_be_bytes()).collect();
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&bytes))
+        .map_err(std::io::Error::other)
+}

@@ -1,0 +1,265 @@
+//! Ingest inputs, recognised by their form, read one slice at a time.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{s, Array2};
+use rayon::prelude::*;
+
+use super::decode::{decode_file, tiff_pages, Content, Plane};
+use super::resize::resize;
+use super::spec::{TilePlacement, TileSpec};
+use super::IngestError;
+use crate::{DType, Element};
+
+/// Where the slices come from.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A PyTorch Connectomics tile JSON.
+    Tiles(TileSpec),
+    /// A list of 2D image files (a `.txt` list, or a folder's PNG/TIFF files in natural order).
+    Images(Vec<PathBuf>),
+    /// A multi-page TIFF, one page per slice.
+    Stack(PathBuf),
+}
+
+impl Input {
+    /// Recognises `path`: a folder, a `.json` tile spec, a `.txt` list or a `.tif`/`.tiff` stack.
+    ///
+    /// # Errors
+    /// [`IngestError::Input`] when the form is not recognised or the list is empty,
+    /// [`IngestError::Json`] for a bad tile JSON.
+    pub fn recognise(path: &Path) -> Result<Input, IngestError> {
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        let input = if path.is_dir() {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| IngestError::decode(path, e))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| is_image(p))
+                .collect();
+            files.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
+            Input::Images(files)
+        } else if ext == "json" {
+            Input::Tiles(TileSpec::read(path)?)
+        } else if ext == "txt" {
+            let text = std::fs::read_to_string(path).map_err(|e| IngestError::decode(path, e))?;
+            let base = path.parent().unwrap_or(Path::new("."));
+            Input::Images(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(|l| base.join(l))
+                    .collect(),
+            )
+        } else if ext == "tif" || ext == "tiff" {
+            Input::Stack(path.to_path_buf())
+        } else {
+            return Err(IngestError::Input {
+                path: path.into(),
+                reason: "expected a folder of PNG/TIFF slices, a tile .json, a .txt list of images or a multi-page .tif".into(),
+            });
+        };
+        if let Input::Images(files) = &input {
+            if files.is_empty() {
+                return Err(IngestError::Input {
+                    path: path.into(),
+                    reason: "no PNG or TIFF images found".into(),
+                });
+            }
+        }
+        Ok(input)
+    }
+
+    /// The volume's shape and natural data type, reading the first image where needed.
+    ///
+    /// # Errors
+    /// The first image's decoding error.
+    pub fn probe(&self, content: Content) -> Result<([u64; 3], DType), IngestError> {
+        match self {
+            Input::Tiles(spec) => Ok((spec.shape, spec.dtype)),
+            Input::Images(files) => {
+                let first = decode_file(&files[0])?;
+                let (h, w) = first.dim();
+                Ok((
+                    [files.len() as u64, h as u64, w as u64],
+                    first.natural_dtype(content),
+                ))
+            }
+            Input::Stack(path) => {
+                let file = std::fs::File::open(path).map_err(|e| IngestError::decode(path, e))?;
+                let mut depth = 0;
+                let mut first = None;
+                for page in tiff_pages(file, 0).map_err(|e| IngestError::decode(path, e))? {
+                    let page = page.map_err(|e| IngestError::decode(path, e))?;
+                    first.get_or_insert(page);
+                    depth += 1;
+                }
+                let first =
+                    first.ok_or_else(|| IngestError::decode(path, "the TIFF has no page"))?;
+                let (h, w) = first.dim();
+                Ok(([depth, h as u64, w as u64], first.natural_dtype(content)))
+            }
+        }
+    }
+
+    /// Reads slices `[z0, z1)` as one slab `(z1 - z0, h, w)`, decoding in parallel.
+    ///
+    /// # Errors
+    /// Missing files (unless `fill` is given), undecodable files, wrong sizes or types, each
+    /// naming the file.
+    pub fn read_slab<T: Element>(
+        &self,
+        shape: [u64; 3],
+        (z0, z1): (u64, u64),
+        content: Content,
+        fill: Option<f64>,
+    ) -> Result<(ndarray::Array3<T>, u64), IngestError> {
+        let (h, w) = (shape[1] as usize, shape[2] as usize);
+        let mut slab = ndarray::Array3::<T>::default(((z1 - z0) as usize, h, w));
+        let jobs: Vec<(usize, TilePlacement)> = (z0..z1)
+            .flat_map(|z| {
+                self.placements(z as usize, [shape[1], shape[2]])
+                    .into_iter()
+                    .map(move |t| ((z - z0) as usize, t))
+            })
+            .collect();
+        let stack_pages = match self {
+            Input::Stack(path) => Some(read_stack_pages(path, z0, z1)?),
+            _ => None,
+        };
+        let tiles: Vec<Result<Option<Array2<T>>, IngestError>> = jobs
+            .par_iter()
+            .map(|(dz, tile)| {
+                let plane = match &stack_pages {
+                    Some(pages) => Ok(pages[*dz].clone()),
+                    None => decode_file(&tile.path),
+                };
+                match plane {
+                    Err(IngestError::Missing { .. }) if fill.is_some() => Ok(None),
+                    Err(e) => Err(e),
+                    Ok(plane) => self.fit_tile::<T>(&plane, tile, content).map(Some),
+                }
+            })
+            .collect();
+        let mut missing = 0;
+        for ((dz, tile), data) in jobs.iter().zip(tiles) {
+            let [y, x] = tile.at.map(|v| v as usize);
+            let [th, tw] = tile.size.map(|v| v as usize);
+            let mut region = slab.slice_mut(s![*dz, y..y + th, x..x + tw]);
+            match data? {
+                Some(data) => region.assign(&data.slice(s![..th, ..tw])),
+                None => {
+                    missing += 1;
+                    region.fill(T::from_f64(fill.unwrap_or(0.0)));
+                }
+            }
+        }
+        Ok((slab, missing))
+    }
+
+    fn placements(&self, z: usize, [h, w]: [u64; 2]) -> Vec<TilePlacement> {
+        match self {
+            Input::Tiles(spec) => spec.tiles(z),
+            Input::Images(files) => vec![TilePlacement {
+                path: files[z].clone(),
+                at: [0, 0],
+                size: [h, w],
+            }],
+            Input::Stack(path) => vec![TilePlacement {
+                path: path.clone(),
+                at: [0, 0],
+                size: [h, w],
+            }],
+        }
+    }
+
+    /// Converts a decoded tile to `T`, resizes it by the tile ratio and checks its size.
+    fn fit_tile<T: Element>(
+        &self,
+        plane: &Plane,
+        tile: &TilePlacement,
+        content: Content,
+    ) -> Result<Array2<T>, IngestError> {
+        let data = plane
+            .to_voxels::<T>(content)
+            .ok_or_else(|| IngestError::TileType {
+                path: tile.path.clone(),
+                found: plane.kind(),
+                expected: T::DTYPE,
+            })?;
+        let (data, max) = match self {
+            Input::Tiles(spec) => {
+                let data = if spec.tile_ratio == 1.0 {
+                    data
+                } else {
+                    resize(&data, spec.tile_ratio, content)
+                };
+                let whole_slice =
+                    tile.size == [spec.shape[1], spec.shape[2]] && spec.tiles(0).len() == 1;
+                (data, if whole_slice { tile.size } else { spec.tile })
+            }
+            _ => (data, tile.size),
+        };
+        let (h, w) = data.dim();
+        let fits = (h as u64) >= tile.size[0]
+            && (w as u64) >= tile.size[1]
+            && h as u64 <= max[0]
+            && w as u64 <= max[1];
+        if !fits {
+            return Err(IngestError::TileSize {
+                path: tile.path.clone(),
+                found: [h as u64, w as u64],
+                expected: tile.size,
+            });
+        }
+        Ok(data)
+    }
+}
+
+fn read_stack_pages(path: &Path, z0: u64, z1: u64) -> Result<Vec<Plane>, IngestError> {
+    let file = std::fs::File::open(path).map_err(|e| IngestError::decode(path, e))?;
+    tiff_pages(file, z0 as usize)
+        .map_err(|e| IngestError::decode(path, e))?
+        .take((z1 - z0) as usize)
+        .map(|p| p.map_err(|e| IngestError::decode(path, e)))
+        .collect()
+}
+
+fn is_image(path: &Path) -> bool {
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
+    path.is_file() && matches!(ext.as_deref(), Some("png" | "tif" | "tiff"))
+}
+
+/// Compares names so that runs of digits compare by value (`im2` before `im10`).
+pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    fn parts(s: &str) -> Vec<(bool, String)> {
+        let mut out: Vec<(bool, String)> = Vec::new();
+        for c in s.chars() {
+            let digit = c.is_ascii_digit();
+            match out.last_mut() {
+                Some((d, run)) if *d == digit => run.push(c),
+                _ => out.push((digit, c.to_string())),
+            }
+        }
+        out
+    }
+    let (pa, pb) = (parts(a), parts(b));
+    for ((da, ra), (db, rb)) in pa.iter().zip(&pb) {
+        let ord = if *da && *db {
+            let (ta, tb) = (ra.trim_start_matches('0'), rb.trim_start_matches('0'));
+            ta.len()
+                .cmp(&tb.len())
+                .then_with(|| ta.cmp(tb))
+                .then_with(|| ra.len().cmp(&rb.len()))
+        } else {
+            ra.cmp(rb)
+        };
+        if ord.is_ne() {
+            return ord;
+        }
+    }
+    pa.len().cmp(&pb.len())
+}

@@ -1,0 +1,245 @@
+//! The PyTorch Connectomics tile JSON (`TileDataset`): parsing, validation and tile layout.
+//!
+//! Keys: `depth`, `height`, `width` (the volume after resizing), `image` (one path pattern per
+//! z slice), `tile_size` (int or `[h, w]`, after resizing), `tile_st` (`[row, column]` offsets
+//! added to tile indices in file names), `tile_ratio` (tiles are resized by this factor),
+//! `dtype`, and the metadata keys `n_rows`, `n_columns` (checked when present) and `ndim`
+//! (informative only: PyTC writes 1 even for 3D volumes).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::IngestError;
+use crate::DType;
+
+/// A validated tile dataset description.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TileSpec {
+    /// Volume shape `(depth, height, width)` after resizing.
+    pub shape: [u64; 3],
+    /// One path pattern per slice, resolved against the JSON file's folder.
+    pub slices: Vec<String>,
+    /// Tile `(height, width)` after resizing.
+    pub tile: [u64; 2],
+    /// Offsets added to the row and column indices in file names.
+    pub tile_st: [i64; 2],
+    /// Tiles are resized by this factor before placement.
+    pub tile_ratio: f64,
+    /// The stored data type.
+    pub dtype: DType,
+    /// Keys present in the file that the format does not define (reported, not fatal).
+    pub unknown_keys: Vec<String>,
+}
+
+/// One tile of one slice: the file and the region of the slice it fills.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TilePlacement {
+    /// The tile's file.
+    pub path: PathBuf,
+    /// The first row and column of the region in the slice.
+    pub at: [u64; 2],
+    /// The region's height and width (smaller for the last row and column).
+    pub size: [u64; 2],
+}
+
+const KEYS: &[&str] = &[
+    "depth",
+    "height",
+    "width",
+    "image",
+    "tile_size",
+    "tile_st",
+    "tile_ratio",
+    "dtype",
+    "n_rows",
+    "n_columns",
+    "ndim",
+];
+
+impl TileSpec {
+    /// Reads and validates a tile JSON file.
+    ///
+    /// # Errors
+    /// [`IngestError::Json`] naming the file and the key that is missing, of the wrong type or
+    /// inconsistent.
+    pub fn read(path: &Path) -> Result<TileSpec, IngestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => IngestError::Missing { path: path.into() },
+            _ => IngestError::decode(path, e),
+        })?;
+        let doc: Value = serde_json::from_str(&text).map_err(|e| IngestError::Json {
+            path: path.into(),
+            key: "(file)".into(),
+            reason: format!("not valid JSON: {e}"),
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::from_value(&doc, path, base)
+    }
+
+    /// Validates a parsed tile JSON; relative patterns are resolved against `base`.
+    ///
+    /// # Errors
+    /// As [`TileSpec::read`]; `file` only names the source in messages.
+    pub fn from_value(doc: &Value, file: &Path, base: &Path) -> Result<TileSpec, IngestError> {
+        let err = |key: &str, reason: String| IngestError::Json {
+            path: file.into(),
+            key: key.into(),
+            reason,
+        };
+        let obj = doc
+            .as_object()
+            .ok_or_else(|| err("(file)", "expected a JSON object".into()))?;
+        let positive = |key: &str| -> Result<u64, IngestError> {
+            match obj.get(key) {
+                None => Err(err(key, "missing".into())),
+                Some(v) => v
+                    .as_u64()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| err(key, format!("expected a positive integer, found {v}"))),
+            }
+        };
+        let shape = [positive("depth")?, positive("height")?, positive("width")?];
+        let tile = match obj.get("tile_size") {
+            None => return Err(err("tile_size", "missing".into())),
+            Some(Value::Array(items)) if items.len() == 2 => {
+                let side = |v: &Value| v.as_u64().filter(|&n| n > 0);
+                match (side(&items[0]), side(&items[1])) {
+                    (Some(h), Some(w)) => [h, w],
+                    _ => {
+                        return Err(err(
+                            "tile_size",
+                            "expected [h, w] of positive integers".into(),
+                        ))
+                    }
+                }
+            }
+            Some(v) => {
+                let n = v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                    err(
+                        "tile_size",
+                        format!("expected a positive integer or [h, w], found {v}"),
+                    )
+                })?;
+                [n, n]
+            }
+        };
+        let tile_st = match obj.get("tile_st") {
+            None => [0, 0],
+            Some(Value::Array(items)) if items.len() == 2 && items.iter().all(Value::is_i64) => [
+                items[0].as_i64().unwrap_or(0),
+                items[1].as_i64().unwrap_or(0),
+            ],
+            Some(v) => {
+                return Err(err(
+                    "tile_st",
+                    format!("expected [row, column] integers, found {v}"),
+                ))
+            }
+        };
+        let tile_ratio = match obj.get("tile_ratio") {
+            None => 1.0,
+            Some(v) => v
+                .as_f64()
+                .filter(|r| r.is_finite() && *r > 0.0)
+                .ok_or_else(|| {
+                    err(
+                        "tile_ratio",
+                        format!("expected a positive number, found {v}"),
+                    )
+                })?,
+        };
+        let dtype = match obj.get("dtype") {
+            None => DType::U8,
+            Some(Value::String(s)) => s.parse().map_err(|_| {
+                err(
+                    "dtype",
+                    format!("`{s}`: expected uint8, uint16, uint32, uint64 or float32"),
+                )
+            })?,
+            Some(v) => return Err(err("dtype", format!("expected a string, found {v}"))),
+        };
+        let slices = match obj.get("image") {
+            None => return Err(err("image", "missing".into())),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| {
+                    v.as_str()
+                        .map(|p| resolve(base, p))
+                        .ok_or_else(|| err("image", format!("expected path strings, found {v}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            Some(v) => return Err(err("image", format!("expected a list of paths, found {v}"))),
+        };
+        if (slices.len() as u64) < shape[0] {
+            return Err(err(
+                "image",
+                format!("lists {} slices but depth is {}", slices.len(), shape[0]),
+            ));
+        }
+        let grid = [shape[1].div_ceil(tile[0]), shape[2].div_ceil(tile[1])];
+        for (key, want) in [("n_rows", grid[0]), ("n_columns", grid[1])] {
+            if let Some(v) = obj.get(key) {
+                if v.as_u64() != Some(want) {
+                    return Err(err(
+                        key,
+                        format!("is {v}, but height, width and tile_size imply {want}"),
+                    ));
+                }
+            }
+        }
+        let mut unknown_keys: Vec<String> = obj
+            .keys()
+            .filter(|k| !KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        unknown_keys.sort();
+        Ok(TileSpec {
+            shape,
+            slices: slices.into_iter().take(shape[0] as usize).collect(),
+            tile,
+            tile_st,
+            tile_ratio,
+            dtype,
+            unknown_keys,
+        })
+    }
+
+    /// The tiles of slice `z`: one whole-slice file when its pattern has no `{row}`/`{column}`.
+    #[must_use]
+    pub fn tiles(&self, z: usize) -> Vec<TilePlacement> {
+        let pattern = &self.slices[z];
+        let [height, width] = [self.shape[1], self.shape[2]];
+        if !(pattern.contains("{row}") || pattern.contains("{column}")) {
+            return vec![TilePlacement {
+                path: PathBuf::from(pattern),
+                at: [0, 0],
+                size: [height, width],
+            }];
+        }
+        let [th, tw] = self.tile;
+        let mut out = Vec::new();
+        for row in 0..height.div_ceil(th) {
+            for column in 0..width.div_ceil(tw) {
+                let name = pattern
+                    .replace("{row}", &(row as i64 + self.tile_st[0]).to_string())
+                    .replace("{column}", &(column as i64 + self.tile_st[1]).to_string());
+                let at = [row * th, column * tw];
+                out.push(TilePlacement {
+                    path: PathBuf::from(name),
+                    at,
+                    size: [th.min(height - at[0]), tw.min(width - at[1])],
+                });
+            }
+        }
+        out
+    }
+}
+
+fn resolve(base: &Path, pattern: &str) -> String {
+    if Path::new(pattern).is_absolute() {
+        pattern.to_string()
+    } else {
+        base.join(pattern).to_string_lossy().into_owned()
+    }
+}

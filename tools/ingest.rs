@@ -1,0 +1,174 @@
+//! `ingest`: tile datasets, image lists and stacks into a chunked Zarr v3 store.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use voxload::geometry::parse_triple;
+use voxload::ingest::Ingest;
+use voxload::store::DEFAULT_CHUNK;
+use voxload::{Encoding, Shape};
+
+/// Convert a PyTorch Connectomics tile JSON, a .txt list of images, a multi-page TIFF or a
+/// folder of PNG/TIFF slices into a chunked Zarr v3 array.
+#[derive(Parser)]
+#[command(
+    version,
+    about,
+    after_help = "Examples:\n  ingest mito.json em.zarr --array image\n  ingest labels.json em.zarr --array label --label\n  ingest slices/ em.zarr --chunk 16,256,1024 --shard 32,512,2048\n  ingest --finalize em.zarr --array image"
+)]
+struct Cli {
+    /// The input (tile .json, .txt list, .tif stack or folder); omitted with --finalize.
+    input: Option<PathBuf>,
+    /// The output store (a directory ending in .zarr by convention).
+    output: Option<PathBuf>,
+    /// Array name in the store.
+    #[arg(long, default_value = "image")]
+    array: String,
+    /// The input is a label volume: nearest resizing, RGB packed as R*65536 + G*256 + B.
+    #[arg(long)]
+    label: bool,
+    /// Chunk shape Z,Y,X (the inner chunk shape with --shard).
+    #[arg(long)]
+    chunk: Option<String>,
+    /// Write sharded raw with this shard shape Z,Y,X (a multiple of the chunk shape).
+    #[arg(long)]
+    shard: Option<String>,
+    /// raw, zstd or zstd:LEVEL.
+    #[arg(long, default_value = "raw")]
+    codec: String,
+    /// Decoding threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Finish an interrupted ingest: skip recorded slabs, redo the rest.
+    #[arg(long)]
+    resume: bool,
+    /// Replace an existing array.
+    #[arg(long)]
+    overwrite: bool,
+    /// Only slices [A, B), aligned to the chunk depth (shard depth with --shard).
+    #[arg(long, value_name = "A:B")]
+    z_range: Option<String>,
+    /// Mark the array complete once every z range is recorded (no INPUT).
+    #[arg(long)]
+    finalize: bool,
+    /// Fill missing tiles with 0, or with FILL (`--allow-missing=FILL`).
+    #[arg(long, value_name = "FILL", num_args = 0..=1, require_equals = true, default_missing_value = "0")]
+    allow_missing: Option<f64>,
+    /// No progress bar or summary.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    if cli.finalize {
+        let store = match (&cli.input, &cli.output) {
+            (Some(store), None) => store.clone(),
+            _ => bail!("--finalize takes only the store: ingest --finalize OUT.zarr --array NAME"),
+        };
+        Ingest::finalize(&store, &cli.array)?;
+        if !cli.quiet {
+            eprintln!("{}/{}: complete", store.display(), cli.array);
+        }
+        return Ok(());
+    }
+    let (Some(input), Some(output)) = (cli.input.clone(), cli.output.clone()) else {
+        bail!("usage: ingest INPUT OUT.zarr [options] (see --help)");
+    };
+    let chunk: Shape = match &cli.chunk {
+        Some(c) => parse_triple(c).context("--chunk")?,
+        None => DEFAULT_CHUNK,
+    };
+    let shard: Option<Shape> = cli
+        .shard
+        .as_deref()
+        .map(parse_triple)
+        .transpose()
+        .context("--shard")?;
+    let codec: Encoding = cli.codec.parse()?;
+    let z_range = cli.z_range.as_deref().map(parse_range).transpose()?;
+    let job = Ingest::new(&input, &output)
+        .array(&cli.array)
+        .label(cli.label)
+        .chunk(chunk)
+        .shard(shard)
+        .codec(codec)
+        .threads(cli.threads)
+        .resume(cli.resume)
+        .overwrite(cli.overwrite)
+        .z_range(z_range)
+        .allow_missing(cli.allow_missing);
+    let (plan_input, _, shape, dtype) = job.plan()?;
+    if let voxload::ingest::Input::Tiles(spec) = &plan_input {
+        if !spec.unknown_keys.is_empty() && !cli.quiet {
+            eprintln!(
+                "note: {} has keys the tile format does not define, ignored: {}",
+                input.display(),
+                spec.unknown_keys.join(", ")
+            );
+        }
+    }
+    let slices = z_range.map_or(shape[0], |(a, b)| b - a);
+    let bar = if cli.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(slices)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} slices  {msg}  ETA {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let progress_bar = bar.clone();
+    let report = job
+        .progress(Some(Arc::new(move |done, bytes| {
+            progress_bar.set_position(done);
+            let secs = started.elapsed().as_secs_f64().max(1e-9);
+            progress_bar.set_message(format!("{:.0} MB/s", bytes as f64 / secs / 1e6));
+        })))
+        .run()?;
+    bar.finish_and_clear();
+    if !cli.quiet {
+        let status = if report.complete {
+            "complete"
+        } else {
+            "range done; run `ingest --finalize` once every range is done"
+        };
+        eprintln!(
+            "{}/{}: {:?} {} — {} slabs written, {} skipped, {} missing tiles filled, {:.0} MB in {:.1} s ({:.0} MB/s); {status}",
+            output.display(),
+            cli.array,
+            shape,
+            dtype,
+            report.slabs_written,
+            report.slabs_skipped,
+            report.missing_tiles,
+            report.bytes as f64 / 1e6,
+            report.seconds,
+            report.bytes as f64 / report.seconds.max(1e-9) / 1e6,
+        );
+    }
+    Ok(())
+}
+
+fn parse_range(text: &str) -> Result<(u64, u64)> {
+    let (a, b) = text.split_once(':').context("--z-range takes A:B")?;
+    Ok((
+        a.trim().parse().context("--z-range A")?,
+        b.trim().parse().context("--z-range B")?,
+    ))
+}
