@@ -148,7 +148,7 @@ pub fn decode_file(path: &Path) -> Result<Plane, IngestError> {
         decode_png(&bytes).map_err(|e| IngestError::decode(path, e))
     } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
         let mut pages =
-            tiff_pages(std::io::Cursor::new(bytes)).map_err(|e| IngestError::decode(path, e))?;
+            tiff_pages(std::io::Cursor::new(bytes), 0).map_err(|e| IngestError::decode(path, e))?;
         pages
             .next()
             .unwrap_or_else(|| Err("the TIFF has no page".into()))
