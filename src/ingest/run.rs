@@ -238,6 +238,10 @@ impl Ingest {
             attributes,
             existing,
         )?;
+        if self.resume {
+            crate::store::atomic::remove_stale_temporaries(writer.path())
+                .map_err(|e| crate::Error::io(writer.path(), e))?;
+        }
         let log = ProgressLog::new(writer.path());
         let todo: Vec<(u64, u64)> = range.iter().copied().filter(|s| !log.is_done(*s)).collect();
         report.slabs_skipped = (range.len() - todo.len()) as u64;

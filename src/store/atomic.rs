@@ -21,6 +21,17 @@ pub const TEMP_MARKER: &str = ".voxload-tmp-";
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// The environment variable of the fault hook: when set to `N`, the process aborts right after
+/// its `N`-th atomic write, as a crash would (used by the kill-and-resume tests).
+pub const FAULT_ENV: &str = "VOXLOAD_FAULT_AFTER_WRITES";
+
+static WRITES: AtomicU64 = AtomicU64::new(0);
+
+fn fault_after() -> Option<u64> {
+    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *AFTER.get_or_init(|| std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok()))
+}
+
 /// A zarrs filesystem store that writes atomically (temporary file, then rename).
 #[derive(Debug)]
 pub struct AtomicFsStore {
@@ -76,8 +87,46 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
+    } else if let Some(after) = fault_after() {
+        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= after {
+            std::process::abort();
+        }
     }
     result
+}
+
+/// Removes temporary files left under `dir` by writers that no longer run (a killed ingest),
+/// keeping those of live processes on this machine; returns how many were removed.
+///
+/// # Errors
+/// The first I/O error other than a file vanishing meanwhile.
+pub fn remove_stale_temporaries(dir: &Path) -> std::io::Result<u64> {
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some((_, rest)) = name.split_once(TEMP_MARKER) {
+                let pid = rest.split('-').next().unwrap_or("");
+                let alive = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+                if !alive || pid == std::process::id().to_string() {
+                    match std::fs::remove_file(&path) {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                        _ => removed += 1,
+                    }
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 impl ReadableStorageTraits for AtomicFsStore {

@@ -14,7 +14,7 @@ fn python() -> String {
     std::env::var("VOXLOAD_PYTHON").unwrap_or_else(|_| "python3".into())
 }
 
-fn run_python(args: &[&str]) {
+pub fn run_python(args: &[&str]) {
     let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
     let mut cmd = Command::new(python());
     cmd.arg(script_dir.join(args[0])).args(&args[1..]);

@@ -6,6 +6,8 @@ mod bad_input;
 mod cli;
 mod foreign;
 mod geometry;
+mod ingest;
+mod ingest_util;
 mod interop;
 mod read;
 mod roundtrip;

@@ -1,0 +1,445 @@
+//! Ingest: tile datasets and image lists land in the store exactly as a naïve stitch of the
+//! volume they were cut from; bad inputs give errors naming the file or key; interrupted
+//! ingests resume to byte-identical stores.
+
+use std::path::Path;
+use std::process::Command;
+
+use ndarray::Array3;
+use voxload::ingest::{Ingest, IngestError};
+use voxload::{Bbox, Element, MappedArray, PadMode};
+
+use crate::ingest_util::*;
+
+fn read_all<T: Element>(store: &Path, name: &str) -> Array3<T> {
+    let a = MappedArray::<T>::open(store, name).unwrap();
+    a.read(Bbox::from_shape(a.shape()), PadMode::default())
+        .unwrap()
+}
+
+fn check_tiles(format: TileFormat, max: u32, shape: [usize; 3], tile: [usize; 2], chunk: [u64; 3]) {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume(shape, max, 11);
+    let json = write_tile_dataset(dir.path(), &volume, tile, [1, 2], format);
+    let store = dir.path().join("out.zarr");
+    let report = Ingest::new(&json, &store).chunk(chunk).run().unwrap();
+    assert!(report.complete);
+    assert_eq!(report.shape, shape.map(|v| v as u64));
+    match format {
+        TileFormat::Png8 => assert_eq!(read_all::<u8>(&store, "image"), volume.mapv(|v| v as u8)),
+        TileFormat::Png16 | TileFormat::Tiff16 => {
+            assert_eq!(read_all::<u16>(&store, "image"), volume.mapv(|v| v as u16))
+        }
+        TileFormat::RgbLabels => assert_eq!(read_all::<u32>(&store, "image"), volume),
+    }
+    assert!(
+        !store.join("image/.voxload-progress").exists(),
+        "progress records left behind"
+    );
+}
+
+#[test]
+fn png8_tiles_with_offsets_and_partial_edges() {
+    check_tiles(TileFormat::Png8, 256, [5, 37, 45], [16, 20], [2, 16, 16]);
+}
+
+#[test]
+fn png16_tiles_with_chunks_not_dividing_the_volume() {
+    check_tiles(TileFormat::Png16, 65536, [7, 30, 26], [11, 13], [3, 8, 32]);
+}
+
+#[test]
+fn lzw_tiff16_tiles() {
+    check_tiles(
+        TileFormat::Tiff16,
+        65536,
+        [3, 25, 19],
+        [10, 10],
+        [2, 16, 16],
+    );
+}
+
+#[test]
+fn rgb_label_tiles_pack_to_ids() {
+    check_tiles(
+        TileFormat::RgbLabels,
+        1 << 24,
+        [4, 21, 23],
+        [8, 12],
+        [2, 16, 16],
+    );
+}
+
+#[test]
+fn sharded_ingest_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([6, 20, 20], 256, 3);
+    let json = write_tile_dataset(dir.path(), &volume, [10, 10], [0, 0], TileFormat::Png8);
+    let store = dir.path().join("out.zarr");
+    Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .shard(Some([4, 16, 16]))
+        .run()
+        .unwrap();
+    assert_eq!(read_all::<u8>(&store, "image"), volume.mapv(|v| v as u8));
+}
+
+#[test]
+fn txt_list_and_folder_in_natural_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([11, 9, 7], 65536, 5).mapv(|v| v as u16);
+    let slices = dir.path().join("slices");
+    std::fs::create_dir(&slices).unwrap();
+    for z in 0..11 {
+        png_gray(
+            &slices.join(format!("im{z}.png")),
+            &volume.index_axis(ndarray::Axis(0), z).to_owned(),
+            true,
+        );
+    }
+    let store = dir.path().join("a.zarr");
+    Ingest::new(&slices, &store).chunk([4, 4, 4]).run().unwrap();
+    assert_eq!(
+        read_all::<u16>(&store, "image"),
+        volume,
+        "folder order must be natural"
+    );
+    let list: String = (0..11).map(|z| format!("slices/im{z}.png\n")).collect();
+    std::fs::write(dir.path().join("list.txt"), format!("# slices\n\n{list}")).unwrap();
+    let store = dir.path().join("b.zarr");
+    Ingest::new(dir.path().join("list.txt"), &store)
+        .chunk([4, 4, 4])
+        .run()
+        .unwrap();
+    assert_eq!(read_all::<u16>(&store, "image"), volume);
+}
+
+#[test]
+fn multipage_tiff_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([9, 13, 17], 256, 9).mapv(|v| v as u8);
+    tiff_stack_u8(&dir.path().join("stack.tif"), &volume);
+    let store = dir.path().join("s.zarr");
+    Ingest::new(dir.path().join("stack.tif"), &store)
+        .chunk([4, 8, 8])
+        .run()
+        .unwrap();
+    assert_eq!(read_all::<u8>(&store, "image"), volume);
+}
+
+fn small_dataset(dir: &Path) -> std::path::PathBuf {
+    let volume = random_volume([4, 20, 20], 256, 1);
+    write_tile_dataset(dir, &volume, [10, 10], [0, 0], TileFormat::Png8)
+}
+
+#[test]
+fn missing_tile_names_the_file_or_is_filled() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let gone = dir.path().join("0002/1_0.png");
+    std::fs::remove_file(&gone).unwrap();
+    let store = dir.path().join("o.zarr");
+    match Ingest::new(&json, &store).chunk([2, 8, 8]).run() {
+        Err(IngestError::Missing { path }) => assert_eq!(path, gone),
+        other => panic!("expected Missing, got {other:?}"),
+    }
+    let report = Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .resume(true)
+        .allow_missing(Some(7.0))
+        .run()
+        .unwrap();
+    assert_eq!(report.missing_tiles, 1);
+    let data = read_all::<u8>(&store, "image");
+    assert!(data
+        .slice(ndarray::s![2, 10..20, 0..10])
+        .iter()
+        .all(|&v| v == 7));
+}
+
+#[test]
+fn corrupt_and_wrong_size_tiles_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let bad = dir.path().join("0001/0_1.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
+    let store = dir.path().join("o.zarr");
+    match Ingest::new(&json, &store).chunk([2, 8, 8]).run() {
+        Err(IngestError::Decode { path, .. }) => assert_eq!(path, bad),
+        other => panic!("expected Decode, got {other:?}"),
+    }
+    png_gray(&bad, &ndarray::Array2::<u8>::zeros((10, 9)), false);
+    match Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .overwrite(true)
+        .run()
+    {
+        Err(IngestError::TileSize {
+            path,
+            found,
+            expected,
+        }) => {
+            assert_eq!((path, found, expected), (bad, [10, 9], [10, 10]));
+        }
+        other => panic!("expected TileSize, got {other:?}"),
+    }
+}
+
+#[test]
+fn sixteen_bit_tile_in_an_eight_bit_volume_is_a_type_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let odd = dir.path().join("0000/0_0.png");
+    png_gray(&odd, &ndarray::Array2::<u16>::zeros((10, 10)), true);
+    let err = Ingest::new(&json, dir.path().join("o.zarr"))
+        .chunk([2, 8, 8])
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::TileType { ref path, .. } if *path == odd),
+        "{err}"
+    );
+}
+
+fn edit_json(json: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json).unwrap()).unwrap();
+    edit(&mut doc);
+    std::fs::write(json, doc.to_string()).unwrap();
+}
+
+type JsonEdit = Box<dyn Fn(&mut serde_json::Value)>;
+
+#[test]
+fn bad_json_keys_are_named() {
+    let cases: Vec<(&str, JsonEdit)> = vec![
+        (
+            "depth",
+            Box::new(|d| {
+                d.as_object_mut().unwrap().remove("depth");
+            }),
+        ),
+        ("tile_size", Box::new(|d| d["tile_size"] = "big".into())),
+        ("n_rows", Box::new(|d| d["n_rows"] = 5.into())),
+        ("n_columns", Box::new(|d| d["n_columns"] = 1.into())),
+        ("dtype", Box::new(|d| d["dtype"] = "int7".into())),
+        ("height", Box::new(|d| d["height"] = (-3).into())),
+        ("image", Box::new(|d| d["image"] = serde_json::json!(["a"]))),
+        (
+            "tile_st",
+            Box::new(|d| d["tile_st"] = serde_json::json!([0])),
+        ),
+    ];
+    for (key, edit) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let json = small_dataset(dir.path());
+        edit_json(&json, edit);
+        match Ingest::new(&json, dir.path().join("o.zarr")).run() {
+            Err(IngestError::Json { key: k, path, .. }) => {
+                assert_eq!((k.as_str(), path), (key, json.clone()));
+            }
+            other => panic!("{key}: expected Json error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn existing_output_is_refused_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let store = dir.path().join("o.zarr");
+    Ingest::new(&json, &store).chunk([2, 8, 8]).run().unwrap();
+    let before = tree(&store);
+    let err = Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .run()
+        .unwrap_err();
+    assert!(err.to_string().contains("--overwrite"), "{err}");
+    assert_eq!(tree(&store), before, "a refused run changed the store");
+}
+
+#[test]
+fn two_ingests_of_the_same_input_are_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let (a, b) = (dir.path().join("a.zarr"), dir.path().join("b.zarr"));
+    Ingest::new(&json, &a).chunk([2, 8, 8]).run().unwrap();
+    Ingest::new(&json, &b)
+        .chunk([2, 8, 8])
+        .threads(Some(1))
+        .run()
+        .unwrap();
+    assert_eq!(tree(&a), tree(&b));
+}
+
+fn ingest_cmd(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ingest"));
+    c.args(args).arg("--quiet");
+    c
+}
+
+#[test]
+fn fault_hook_kills_then_resume_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([9, 30, 30], 256, 4);
+    let json = write_tile_dataset(dir.path(), &volume, [16, 16], [0, 0], TileFormat::Png8);
+    let json = json.to_str().unwrap();
+    let clean = dir.path().join("clean.zarr");
+    assert!(
+        ingest_cmd(&[json, clean.to_str().unwrap(), "--chunk", "2,16,16"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // 5 slabs x 4 chunks plus metadata and markers: abort after many different write counts.
+    for n in [1u32, 2, 3, 5, 8, 13, 21, 25] {
+        let out = dir.path().join(format!("cut{n}.zarr"));
+        let status = ingest_cmd(&[json, out.to_str().unwrap(), "--chunk", "2,16,16"])
+            .env("VOXLOAD_FAULT_AFTER_WRITES", n.to_string())
+            .status()
+            .unwrap();
+        assert!(!status.success(), "n = {n}: the fault hook did not fire");
+        if out.join("image/zarr.json").exists() {
+            let opened = MappedArray::<u8>::open(&out, "image");
+            assert!(
+                matches!(opened, Err(voxload::Error::Incomplete { .. })),
+                "n = {n}: an interrupted store opened as complete"
+            );
+        }
+        let status = ingest_cmd(&[
+            json,
+            out.to_str().unwrap(),
+            "--chunk",
+            "2,16,16",
+            "--resume",
+        ])
+        .status()
+        .unwrap();
+        assert!(status.success(), "n = {n}: resume failed");
+        assert_eq!(tree(&out), tree(&clean), "n = {n}: resumed store differs");
+    }
+}
+
+#[test]
+fn sigkill_then_resume_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([24, 64, 64], 256, 8);
+    let json = write_tile_dataset(dir.path(), &volume, [32, 32], [0, 0], TileFormat::Png8);
+    let json = json.to_str().unwrap();
+    let clean = dir.path().join("clean.zarr");
+    assert!(
+        ingest_cmd(&[json, clean.to_str().unwrap(), "--chunk", "1,16,16"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = dir.path().join("killed.zarr");
+    let mut child = ingest_cmd(&[
+        json,
+        out.to_str().unwrap(),
+        "--chunk",
+        "1,16,16",
+        "--threads",
+        "1",
+    ])
+    .spawn()
+    .unwrap();
+    // Kill as soon as some slabs are recorded (or the ingest has finished).
+    let progress = out.join("image/.voxload-progress");
+    for _ in 0..2000 {
+        if progress.read_dir().map(|d| d.count() >= 2).unwrap_or(false) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The kill must have landed mid-ingest for the test to mean anything.
+    assert!(
+        matches!(
+            MappedArray::<u8>::open(&out, "image"),
+            Err(voxload::Error::Incomplete { .. })
+        ),
+        "the ingest finished before it was killed; make the dataset larger"
+    );
+    let status = ingest_cmd(&[
+        json,
+        out.to_str().unwrap(),
+        "--chunk",
+        "1,16,16",
+        "--resume",
+    ])
+    .status()
+    .unwrap();
+    assert!(status.success());
+    assert_eq!(tree(&out), tree(&clean));
+}
+
+#[test]
+fn disjoint_z_ranges_then_finalize_equal_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([7, 20, 20], 256, 6);
+    let json = write_tile_dataset(dir.path(), &volume, [10, 10], [0, 0], TileFormat::Png8);
+    let json = json.to_str().unwrap();
+    let one = dir.path().join("one.zarr");
+    assert!(
+        ingest_cmd(&[json, one.to_str().unwrap(), "--chunk", "2,8,8"])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let split = dir.path().join("split.zarr");
+    let s = split.to_str().unwrap();
+    let mut a = ingest_cmd(&[json, s, "--chunk", "2,8,8", "--z-range", "0:4"])
+        .spawn()
+        .unwrap();
+    let mut b = ingest_cmd(&[json, s, "--chunk", "2,8,8", "--z-range", "4:7"])
+        .spawn()
+        .unwrap();
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert!(matches!(
+        MappedArray::<u8>::open(&split, "image"),
+        Err(voxload::Error::Incomplete { .. })
+    ));
+    assert!(
+        !ingest_cmd(&["--z-range", "1:3", json, s, "--chunk", "2,8,8"])
+            .status()
+            .unwrap()
+            .success(),
+        "unaligned range accepted"
+    );
+    assert!(Command::new(env!("CARGO_BIN_EXE_ingest"))
+        .args(["--finalize", s])
+        .status()
+        .unwrap()
+        .success());
+    assert_eq!(tree(&split), tree(&one));
+}
+
+#[test]
+fn finalize_before_every_range_is_done_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let store = dir.path().join("o.zarr");
+    Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .z_range(Some((0, 2)))
+        .run()
+        .unwrap();
+    let err = Ingest::finalize(&store, "image").unwrap_err();
+    assert!(err.to_string().contains("not finished"), "{err}");
+}
+
+#[test]
+fn zarr_python_reads_an_ingested_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let formula = crate::util::formula_volume::<u16>([5, 23, 19]).mapv(u32::from);
+    let json = write_tile_dataset(dir.path(), &formula, [10, 8], [0, 0], TileFormat::Png16);
+    let store = dir.path().join("t.zarr");
+    Ingest::new(&json, &store)
+        .array("tiles_uint16")
+        .chunk([2, 8, 8])
+        .run()
+        .unwrap();
+    crate::interop::run_python(&["check_store.py", store.to_str().unwrap()]);
+}
