@@ -59,6 +59,9 @@ struct Cli {
     /// Fill missing tiles with 0, or with FILL (`--allow-missing=FILL`).
     #[arg(long, value_name = "FILL", num_args = 0..=1, require_equals = true, default_missing_value = "0")]
     allow_missing: Option<f64>,
+    /// Write each image of a list or folder as its own (1, H, W) array NAME/0000, NAME/0001, ...
+    #[arg(long)]
+    separate: bool,
     /// No progress bar or summary.
     #[arg(long)]
     quiet: bool,
@@ -111,7 +114,8 @@ fn run(cli: Cli) -> Result<()> {
         .resume(cli.resume)
         .overwrite(cli.overwrite)
         .z_range(z_range)
-        .allow_missing(cli.allow_missing);
+        .allow_missing(cli.allow_missing)
+        .separate(cli.separate);
     let (plan_input, _, shape, dtype) = job.plan()?;
     if let voxload::ingest::Input::Tiles(spec) = &plan_input {
         if !spec.unknown_keys.is_empty() && !cli.quiet {

@@ -31,6 +31,7 @@ pub struct Ingest {
     overwrite: bool,
     z_range: Option<(u64, u64)>,
     allow_missing: Option<f64>,
+    separate: bool,
     progress: Option<ProgressFn>,
 }
 
@@ -72,6 +73,7 @@ impl Ingest {
             overwrite: false,
             z_range: None,
             allow_missing: None,
+            separate: false,
             progress: None,
         }
     }
@@ -136,6 +138,13 @@ impl Ingest {
         self.allow_missing = fill;
         self
     }
+    /// Write each image of a list or folder as its own `(1, H, W)` array, `NAME/0000`,
+    /// `NAME/0001`, … (images may then differ in size; PyTC's per-image `DO_SINGLY` use).
+    #[must_use]
+    pub fn separate(mut self, separate: bool) -> Self {
+        self.separate = separate;
+        self
+    }
     /// Report progress after each slab.
     #[must_use]
     pub fn progress(mut self, progress: Option<ProgressFn>) -> Self {
@@ -166,14 +175,74 @@ impl Ingest {
     /// Any [`IngestError`]; slabs written before the error stay recorded, so a `resume` run
     /// continues from there.
     pub fn run(&self) -> Result<IngestReport, IngestError> {
-        let (input, content, shape, dtype) = self.plan()?;
-        match dtype {
-            DType::U8 => self.run_typed::<u8>(&input, content, shape),
-            DType::U16 => self.run_typed::<u16>(&input, content, shape),
-            DType::U32 => self.run_typed::<u32>(&input, content, shape),
-            DType::U64 => self.run_typed::<u64>(&input, content, shape),
-            DType::F32 => self.run_typed::<f32>(&input, content, shape),
+        if self.separate {
+            return self.run_separate();
         }
+        let (input, content, shape, dtype) = self.plan()?;
+        self.run_dtype(&input, content, shape, dtype, &self.array)
+    }
+
+    fn run_dtype(
+        &self,
+        input: &Input,
+        content: Content,
+        shape: Shape,
+        dtype: DType,
+        array: &str,
+    ) -> Result<IngestReport, IngestError> {
+        match dtype {
+            DType::U8 => self.run_typed::<u8>(input, content, shape, array),
+            DType::U16 => self.run_typed::<u16>(input, content, shape, array),
+            DType::U32 => self.run_typed::<u32>(input, content, shape, array),
+            DType::U64 => self.run_typed::<u64>(input, content, shape, array),
+            DType::F32 => self.run_typed::<f32>(input, content, shape, array),
+        }
+    }
+
+    /// One `(1, H, W)` array per image.
+    fn run_separate(&self) -> Result<IngestReport, IngestError> {
+        let Input::Images(files) = Input::recognise(&self.input)? else {
+            return Err(IngestError::Options(
+                "--separate takes a .txt list of images or a folder of images".into(),
+            ));
+        };
+        if self.z_range.is_some() {
+            return Err(IngestError::Options(
+                "--separate cannot be combined with --z-range".into(),
+            ));
+        }
+        let content = if self.label {
+            Content::Label
+        } else {
+            Content::Image
+        };
+        let start = Instant::now();
+        let mut total: Option<IngestReport> = None;
+        for (i, file) in files.iter().enumerate() {
+            let input = Input::Images(vec![file.clone()]);
+            let (shape, dtype) = input.probe(content)?;
+            let name = format!("{}/{i:04}", self.array);
+            let r = self.run_dtype(&input, content, shape, dtype, &name)?;
+            total = Some(match total {
+                None => r,
+                Some(t) => IngestReport {
+                    shape: [
+                        t.shape[0] + 1,
+                        t.shape[1].max(r.shape[1]),
+                        t.shape[2].max(r.shape[2]),
+                    ],
+                    slabs_written: t.slabs_written + r.slabs_written,
+                    slabs_skipped: t.slabs_skipped + r.slabs_skipped,
+                    missing_tiles: t.missing_tiles + r.missing_tiles,
+                    bytes: t.bytes + r.bytes,
+                    complete: t.complete && r.complete,
+                    ..t
+                },
+            });
+        }
+        let mut total = total.ok_or_else(|| IngestError::Options("no images".into()))?;
+        total.seconds = start.elapsed().as_secs_f64();
+        Ok(total)
     }
 
     fn encoding(&self) -> Encoding {
@@ -193,11 +262,12 @@ impl Ingest {
         input: &Input,
         content: Content,
         shape: Shape,
+        array: &str,
     ) -> Result<IngestReport, IngestError> {
         let start = Instant::now();
         let all = self.slabs(shape[0]);
         let range = self.checked_range(shape[0], &all)?;
-        let dir = crate::store::array_dir(&self.store, &self.array);
+        let dir = crate::store::array_dir(&self.store, array);
         let exists = dir.join("zarr.json").exists();
         if exists && !(self.overwrite || self.resume || self.z_range.is_some()) {
             return Err(IngestError::Options(format!(
@@ -231,7 +301,7 @@ impl Ingest {
         )]);
         let writer = ArrayWriter::<T>::create_with(
             &self.store,
-            &self.array,
+            array,
             shape,
             self.chunk,
             self.encoding(),

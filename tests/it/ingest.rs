@@ -443,3 +443,88 @@ fn zarr_python_reads_an_ingested_store() {
         .unwrap();
     crate::interop::run_python(&["check_store.py", store.to_str().unwrap()]);
 }
+
+#[test]
+fn tile_ratio_resizes_labels_by_nearest_and_images_linearly() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("0000")).unwrap();
+    // One 2x2 tile, enlarged by 2 to 4x4 (corner-aligned sampling at 0, 1/3, 2/3, 1).
+    png_gray(
+        &dir.path().join("0000/0_0.png"),
+        &ndarray::array![[10u8, 40], [70, 100]],
+        false,
+    );
+    let spec = |dtype: &str| {
+        serde_json::json!({"depth": 1, "height": 4, "width": 4, "tile_size": 4, "tile_ratio": 2,
+            "image": ["0000/{row}_{column}.png"], "dtype": dtype})
+    };
+    std::fs::write(dir.path().join("img.json"), spec("uint8").to_string()).unwrap();
+    let store = dir.path().join("r.zarr");
+    Ingest::new(dir.path().join("img.json"), &store)
+        .chunk([1, 4, 4])
+        .run()
+        .unwrap();
+    let img = read_all::<u8>(&store, "image");
+    // Linear: row 0 is 10 -> 40 in thirds; column 0 is 10 -> 70 in thirds.
+    assert_eq!(
+        img.slice(ndarray::s![0, 0, ..]).to_vec(),
+        vec![10, 20, 30, 40]
+    );
+    assert_eq!(
+        img.slice(ndarray::s![0, .., 0]).to_vec(),
+        vec![10, 30, 50, 70]
+    );
+    Ingest::new(dir.path().join("img.json"), &store)
+        .array("label")
+        .label(true)
+        .chunk([1, 4, 4])
+        .run()
+        .unwrap();
+    let lab = read_all::<u8>(&store, "label");
+    let want = ndarray::array![
+        [10u8, 10, 40, 40],
+        [10, 10, 40, 40],
+        [70, 70, 100, 100],
+        [70, 70, 100, 100]
+    ];
+    assert_eq!(lab.index_axis(ndarray::Axis(0), 0), want);
+}
+
+#[test]
+fn separate_writes_one_array_per_image_of_any_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = random_volume([1, 6, 9], 256, 1).mapv(|v| v as u8);
+    let b = random_volume([1, 11, 4], 256, 2).mapv(|v| v as u8);
+    png_gray(
+        &dir.path().join("a.png"),
+        &a.index_axis(ndarray::Axis(0), 0).to_owned(),
+        false,
+    );
+    png_gray(
+        &dir.path().join("b.png"),
+        &b.index_axis(ndarray::Axis(0), 0).to_owned(),
+        false,
+    );
+    std::fs::write(dir.path().join("list.txt"), "a.png\nb.png\n").unwrap();
+    let store = dir.path().join("s.zarr");
+    let err = Ingest::new(dir.path().join("list.txt"), &store)
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(err, IngestError::TileSize { ref path, .. } if path.ends_with("b.png")),
+        "{err}"
+    );
+    let report = Ingest::new(dir.path().join("list.txt"), &store)
+        .separate(true)
+        .overwrite(true)
+        .run()
+        .unwrap();
+    assert!(report.complete);
+    assert_eq!(read_all::<u8>(&store, "image/0000"), a);
+    assert_eq!(read_all::<u8>(&store, "image/0001"), b);
+    let group = std::fs::read_to_string(store.join("image/zarr.json")).unwrap();
+    assert!(
+        group.contains("\"group\""),
+        "image/ must be a group: {group}"
+    );
+}
