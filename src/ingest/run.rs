@@ -211,6 +211,16 @@ impl Ingest {
                 "--separate cannot be combined with --z-range".into(),
             ));
         }
+        let parent = crate::store::array_dir(&self.store, &self.array);
+        if ArrayMeta::read(&parent).is_ok() {
+            if !self.overwrite {
+                return Err(IngestError::Options(format!(
+                    "{}: exists as a single array; pass --overwrite to replace it with one array per image",
+                    parent.display()
+                )));
+            }
+            std::fs::remove_dir_all(&parent).map_err(|e| crate::Error::io(&parent, e))?;
+        }
         let content = if self.label {
             Content::Label
         } else {
