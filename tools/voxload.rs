@@ -56,6 +56,12 @@ struct SynthArgs {
     /// raw, zstd or zstd:LEVEL (ignored with --shard).
     #[arg(long, default_value = "raw")]
     codec: String,
+    /// Instead of a store, write a tile dataset (STORE is then its folder): png or tiff (LZW).
+    #[arg(long, value_name = "FORMAT")]
+    tiles: Option<String>,
+    /// Tile side for --tiles.
+    #[arg(long, default_value_t = 1024)]
+    tile: u64,
 }
 
 #[derive(Args)]
@@ -83,6 +89,23 @@ struct WindowArgs {
 enum BenchCommand {
     /// Random window reads from one array, beside this machine's memcpy bandwidth.
     Read(BenchReadArgs),
+    /// Decode-only rate of an ingest input's files (what ingest is measured against).
+    Decode(BenchDecodeArgs),
+}
+
+#[derive(Args)]
+struct BenchDecodeArgs {
+    /// The ingest input: tile .json, .txt list, .tif stack or folder.
+    input: PathBuf,
+    /// Decoding threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Decode as labels (colour packed into ids).
+    #[arg(long)]
+    label: bool,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -146,6 +169,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Info { store } => info(&store),
         Command::Window(args) => window(&args),
         Command::Bench(BenchCommand::Read(args)) => bench_read(&args),
+        Command::Bench(BenchCommand::Decode(args)) => bench_decode(&args),
         Command::Demo(args) => demo(&args),
         Command::Synth(args) => synth(&args),
     }
@@ -327,8 +351,62 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
     Ok(())
 }
 
+fn bench_decode(args: &BenchDecodeArgs) -> Result<()> {
+    use voxload::ingest::{Content, Input};
+    let input = Input::recognise(&args.input)?;
+    let content = if args.label {
+        Content::Label
+    } else {
+        Content::Image
+    };
+    let (shape, _) = input.probe(content)?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()?;
+    let threads = pool.current_num_threads();
+    let t = Instant::now();
+    let (files, bytes) = pool.install(|| input.decode_only(shape))?;
+    let secs = t.elapsed().as_secs_f64();
+    if args.json {
+        let out = serde_json::json!({
+            "command": "bench decode",
+            "input": args.input,
+            "threads": threads,
+            "files": files,
+            "seconds": secs,
+            "items_per_s": files as f64 / secs,
+            "bytes_per_s": bytes as f64 / secs,
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "decoded {files} files, {} in {secs:.2} s on {threads} threads: {:.0} MB/s, {:.0} files/s",
+            human_bytes(bytes as f64),
+            bytes as f64 / secs / 1e6,
+            files as f64 / secs
+        );
+    }
+    Ok(())
+}
+
 fn synth(args: &SynthArgs) -> Result<()> {
     let volume: Shape = parse_triple(&args.volume).context("--volume")?;
+    if let Some(format) = &args.tiles {
+        let format = match format.as_str() {
+            "png" => voxload::synth::TileFormat::Png,
+            "tiff" | "tif" => voxload::synth::TileFormat::TiffLzw,
+            other => bail!("--tiles {other}: expected png or tiff"),
+        };
+        let t = Instant::now();
+        let json = voxload::synth::write_tile_dataset(&args.store, volume, args.tile, format, 1)?;
+        println!(
+            "wrote {} ({volume:?}, {} tiles) in {:.1} s",
+            json.display(),
+            args.tile,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
     let chunk: Shape = parse_triple(&args.chunk).context("--chunk")?;
     let encoding = match &args.shard {
         Some(shard) => Encoding::ShardedRaw {

@@ -160,6 +160,39 @@ impl Input {
         Ok((slab, missing))
     }
 
+    /// Decodes every file of the input once and discards the pixels (the decode-only rate that
+    /// ingest is measured against); returns `(files, decoded bytes)`. Runs on the current
+    /// rayon pool.
+    ///
+    /// # Errors
+    /// The first file that cannot be decoded.
+    pub fn decode_only(&self, shape: [u64; 3]) -> Result<(u64, u64), IngestError> {
+        let bytes_of = |p: &Plane| -> u64 {
+            let (h, w) = p.dim();
+            let per = match p {
+                Plane::U8(_) => 1,
+                Plane::U16(_) => 2,
+                Plane::U32(_) | Plane::F32(_) => 4,
+                Plane::Rgb8(a) => a.dim().2,
+                Plane::Rgb16(a) => 2 * a.dim().2,
+            };
+            (h * w * per) as u64
+        };
+        if let Input::Stack(path) = self {
+            let pages = read_stack_pages(path, 0, shape[0])?;
+            return Ok((pages.len() as u64, pages.iter().map(bytes_of).sum()));
+        }
+        let files: Vec<PathBuf> = (0..shape[0] as usize)
+            .flat_map(|z| self.placements(z, [shape[1], shape[2]]))
+            .map(|t| t.path)
+            .collect();
+        let bytes = files
+            .par_iter()
+            .map(|f| decode_file(f).map(|p| bytes_of(&p)))
+            .collect::<Result<Vec<u64>, _>>()?;
+        Ok((files.len() as u64, bytes.iter().sum()))
+    }
+
     fn placements(&self, z: usize, [h, w]: [u64; 2]) -> Vec<TilePlacement> {
         match self {
             Input::Tiles(spec) => spec.tiles(z),
