@@ -91,6 +91,9 @@ impl Plane {
                         | (DType::U32, DType::U64)
                 )
         };
+        if let Some(same) = self.same_type::<T>() {
+            return Some(same);
+        }
         match self {
             Plane::U8(a) if widen(DType::U8) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
             Plane::U16(a) if widen(DType::U16) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
@@ -112,6 +115,23 @@ impl Plane {
                 Content::Label if target == DType::U64 => Some(pack(a, 16)),
                 _ => None,
             },
+            _ => None,
+        }
+    }
+}
+
+impl Plane {
+    /// The plane as `T` when it already holds `T` voxels: a plain copy, no conversion.
+    fn same_type<T: Element>(&self) -> Option<Array2<T>> {
+        fn cast<S: bytemuck::Pod, T: Element>(a: &Array2<S>) -> Option<Array2<T>> {
+            let data: &[T] = bytemuck::try_cast_slice(a.as_slice()?).ok()?;
+            Array2::from_shape_vec(a.dim(), data.to_vec()).ok()
+        }
+        match (self, T::DTYPE) {
+            (Plane::U8(a), DType::U8) => cast(a),
+            (Plane::U16(a), DType::U16) => cast(a),
+            (Plane::U32(a), DType::U32) => cast(a),
+            (Plane::F32(a), DType::F32) => cast(a),
             _ => None,
         }
     }
