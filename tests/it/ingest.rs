@@ -323,8 +323,8 @@ fn fault_hook_kills_then_resume_is_byte_identical() {
 #[test]
 fn sigkill_then_resume_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
-    let volume = random_volume([24, 64, 64], 256, 8);
-    let json = write_tile_dataset(dir.path(), &volume, [32, 32], [0, 0], TileFormat::Png8);
+    let volume = random_volume([48, 96, 96], 256, 8);
+    let json = write_tile_dataset(dir.path(), &volume, [48, 48], [0, 0], TileFormat::Png8);
     let json = json.to_str().unwrap();
     let clean = dir.path().join("clean.zarr");
     assert!(
