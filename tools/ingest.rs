@@ -62,6 +62,9 @@ struct Cli {
     /// Write each image of a list or folder as its own (1, H, W) array NAME/0000, NAME/0001, ...
     #[arg(long)]
     separate: bool,
+    /// Write chunk files through the page cache instead of with O_DIRECT.
+    #[arg(long)]
+    buffered: bool,
     /// No progress bar or summary.
     #[arg(long)]
     quiet: bool,
@@ -115,7 +118,8 @@ fn run(cli: Cli) -> Result<()> {
         .overwrite(cli.overwrite)
         .z_range(z_range)
         .allow_missing(cli.allow_missing)
-        .separate(cli.separate);
+        .separate(cli.separate)
+        .direct_io(!cli.buffered);
     let (plan_input, _, shape, dtype) = job.plan()?;
     if let voxload::ingest::Input::Tiles(spec) = &plan_input {
         if !spec.unknown_keys.is_empty() && !cli.quiet {

@@ -32,6 +32,7 @@ pub struct Ingest {
     z_range: Option<(u64, u64)>,
     allow_missing: Option<f64>,
     separate: bool,
+    direct_io: bool,
     progress: Option<ProgressFn>,
 }
 
@@ -74,6 +75,7 @@ impl Ingest {
             z_range: None,
             allow_missing: None,
             separate: false,
+            direct_io: true,
             progress: None,
         }
     }
@@ -143,6 +145,13 @@ impl Ingest {
     #[must_use]
     pub fn separate(mut self, separate: bool) -> Self {
         self.separate = separate;
+        self
+    }
+    /// Write chunk files with `O_DIRECT`, bypassing the page cache (default on; falls back to
+    /// buffered writes where the filesystem refuses it).
+    #[must_use]
+    pub fn direct_io(mut self, on: bool) -> Self {
+        self.direct_io = on;
         self
     }
     /// Report progress after each slab.
@@ -318,6 +327,7 @@ impl Ingest {
             attributes,
             existing,
         )?;
+        writer.set_direct_io(self.direct_io);
         if self.resume {
             crate::store::atomic::remove_stale_temporaries(writer.path())
                 .map_err(|e| crate::Error::io(writer.path(), e))?;

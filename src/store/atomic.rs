@@ -37,6 +37,7 @@ fn fault_after() -> Option<u64> {
 pub struct AtomicFsStore {
     inner: FilesystemStore,
     root: PathBuf,
+    direct_io: std::sync::atomic::AtomicBool,
 }
 
 impl AtomicFsStore {
@@ -49,7 +50,16 @@ impl AtomicFsStore {
         Ok(AtomicFsStore {
             inner,
             root: root.to_path_buf(),
+            direct_io: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Writes values with `O_DIRECT` (bypassing the page cache) where the filesystem allows it,
+    /// falling back to buffered writes where it does not. Bulk writers (ingest) use it: their
+    /// bytes are not read back soon, and filling fresh page-cache memory can cost more than
+    /// the write itself.
+    pub fn set_direct_io(&self, on: bool) {
+        self.direct_io.store(on, Ordering::Relaxed);
     }
 
     /// The file that holds `key`.
@@ -71,6 +81,14 @@ impl AtomicFsStore {
 /// # Errors
 /// Any I/O error; the temporary file is removed on failure.
 pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic_with(dest, bytes, false)
+}
+
+/// As [`write_atomic`], with `O_DIRECT` when `direct` is set and the filesystem supports it.
+///
+/// # Errors
+/// Any I/O error; the temporary file is removed on failure.
+pub fn write_atomic_with(dest: &Path, bytes: &[u8], direct: bool) -> std::io::Result<()> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
@@ -80,9 +98,10 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        drop(file);
+        if !(direct && write_direct(&tmp, bytes)?) {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(bytes)?;
+        }
         std::fs::rename(&tmp, dest)
     })();
     if result.is_err() {
@@ -93,6 +112,56 @@ pub fn write_atomic(dest: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
     }
     result
+}
+
+/// Writes `bytes` to a new file `path` with `O_DIRECT` from a page-aligned buffer (padded,
+/// then truncated to length). Returns `Ok(false)` when the filesystem refuses `O_DIRECT`, so
+/// the caller writes normally.
+#[cfg(target_os = "linux")]
+fn write_direct(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    use std::cell::RefCell;
+    use std::os::unix::fs::OpenOptionsExt;
+    const ALIGN: usize = 4096;
+    thread_local! {
+        static BUFFER: RefCell<Option<memmap2::MmapMut>> = const { RefCell::new(None) };
+    }
+    let padded = bytes.len().div_ceil(ALIGN).max(1) * ALIGN;
+    let file = match std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    BUFFER.with(|cell| -> std::io::Result<bool> {
+        let mut slot = cell.borrow_mut();
+        if slot.as_ref().is_none_or(|b| b.len() < padded) {
+            *slot = Some(memmap2::MmapMut::map_anon(padded)?);
+        }
+        let buffer = slot.as_mut().map(|b| &mut b[..padded]).unwrap_or_default();
+        buffer[..bytes.len()].copy_from_slice(bytes);
+        buffer[bytes.len()..].fill(0);
+        let mut file = file;
+        match file.write_all(buffer) {
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                drop(file);
+                std::fs::remove_file(path)?;
+                return Ok(false);
+            }
+            other => other?,
+        }
+        file.set_len(bytes.len() as u64)?;
+        Ok(true)
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_direct(_path: &Path, _bytes: &[u8]) -> std::io::Result<bool> {
+    Ok(false)
 }
 
 /// Removes temporary files left under `dir` by writers that no longer run (a killed ingest),
@@ -149,7 +218,8 @@ impl ReadableStorageTraits for AtomicFsStore {
 
 impl WritableStorageTraits for AtomicFsStore {
     fn set(&self, key: &StoreKey, value: Bytes) -> Result<(), StorageError> {
-        Ok(write_atomic(&self.path_of(key), &value)?)
+        let direct = self.direct_io.load(Ordering::Relaxed);
+        Ok(write_atomic_with(&self.path_of(key), &value, direct)?)
     }
 
     fn set_partial_many(

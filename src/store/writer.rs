@@ -217,6 +217,12 @@ impl<T: Element> ArrayWriter<T> {
         })
     }
 
+    /// Writes chunk files with `O_DIRECT` where the filesystem allows it (see
+    /// [`AtomicFsStore::set_direct_io`]).
+    pub fn set_direct_io(&self, on: bool) {
+        self.array.storage().set_direct_io(on);
+    }
+
     /// The array's directory.
     #[must_use]
     pub fn path(&self) -> &Path {
