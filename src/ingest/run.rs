@@ -340,7 +340,11 @@ impl Ingest {
             .build()
             .map_err(|e| IngestError::Options(format!("--threads: {e}")))?;
         let slab_bytes = |s: (u64, u64)| (s.1 - s.0) * shape[1] * shape[2] * size_of::<T>() as u64;
-        let (sender, receiver) = crossbeam_channel::bounded::<((u64, u64), ndarray::Array3<T>)>(1);
+        // Two slab buffers circulate between the decoder and the writer (the channel is a
+        // rendezvous), so each is allocated and first touched once, not once per slab.
+        let (sender, receiver) = crossbeam_channel::bounded::<((u64, u64), ndarray::Array3<T>)>(0);
+        let (recycle, reuse) = crossbeam_channel::bounded::<ndarray::Array3<T>>(3);
+        let step = all.first().map_or(1, |s| s.1 - s.0) as usize;
         let written = std::thread::scope(|scope| -> Result<u64, IngestError> {
             let writer = &writer;
             let log = &log;
@@ -348,8 +352,11 @@ impl Ingest {
             let handle = scope.spawn(move || -> Result<u64, IngestError> {
                 let (mut slices, mut bytes) = (0, 0);
                 for (slab, data) in receiver {
-                    writer.write_region([slab.0, 0, 0], data.view())?;
+                    let depth = (slab.1 - slab.0) as usize;
+                    writer
+                        .write_region([slab.0, 0, 0], data.slice(ndarray::s![..depth, .., ..]))?;
                     log.record(slab)?;
+                    let _ = recycle.try_send(data);
                     slices += slab.1 - slab.0;
                     bytes += slab_bytes(slab);
                     if let Some(p) = &progress {
@@ -360,12 +367,17 @@ impl Ingest {
             });
             let mut result = Ok(());
             for slab in &todo {
-                match pool
-                    .install(|| input.read_slab::<T>(shape, *slab, content, self.allow_missing))
-                {
-                    Ok((data, missing)) => {
+                let mut buffer = reuse.try_recv().unwrap_or_else(|_| {
+                    ndarray::Array3::<T>::default((step, shape[1] as usize, shape[2] as usize))
+                });
+                let depth = (slab.1 - slab.0) as usize;
+                let view = buffer.slice_mut(ndarray::s![..depth, .., ..]);
+                match pool.install(|| {
+                    input.read_slab_into::<T>(shape, *slab, content, self.allow_missing, view)
+                }) {
+                    Ok(missing) => {
                         report.missing_tiles += missing;
-                        if sender.send((*slab, data)).is_err() {
+                        if sender.send((*slab, buffer)).is_err() {
                             break; // the writer failed; its error is reported below
                         }
                     }

@@ -119,6 +119,23 @@ impl Input {
     ) -> Result<(ndarray::Array3<T>, u64), IngestError> {
         let (h, w) = (shape[1] as usize, shape[2] as usize);
         let mut slab = ndarray::Array3::<T>::default(((z1 - z0) as usize, h, w));
+        let missing = self.read_slab_into(shape, (z0, z1), content, fill, slab.view_mut())?;
+        Ok((slab, missing))
+    }
+
+    /// As [`Input::read_slab`], into `slab` (shape `(z1 - z0, h, w)`), so buffers can be reused;
+    /// returns the number of missing tiles filled.
+    ///
+    /// # Errors
+    /// As [`Input::read_slab`].
+    pub fn read_slab_into<T: Element>(
+        &self,
+        shape: [u64; 3],
+        (z0, z1): (u64, u64),
+        content: Content,
+        fill: Option<f64>,
+        mut slab: ndarray::ArrayViewMut3<'_, T>,
+    ) -> Result<u64, IngestError> {
         let jobs: Vec<(usize, TilePlacement)> = (z0..z1)
             .flat_map(|z| {
                 self.placements(z as usize, [shape[1], shape[2]])
@@ -130,34 +147,39 @@ impl Input {
             Input::Stack(path) => Some(read_stack_pages(path, z0, z1)?),
             _ => None,
         };
-        let tiles: Vec<Result<Option<Array2<T>>, IngestError>> = jobs
-            .par_iter()
-            .map(|(dz, tile)| {
-                let plane = match &stack_pages {
-                    Some(pages) => Ok(pages[*dz].clone()),
-                    None => decode_file(&tile.path),
-                };
-                match plane {
-                    Err(IngestError::Missing { .. }) if fill.is_some() => Ok(None),
-                    Err(e) => Err(e),
-                    Ok(plane) => self.fit_tile::<T>(&plane, tile, content).map(Some),
-                }
-            })
-            .collect();
+        // Decode in batches of a few tiles per thread, placing each batch before the next, so
+        // at most one batch of decoded tiles is held beside the slab.
+        let batch = 4 * rayon::current_num_threads().max(1);
         let mut missing = 0;
-        for ((dz, tile), data) in jobs.iter().zip(tiles) {
-            let [y, x] = tile.at.map(|v| v as usize);
-            let [th, tw] = tile.size.map(|v| v as usize);
-            let mut region = slab.slice_mut(s![*dz, y..y + th, x..x + tw]);
-            match data? {
-                Some(data) => region.assign(&data.slice(s![..th, ..tw])),
-                None => {
-                    missing += 1;
-                    region.fill(T::from_f64(fill.unwrap_or(0.0)));
+        for jobs in jobs.chunks(batch) {
+            let tiles: Vec<Result<Option<Array2<T>>, IngestError>> = jobs
+                .par_iter()
+                .map(|(dz, tile)| {
+                    let plane = match &stack_pages {
+                        Some(pages) => Ok(pages[*dz].clone()),
+                        None => decode_file(&tile.path),
+                    };
+                    match plane {
+                        Err(IngestError::Missing { .. }) if fill.is_some() => Ok(None),
+                        Err(e) => Err(e),
+                        Ok(plane) => self.fit_tile::<T>(&plane, tile, content).map(Some),
+                    }
+                })
+                .collect();
+            for ((dz, tile), data) in jobs.iter().zip(tiles) {
+                let [y, x] = tile.at.map(|v| v as usize);
+                let [th, tw] = tile.size.map(|v| v as usize);
+                let mut region = slab.slice_mut(s![*dz, y..y + th, x..x + tw]);
+                match data? {
+                    Some(data) => region.assign(&data.slice(s![..th, ..tw])),
+                    None => {
+                        missing += 1;
+                        region.fill(T::from_f64(fill.unwrap_or(0.0)));
+                    }
                 }
             }
         }
-        Ok((slab, missing))
+        Ok(missing)
     }
 
     /// Decodes every file of the input once and discards the pixels (the decode-only rate that

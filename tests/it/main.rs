@@ -2,6 +2,7 @@
 
 mod util;
 
+mod atomic;
 mod bad_input;
 mod cli;
 mod foreign;
