@@ -528,3 +528,105 @@ fn separate_writes_one_array_per_image_of_any_size() {
         "image/ must be a group: {group}"
     );
 }
+
+/// Writes one TIFF page of `C` pixels with `compression`.
+fn tiff_page<C: tiff::encoder::colortype::ColorType>(
+    path: &Path,
+    (w, h): (u32, u32),
+    data: &[C::Inner],
+    compression: tiff::encoder::Compression,
+) where
+    [C::Inner]: tiff::encoder::TiffValue,
+{
+    let file = std::fs::File::create(path).unwrap();
+    let mut enc = tiff::encoder::TiffEncoder::new(file)
+        .unwrap()
+        .with_compression(compression);
+    enc.write_image::<C>(w, h, data).unwrap();
+}
+
+#[test]
+fn tiff_pixel_formats_and_compressions() {
+    use tiff::encoder::{colortype, Compression, DeflateLevel};
+    let dir = tempfile::tempdir().unwrap();
+    let (w, h) = (5u32, 3u32);
+    let n = (w * h) as usize;
+    let case = |name: &str| {
+        std::fs::create_dir_all(dir.path().join(name)).unwrap();
+        dir.path().join(name).join("s0.tif")
+    };
+    // 32-bit grayscale, Deflate.
+    let u32s: Vec<u32> = (0..n as u32).map(|i| i * 100_003).collect();
+    tiff_page::<colortype::Gray32>(
+        &case("u32"),
+        (w, h),
+        &u32s,
+        Compression::Deflate(DeflateLevel::Balanced),
+    );
+    // float32 grayscale, uncompressed.
+    let f32s: Vec<f32> = (0..n).map(|i| i as f32 * 0.25 - 1.0).collect();
+    tiff_page::<colortype::Gray32Float>(&case("f32"), (w, h), &f32s, Compression::Uncompressed);
+    // 8-bit, PackBits.
+    let u8s: Vec<u8> = (0..n as u8).map(|i| i * 9).collect();
+    tiff_page::<colortype::Gray8>(&case("u8"), (w, h), &u8s, Compression::Packbits);
+    // RGBA labels, LZW: ids from R, G, B; alpha ignored.
+    let rgba: Vec<u8> = (0..n).flat_map(|i| [i as u8, 1, 2, 255]).collect();
+    tiff_page::<colortype::RGBA8>(&case("rgba"), (w, h), &rgba, Compression::Lzw);
+
+    let store = dir.path().join("t.zarr");
+    let ingest = |name: &str, label: bool| {
+        Ingest::new(dir.path().join(name), &store)
+            .array(name)
+            .label(label)
+            .chunk([1, 4, 4])
+            .run()
+            .unwrap()
+    };
+    ingest("u32", false);
+    assert_eq!(
+        read_all::<u32>(&store, "u32")
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        u32s
+    );
+    ingest("f32", false);
+    assert_eq!(
+        read_all::<f32>(&store, "f32")
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        f32s
+    );
+    ingest("u8", false);
+    assert_eq!(
+        read_all::<u8>(&store, "u8")
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        u8s
+    );
+    ingest("rgba", true);
+    let ids: Vec<u32> = (0..n as u32).map(|i| (i << 16) | (1 << 8) | 2).collect();
+    assert_eq!(
+        read_all::<u32>(&store, "rgba")
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        ids
+    );
+    // The same RGBA file as an image takes channel 0.
+    Ingest::new(dir.path().join("rgba"), &store)
+        .array("rgba_image")
+        .chunk([1, 4, 4])
+        .run()
+        .unwrap();
+    let red: Vec<u8> = (0..n as u8).collect();
+    assert_eq!(
+        read_all::<u8>(&store, "rgba_image")
+            .iter()
+            .copied()
+            .collect::<Vec<_>>(),
+        red
+    );
+}
