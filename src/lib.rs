@@ -30,6 +30,7 @@ pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod ingest;
+pub mod memory;
 pub mod pad;
 pub mod store;
 pub mod synth;

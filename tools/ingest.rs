@@ -71,6 +71,7 @@ struct Cli {
 }
 
 fn main() -> ExitCode {
+    voxload::memory::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

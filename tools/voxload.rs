@@ -155,6 +155,7 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
+    voxload::memory::keep_freed_memory();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

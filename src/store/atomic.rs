@@ -62,6 +62,12 @@ impl AtomicFsStore {
         self.direct_io.store(on, Ordering::Relaxed);
     }
 
+    /// Whether writes use `O_DIRECT` (see [`AtomicFsStore::set_direct_io`]).
+    #[must_use]
+    pub fn direct_io(&self) -> bool {
+        self.direct_io.load(Ordering::Relaxed)
+    }
+
     /// The file that holds `key`.
     #[must_use]
     pub fn path_of(&self, key: &StoreKey) -> PathBuf {

@@ -3,6 +3,7 @@
 pub mod atomic;
 mod chunks;
 pub mod meta;
+mod raw_writer;
 mod reader;
 mod row_fill;
 mod writer;

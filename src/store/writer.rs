@@ -68,6 +68,8 @@ impl FromStr for Encoding {
 pub struct ArrayWriter<T> {
     array: Array<AtomicFsStore>,
     dir: PathBuf,
+    /// The chunk shape when the array is raw (chunks written without zarrs), else `None`.
+    raw_chunk: Option<Shape>,
     _type: PhantomData<T>,
 }
 
@@ -187,9 +189,14 @@ impl<T: Element> ArrayWriter<T> {
             .build(storage, &zarrs_path(name))
             .map_err(|e| Error::zarrs(&dir, e))?;
         array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+        let raw_chunk = ArrayMeta::read(&dir)
+            .ok()
+            .filter(|m| m.layout == Layout::Raw)
+            .map(|m| m.chunk);
         Ok(ArrayWriter {
             array,
             dir,
+            raw_chunk,
             _type: PhantomData,
         })
     }
@@ -210,9 +217,14 @@ impl<T: Element> ArrayWriter<T> {
         }
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
+        let raw_chunk = ArrayMeta::read(&dir)
+            .ok()
+            .filter(|m| m.layout == Layout::Raw)
+            .map(|m| m.chunk);
         Ok(ArrayWriter {
             array,
             dir,
+            raw_chunk,
             _type: PhantomData,
         })
     }
@@ -245,6 +257,11 @@ impl<T: Element> ArrayWriter<T> {
                     data.shape()
                 ),
             });
+        }
+        if let Some(chunk) = self.raw_chunk {
+            if super::raw_writer::write_whole_chunks(&self.array, chunk, begin, data.view())? {
+                return Ok(());
+            }
         }
         let data = data.as_standard_layout();
         let shape = data.shape().iter().map(|&v| v as u64).collect();
