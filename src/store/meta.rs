@@ -178,6 +178,23 @@ impl ArrayMeta {
     }
 }
 
+impl ArrayMeta {
+    /// Fails unless the array stores `requested`.
+    ///
+    /// # Errors
+    /// [`Error::DtypeMismatch`] naming both types.
+    pub fn expect_dtype(&self, requested: DType) -> Result<()> {
+        if self.dtype == requested {
+            return Ok(());
+        }
+        Err(Error::DtypeMismatch {
+            path: self.path.clone(),
+            stored: self.dtype.to_string(),
+            requested: requested.to_string(),
+        })
+    }
+}
+
 /// Reads and parses `DIR/zarr.json`.
 pub(crate) fn read_node(dir: &Path) -> Result<Value> {
     let file = dir.join("zarr.json");

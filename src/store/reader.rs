@@ -81,13 +81,7 @@ impl<T: Element> MappedArray<T> {
         let root = store.as_ref();
         let dir = array_dir(root, name);
         let meta = ArrayMeta::read(&dir)?;
-        if meta.dtype != T::DTYPE {
-            return Err(Error::DtypeMismatch {
-                path: dir,
-                stored: meta.dtype.to_string(),
-                requested: T::DTYPE.to_string(),
-            });
-        }
+        meta.expect_dtype(T::DTYPE)?;
         if meta.status == Status::InProgress && !options.allow_incomplete {
             return Err(Error::Incomplete { path: dir });
         }

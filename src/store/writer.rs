@@ -189,16 +189,20 @@ impl<T: Element> ArrayWriter<T> {
             .build(storage, &zarrs_path(name))
             .map_err(|e| Error::zarrs(&dir, e))?;
         array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(Self::wrap(array, dir))
+    }
+
+    fn wrap(array: Array<AtomicFsStore>, dir: PathBuf) -> Self {
         let raw_chunk = ArrayMeta::read(&dir)
             .ok()
             .filter(|m| m.layout == Layout::Raw)
             .map(|m| m.chunk);
-        Ok(ArrayWriter {
+        ArrayWriter {
             array,
             dir,
             raw_chunk,
             _type: PhantomData,
-        })
+        }
     }
 
     /// Opens an existing array for writing.
@@ -207,26 +211,10 @@ impl<T: Element> ArrayWriter<T> {
     /// [`Error::NotZarr`] when there is no array, [`Error::DtypeMismatch`] for another type.
     pub fn open(store: &Path, name: &str) -> Result<Self> {
         let dir = array_dir(store, name);
-        let meta = ArrayMeta::read(&dir)?;
-        if meta.dtype != T::DTYPE {
-            return Err(Error::DtypeMismatch {
-                path: dir,
-                stored: meta.dtype.to_string(),
-                requested: T::DTYPE.to_string(),
-            });
-        }
+        ArrayMeta::read(&dir)?.expect_dtype(T::DTYPE)?;
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
-        let raw_chunk = ArrayMeta::read(&dir)
-            .ok()
-            .filter(|m| m.layout == Layout::Raw)
-            .map(|m| m.chunk);
-        Ok(ArrayWriter {
-            array,
-            dir,
-            raw_chunk,
-            _type: PhantomData,
-        })
+        Ok(Self::wrap(array, dir))
     }
 
     /// Writes chunk files with `O_DIRECT` where the filesystem allows it (see

@@ -138,23 +138,10 @@ fn two_writes_of_the_same_volume_are_byte_identical() {
     for dir in [&a, &b] {
         write_array(dir.path(), "img", &volume, CHUNK, ENCODINGS[1]).unwrap();
     }
-    let files = |root: &std::path::Path| {
-        let mut out = Vec::new();
-        let mut stack = vec![root.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(d).unwrap().flatten() {
-                if e.path().is_dir() {
-                    stack.push(e.path());
-                } else {
-                    let rel = e.path().strip_prefix(root).unwrap().to_path_buf();
-                    out.push((rel, std::fs::read(e.path()).unwrap()));
-                }
-            }
-        }
-        out.sort();
-        out
-    };
-    assert_eq!(files(a.path()), files(b.path()));
+    assert_eq!(
+        crate::ingest_util::tree(a.path()),
+        crate::ingest_util::tree(b.path())
+    );
 }
 
 #[test]
