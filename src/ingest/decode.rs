@@ -121,11 +121,12 @@ impl Plane {
 }
 
 impl Plane {
-    /// The plane as `T` when it already holds `T` voxels: a plain copy, no conversion.
-    fn same_type<T: Element>(&self) -> Option<Array2<T>> {
-        fn cast<S: bytemuck::Pod, T: Element>(a: &Array2<S>) -> Option<Array2<T>> {
+    /// The plane's voxels as `T`, without copying, when it already holds `T` voxels.
+    #[must_use]
+    pub fn view_as<T: Element>(&self) -> Option<ndarray::ArrayView2<'_, T>> {
+        fn cast<S: bytemuck::Pod, T: Element>(a: &Array2<S>) -> Option<ndarray::ArrayView2<'_, T>> {
             let data: &[T] = bytemuck::try_cast_slice(a.as_slice()?).ok()?;
-            Array2::from_shape_vec(a.dim(), data.to_vec()).ok()
+            ndarray::ArrayView2::from_shape(a.dim(), data).ok()
         }
         match (self, T::DTYPE) {
             (Plane::U8(a), DType::U8) => cast(a),
@@ -134,6 +135,11 @@ impl Plane {
             (Plane::F32(a), DType::F32) => cast(a),
             _ => None,
         }
+    }
+
+    /// The plane as `T` when it already holds `T` voxels: a plain copy, no conversion.
+    fn same_type<T: Element>(&self) -> Option<Array2<T>> {
+        self.view_as::<T>().map(|v| v.to_owned())
     }
 }
 

@@ -152,7 +152,7 @@ impl Input {
         let batch = 4 * rayon::current_num_threads().max(1);
         let mut missing = 0;
         for jobs in jobs.chunks(batch) {
-            let tiles: Vec<Result<Option<Array2<T>>, IngestError>> = jobs
+            let tiles: Vec<Result<Option<Fitted<T>>, IngestError>> = jobs
                 .par_iter()
                 .map(|(dz, tile)| {
                     let plane = match &stack_pages {
@@ -162,7 +162,7 @@ impl Input {
                     match plane {
                         Err(IngestError::Missing { .. }) if fill.is_some() => Ok(None),
                         Err(e) => Err(e),
-                        Ok(plane) => self.fit_tile::<T>(&plane, tile, content).map(Some),
+                        Ok(plane) => self.fit_tile::<T>(plane, tile, content).map(Some),
                     }
                 })
                 .collect();
@@ -171,7 +171,7 @@ impl Input {
                 let [th, tw] = tile.size.map(|v| v as usize);
                 let mut region = slab.slice_mut(s![*dz, y..y + th, x..x + tw]);
                 match data? {
-                    Some(data) => region.assign(&data.slice(s![..th, ..tw])),
+                    Some(data) => region.assign(&data.view().slice(s![..th, ..tw])),
                     None => {
                         missing += 1;
                         region.fill(T::from_f64(fill.unwrap_or(0.0)));
@@ -231,34 +231,42 @@ impl Input {
         }
     }
 
-    /// Converts a decoded tile to `T`, resizes it by the tile ratio and checks its size.
+    /// Converts a decoded tile to `T` (unless it already holds `T`), resizes it by the tile
+    /// ratio and checks its size.
     fn fit_tile<T: Element>(
         &self,
-        plane: &Plane,
+        plane: Plane,
         tile: &TilePlacement,
         content: Content,
-    ) -> Result<Array2<T>, IngestError> {
-        let data = plane
-            .to_voxels::<T>(content)
-            .ok_or_else(|| IngestError::TileType {
-                path: tile.path.clone(),
-                found: plane.kind(),
-                expected: T::DTYPE,
-            })?;
-        let (data, max) = match self {
+    ) -> Result<Fitted<T>, IngestError> {
+        let (ratio, max) = match self {
             Input::Tiles(spec) => {
-                let data = if spec.tile_ratio == 1.0 {
-                    data
-                } else {
-                    resize(&data, spec.tile_ratio, content)
-                };
                 let whole_slice =
                     tile.size == [spec.shape[1], spec.shape[2]] && spec.tiles(0).len() == 1;
-                (data, if whole_slice { tile.size } else { spec.tile })
+                (
+                    spec.tile_ratio,
+                    if whole_slice { tile.size } else { spec.tile },
+                )
             }
-            _ => (data, tile.size),
+            _ => (1.0, tile.size),
         };
-        let (h, w) = data.dim();
+        let fitted = if ratio == 1.0 && plane.view_as::<T>().is_some() {
+            Fitted::Plane(plane)
+        } else {
+            let data = plane
+                .to_voxels::<T>(content)
+                .ok_or_else(|| IngestError::TileType {
+                    path: tile.path.clone(),
+                    found: plane.kind(),
+                    expected: T::DTYPE,
+                })?;
+            Fitted::Voxels(if ratio == 1.0 {
+                data
+            } else {
+                resize(&data, ratio, content)
+            })
+        };
+        let (h, w) = fitted.view().dim();
         let fits = (h as u64) >= tile.size[0]
             && (w as u64) >= tile.size[1]
             && h as u64 <= max[0]
@@ -270,7 +278,25 @@ impl Input {
                 expected: tile.size,
             });
         }
-        Ok(data)
+        Ok(fitted)
+    }
+}
+
+/// A tile ready to be placed: the decoded plane itself when it already holds `T` voxels (no
+/// copy), else converted voxels.
+enum Fitted<T> {
+    Plane(Plane),
+    Voxels(Array2<T>),
+}
+
+impl<T: Element> Fitted<T> {
+    fn view(&self) -> ndarray::ArrayView2<'_, T> {
+        match self {
+            Fitted::Plane(p) => p
+                .view_as::<T>()
+                .expect("fit_tile keeps a plane only when it holds T voxels"),
+            Fitted::Voxels(a) => a.view(),
+        }
     }
 }
 

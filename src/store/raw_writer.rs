@@ -44,15 +44,20 @@ pub(crate) fn write_whole_chunks<T: Element>(
         if [ez as u64, ey as u64, ex as u64] != chunk {
             buffer.fill(T::default());
         }
+        // Whether any voxel differs from the fill value, checked on each row while it is hot
+        // and only until the first such voxel.
+        let mut filled = false;
         for z in 0..ez {
             for y in 0..ey {
                 let src = ((bz + z) * h + by + y) * w + bx;
                 let dst = (z * cy + y) * cx;
-                buffer[dst..dst + ex].copy_from_slice(&voxels[src..src + ex]);
+                let row = &mut buffer[dst..dst + ex];
+                row.copy_from_slice(&voxels[src..src + ex]);
+                filled = filled || row.iter().any(|v| *v != T::default());
             }
         }
         let path = storage.path_of(&array.chunk_key(&part.chunk));
-        if buffer.iter().all(|v| *v == T::default()) {
+        if !filled {
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                     return Err(Error::io(path, e))
