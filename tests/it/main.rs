@@ -11,4 +11,5 @@ mod ingest;
 mod ingest_util;
 mod interop;
 mod read;
+mod resume;
 mod roundtrip;
