@@ -10,7 +10,6 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 use voxload::geometry::parse_triple;
 use voxload::ingest::Ingest;
-use voxload::store::DEFAULT_CHUNK;
 use voxload::{Encoding, Shape};
 
 /// Convert a PyTorch Connectomics tile JSON, a .txt list of images, a multi-page TIFF or a
@@ -32,7 +31,8 @@ struct Cli {
     /// The input is a label volume: nearest resizing, RGB packed as R*65536 + G*256 + B.
     #[arg(long)]
     label: bool,
-    /// Chunk shape Z,Y,X (the inner chunk shape with --shard).
+    /// Chunk shape Z,Y,X (the inner chunk shape with --shard); default 16,256,1024 clipped to
+    /// the volume.
     #[arg(long)]
     chunk: Option<String>,
     /// Write sharded raw with this shard shape Z,Y,X (a multiple of the chunk shape).
@@ -96,10 +96,12 @@ fn run(cli: Cli) -> Result<()> {
     let (Some(input), Some(output)) = (cli.input.clone(), cli.output.clone()) else {
         bail!("usage: ingest INPUT OUT.zarr [options] (see --help)");
     };
-    let chunk: Shape = match &cli.chunk {
-        Some(c) => parse_triple(c).context("--chunk")?,
-        None => DEFAULT_CHUNK,
-    };
+    let chunk: Option<Shape> = cli
+        .chunk
+        .as_deref()
+        .map(parse_triple)
+        .transpose()
+        .context("--chunk")?;
     let shard: Option<Shape> = cli
         .shard
         .as_deref()
@@ -108,10 +110,13 @@ fn run(cli: Cli) -> Result<()> {
         .context("--shard")?;
     let codec: Encoding = cli.codec.parse()?;
     let z_range = cli.z_range.as_deref().map(parse_range).transpose()?;
-    let job = Ingest::new(&input, &output)
+    let mut job = Ingest::new(&input, &output)
         .array(&cli.array)
-        .label(cli.label)
-        .chunk(chunk)
+        .label(cli.label);
+    if let Some(chunk) = chunk {
+        job = job.chunk(chunk);
+    }
+    let job = job
         .shard(shard)
         .codec(codec)
         .threads(cli.threads)

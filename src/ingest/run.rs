@@ -23,7 +23,7 @@ pub struct Ingest {
     store: PathBuf,
     array: String,
     label: bool,
-    chunk: Shape,
+    chunk: Option<Shape>,
     shard: Option<Shape>,
     codec: Encoding,
     threads: Option<usize>,
@@ -66,7 +66,7 @@ impl Ingest {
             store: store.into(),
             array: "image".into(),
             label: false,
-            chunk: DEFAULT_CHUNK,
+            chunk: None,
             shard: None,
             codec: Encoding::Raw,
             threads: None,
@@ -92,10 +92,11 @@ impl Ingest {
         self.label = label;
         self
     }
-    /// The chunk shape (the inner chunk shape when sharded).
+    /// The chunk shape (the inner chunk shape when sharded). Default: [`DEFAULT_CHUNK`],
+    /// clipped to the volume on each axis.
     #[must_use]
     pub fn chunk(mut self, chunk: Shape) -> Self {
-        self.chunk = chunk;
+        self.chunk = Some(chunk);
         self
     }
     /// Write sharded raw with this shard shape.
@@ -269,8 +270,19 @@ impl Ingest {
             .map_or(self.codec, |shard| Encoding::ShardedRaw { shard })
     }
 
-    fn slabs(&self, depth: u64) -> Vec<(u64, u64)> {
-        let step = self.shard.map_or(self.chunk[0], |s| s[0]);
+    /// The chunk shape used for a volume of `shape`.
+    fn chunk_for(&self, shape: Shape) -> Shape {
+        self.chunk
+            .unwrap_or_else(|| std::array::from_fn(|a| DEFAULT_CHUNK[a].min(shape[a].max(1))))
+    }
+
+    /// The slab depth: the shard depth when sharded, else the chunk depth.
+    fn slab_depth(&self, shape: Shape) -> u64 {
+        self.shard.map_or(self.chunk_for(shape)[0], |s| s[0])
+    }
+
+    fn slabs(&self, shape: Shape) -> Vec<(u64, u64)> {
+        let (depth, step) = (shape[0], self.slab_depth(shape));
         (0..depth.div_ceil(step))
             .map(|i| (i * step, ((i + 1) * step).min(depth)))
             .collect()
@@ -284,8 +296,8 @@ impl Ingest {
         array: &str,
     ) -> Result<IngestReport, IngestError> {
         let start = Instant::now();
-        let all = self.slabs(shape[0]);
-        let range = self.checked_range(shape[0], &all)?;
+        let all = self.slabs(shape);
+        let range = self.checked_range(shape, &all)?;
         let dir = crate::store::array_dir(&self.store, array);
         let exists = dir.join("zarr.json").exists();
         if exists && !(self.overwrite || self.resume || self.z_range.is_some()) {
@@ -322,7 +334,7 @@ impl Ingest {
             &self.store,
             array,
             shape,
-            self.chunk,
+            self.chunk_for(shape),
             self.encoding(),
             attributes,
             existing,
@@ -405,13 +417,13 @@ impl Ingest {
     /// The slabs of the requested z range, checked for alignment.
     fn checked_range(
         &self,
-        depth: u64,
+        shape: Shape,
         all: &[(u64, u64)],
     ) -> Result<Vec<(u64, u64)>, IngestError> {
         let Some((a, b)) = self.z_range else {
             return Ok(all.to_vec());
         };
-        let step = self.shard.map_or(self.chunk[0], |s| s[0]);
+        let (depth, step) = (shape[0], self.slab_depth(shape));
         let aligned = |v: u64| v.is_multiple_of(step) || v == depth;
         if a >= b || b > depth || !aligned(a) || !aligned(b) {
             return Err(IngestError::Options(format!(
