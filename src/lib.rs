@@ -32,6 +32,7 @@ pub mod geometry;
 pub mod ingest;
 pub mod memory;
 pub mod pad;
+pub mod sampler;
 pub mod store;
 pub mod synth;
 

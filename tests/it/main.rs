@@ -13,3 +13,4 @@ mod interop;
 mod read;
 mod resume;
 mod roundtrip;
+mod sampler;

@@ -1,0 +1,32 @@
+//! Sampling: where the windows a model sees come from.
+//!
+//! Every random decision for sample `i` comes from its own RNG, seeded from
+//! `(seed, epoch, i)` alone, so a sample never depends on how many samples other threads drew.
+
+mod grid;
+mod schedule;
+
+pub use grid::{grid_starts, Grid, GridItem};
+pub use schedule::ChunkSchedule;
+
+use rand::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+/// The RNG of one sample, seeded from `(seed, epoch, index)` by SplitMix64 mixing.
+///
+/// ```
+/// use rand::Rng;
+/// let a: u64 = voxload::sampler::sample_rng(7, 0, 42).random();
+/// let b: u64 = voxload::sampler::sample_rng(7, 0, 42).random();
+/// assert_eq!(a, b);
+/// ```
+#[must_use]
+pub fn sample_rng(seed: u64, epoch: u64, index: u64) -> Xoshiro256PlusPlus {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    Xoshiro256PlusPlus::seed_from_u64(mix(mix(mix(seed) ^ epoch) ^ index))
+}

@@ -1,0 +1,107 @@
+//! The chunk schedule of large datasets (PyTC `DO_CHUNK_TITLE`, `DATA_CHUNK_NUM`,
+//! `DATA_CHUNK_ITER`, `DATA_CHUNK_STRIDE`).
+//!
+//! In training each axis of length `L` is cut into `n + 1` equal parts and chunk `i` spans parts
+//! `i` and `i + 1` (`floor(i·L/(n+1))` to `floor((i+2)·L/(n+1))`, 50 % overlap); without stride,
+//! or at inference, chunk `i` spans `floor(i·L/n)` to `floor((i+1)·L/n)`. Chunk ids decompose as
+//! `z = id / (ny·nx)`, `y = (id / nx) % ny`, `x = id % nx`. Each chunk box is grown by the pad
+//! size, so coordinates outside the volume are normal. Nothing is loaded: the schedule only
+//! says where windows may be drawn.
+
+use rand::seq::SliceRandom;
+
+use super::sample_rng;
+use crate::{Bbox, Coord, Error, Result, Shape};
+
+/// The chunks of one volume and the order training visits them in.
+///
+/// ```
+/// use voxload::sampler::ChunkSchedule;
+/// let s = ChunkSchedule::new([100, 800, 800], [1, 1, 1], false, [4, 64, 64]).unwrap();
+/// let b = s.chunk_box(0);
+/// assert_eq!((b.begin, b.end()), ([-4, -64, -64], [104, 864, 864]));
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkSchedule {
+    volume: Shape,
+    num: Shape,
+    stride: bool,
+    pad: Coord,
+}
+
+impl ChunkSchedule {
+    /// A schedule of `num = [nz, ny, nx]` chunks over a volume of shape `volume`; `stride` is
+    /// `DATA_CHUNK_STRIDE` (training with overlapping chunks); `pad` is `PAD_SIZE`.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when a count is zero or exceeds the axis length.
+    pub fn new(volume: Shape, num: Shape, stride: bool, pad: Coord) -> Result<Self> {
+        for a in 0..3 {
+            if num[a] == 0 || num[a] > volume[a].max(1) {
+                return Err(Error::Geometry(format!(
+                    "DATA_CHUNK_NUM {num:?} must be between 1 and the volume shape {volume:?} on every axis"
+                )));
+            }
+        }
+        Ok(ChunkSchedule {
+            volume,
+            num,
+            stride,
+            pad,
+        })
+    }
+
+    /// The number of chunks.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.num.iter().product()
+    }
+
+    /// Always false: a schedule has at least one chunk.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The `(z, y, x)` grid position of chunk `id`.
+    #[must_use]
+    pub fn position(&self, id: u64) -> [u64; 3] {
+        let [_, ny, nx] = self.num;
+        [id / (ny * nx), (id / nx) % ny, id % nx]
+    }
+
+    /// The volume box of chunk `id` before padding.
+    #[must_use]
+    pub fn unpadded_box(&self, id: u64) -> Bbox {
+        let pos = self.position(id);
+        let mut begin = [0i64; 3];
+        let mut end = [0i64; 3];
+        for a in 0..3 {
+            let (l, n, i) = (self.volume[a], self.num[a], pos[a]);
+            let (lo, hi) = if self.stride {
+                (i * l / (n + 1), (i + 2) * l / (n + 1))
+            } else {
+                (i * l / n, (i + 1) * l / n)
+            };
+            begin[a] = lo as i64;
+            end[a] = hi as i64;
+        }
+        Bbox::from_bounds(begin, end).unwrap_or(Bbox::new(begin, [0; 3]))
+    }
+
+    /// The box of chunk `id`, grown by the pad size: windows are drawn wholly inside it.
+    #[must_use]
+    pub fn chunk_box(&self, id: u64) -> Bbox {
+        self.unpadded_box(id).grow(self.pad)
+    }
+
+    /// The chunk visited at position `visit` of the training order: every chunk is visited once
+    /// per cycle of `len()` visits, in an order drawn from `(seed, epoch, cycle)` alone.
+    #[must_use]
+    pub fn visit(&self, seed: u64, epoch: u64, visit: u64) -> u64 {
+        let (cycle, at) = (visit / self.len(), visit % self.len());
+        let mut order: Vec<u64> = (0..self.len()).collect();
+        order.shuffle(&mut sample_rng(seed ^ 0xC4A2_5EED, epoch, cycle));
+        order[at as usize]
+    }
+}
