@@ -4,9 +4,11 @@
 //! `(seed, epoch, i)` alone, so a sample never depends on how many samples other threads drew.
 
 mod grid;
+mod random;
 mod schedule;
 
 pub use grid::{grid_starts, Grid, GridItem};
+pub use random::{Draw, RandomSampler, Rejection, SampleVolume, SamplerStats};
 pub use schedule::ChunkSchedule;
 
 use rand::SeedableRng;

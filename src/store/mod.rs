@@ -1,5 +1,6 @@
 //! The Zarr v3 store: metadata, atomic writers and memory-mapped readers.
 
+mod any;
 pub mod atomic;
 mod chunks;
 pub mod meta;
@@ -10,6 +11,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use any::AnyArray;
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};
 pub use reader::{MappedArray, OpenOptions};

@@ -14,3 +14,4 @@ mod read;
 mod resume;
 mod roundtrip;
 mod sampler;
+mod sampling;

@@ -1,0 +1,265 @@
+//! Random training windows with rejection sampling (PyTC `REJECT_SAMPLING`, `VALID_RATIO`).
+//!
+//! A volume is chosen with probability proportional to its number of valid start positions
+//! (the volume counts as padded by `PAD_SIZE` on each side, so starts may be negative), and the
+//! start is uniform over those positions. A candidate is then tested on the central
+//! `input_size` region (offset `floor((sample − input) / 2)`), reading only the label and mask
+//! windows: a valid-mask fraction not above `VALID_RATIO` always rejects; fewer than
+//! `SIZE_THRES` foreground voxels (or fewer than `DIVERSITY` distinct ids) rejects with
+//! probability `P`. After `NUM_TRIAL` rejections in a row the last candidate is taken and
+//! counted as forced, or, with `strict`, the draw fails naming the thresholds.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rand::Rng;
+
+use super::sample_rng;
+use crate::store::AnyArray;
+use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
+
+/// Rejection settings, named as in PyTC.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rejection {
+    /// `SIZE_THRES`: minimum foreground voxels (`-1` = off).
+    pub size_thres: i64,
+    /// `DIVERSITY`: minimum distinct ids, background included (`-1` = off).
+    pub diversity: i64,
+    /// `P`: probability of rejecting a candidate below a threshold.
+    pub p: f64,
+    /// `NUM_TRIAL`: rejections in a row before the last candidate is taken.
+    pub num_trial: u32,
+    /// `STRICT`: fail instead of taking a forced candidate.
+    pub strict: bool,
+    /// `VALID_RATIO`: a valid-mask fraction not above this always rejects.
+    pub valid_ratio: f64,
+}
+
+impl Default for Rejection {
+    fn default() -> Self {
+        Rejection {
+            size_thres: -1,
+            diversity: -1,
+            p: 0.95,
+            num_trial: 50,
+            strict: false,
+            valid_ratio: 0.5,
+        }
+    }
+}
+
+/// The arrays a sampler tests candidates on; the image itself is never read while sampling.
+pub struct SampleVolume {
+    /// The volume's shape (all its arrays share it).
+    pub shape: Shape,
+    /// The label array, needed by `SIZE_THRES` and `DIVERSITY`.
+    pub label: Option<AnyArray>,
+    /// The valid mask, tested against `VALID_RATIO`.
+    pub valid_mask: Option<AnyArray>,
+}
+
+/// One accepted draw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Draw {
+    /// The volume index.
+    pub volume: usize,
+    /// The window to read (the sample size), in volume coordinates.
+    pub window: Bbox,
+    /// Candidates rejected before this one.
+    pub rejections: u32,
+    /// Taken after `NUM_TRIAL` rejections.
+    pub forced: bool,
+}
+
+/// Counts of what the sampler did, safe to read while it runs.
+#[derive(Debug, Default)]
+pub struct SamplerStats {
+    /// Candidates drawn.
+    pub candidates: AtomicU64,
+    /// Samples accepted (forced ones included).
+    pub accepted: AtomicU64,
+    /// Candidates rejected by the valid mask.
+    pub rejected_mask: AtomicU64,
+    /// Candidates rejected for too little foreground.
+    pub rejected_foreground: AtomicU64,
+    /// Candidates rejected for too few distinct ids.
+    pub rejected_diversity: AtomicU64,
+    /// Samples taken after `NUM_TRIAL` rejections.
+    pub forced: AtomicU64,
+}
+
+/// Draws training windows.
+pub struct RandomSampler {
+    volumes: Vec<SampleVolume>,
+    sample: Shape,
+    input: Shape,
+    pad: Coord,
+    pad_mode: PadMode,
+    rejection: Rejection,
+    rank: u64,
+    stats: SamplerStats,
+}
+
+impl RandomSampler {
+    /// A sampler of `sample`-sized windows (tested on their central `input` region) over
+    /// `volumes`, each counted as padded by `pad`.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when a volume cannot hold one window even with its padding (naming
+    /// the volume and both sizes), or a threshold is set without a label (configuration error).
+    pub fn new(
+        volumes: Vec<SampleVolume>,
+        sample: Shape,
+        input: Shape,
+        pad: Coord,
+        pad_mode: PadMode,
+        rejection: Rejection,
+    ) -> Result<Self> {
+        if volumes.is_empty() {
+            return Err(Error::Geometry("no volume to sample from".into()));
+        }
+        for (i, v) in volumes.iter().enumerate() {
+            let padded: [i64; 3] = std::array::from_fn(|a| v.shape[a] as i64 + 2 * pad[a]);
+            if (0..3).any(|a| padded[a] < sample[a] as i64) {
+                return Err(Error::Geometry(format!(
+                    "volume {i} of shape {:?} (padded by {pad:?}: {padded:?}) cannot hold one window of {sample:?}",
+                    v.shape
+                )));
+            }
+            let needs_label = rejection.size_thres > 0 || rejection.diversity > 0;
+            if needs_label && v.label.is_none() {
+                return Err(Error::Geometry(format!(
+                    "REJECT_SAMPLING.SIZE_THRES / DIVERSITY are set but volume {i} has no label (set LABEL_NAME)"
+                )));
+            }
+        }
+        if (0..3).any(|a| input[a] > sample[a]) {
+            return Err(Error::Geometry(format!(
+                "input size {input:?} is larger than the sample size {sample:?}"
+            )));
+        }
+        Ok(RandomSampler {
+            volumes,
+            sample,
+            input,
+            pad,
+            pad_mode,
+            rejection,
+            rank: 0,
+            stats: SamplerStats::default(),
+        })
+    }
+
+    /// Gives this process its own stream among several training processes.
+    #[must_use]
+    pub fn with_rank(mut self, rank: u64) -> Self {
+        self.rank = rank;
+        self
+    }
+
+    /// What the sampler has done so far.
+    #[must_use]
+    pub fn stats(&self) -> &SamplerStats {
+        &self.stats
+    }
+
+    /// The number of valid start positions of volume `v`.
+    #[must_use]
+    pub fn positions(&self, v: usize) -> u64 {
+        (0..3)
+            .map(|a| {
+                (self.volumes[v].shape[a] as i64 + 2 * self.pad[a] - self.sample[a] as i64 + 1)
+                    as u64
+            })
+            .product()
+    }
+
+    /// A uniformly placed candidate: volume by position count, then a uniform start.
+    pub fn candidate(&self, rng: &mut impl Rng) -> (usize, Bbox) {
+        let total: u64 = (0..self.volumes.len()).map(|v| self.positions(v)).sum();
+        let mut pick = rng.random_range(0..total);
+        let mut volume = 0;
+        while pick >= self.positions(volume) {
+            pick -= self.positions(volume);
+            volume += 1;
+        }
+        let shape = self.volumes[volume].shape;
+        let begin: Coord = std::array::from_fn(|a| {
+            let last = shape[a] as i64 + self.pad[a] - self.sample[a] as i64;
+            rng.random_range(-self.pad[a]..=last)
+        });
+        (volume, Bbox::new(begin, self.sample))
+    }
+
+    /// Draws sample `index` of `epoch`: a function of `(seed, epoch, index, rank)` alone.
+    ///
+    /// # Errors
+    /// Read errors of the label or mask; with `strict`, an error naming the thresholds when
+    /// `NUM_TRIAL` candidates in a row are rejected.
+    pub fn draw(&self, seed: u64, epoch: u64, index: u64) -> Result<Draw> {
+        let mut rng = sample_rng(
+            seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407),
+            epoch,
+            index,
+        );
+        let r = &self.rejection;
+        let offset: Coord = std::array::from_fn(|a| ((self.sample[a] - self.input[a]) / 2) as i64);
+        let mut rejections = 0;
+        loop {
+            let (volume, window) = self.candidate(&mut rng);
+            self.stats.candidates.fetch_add(1, Ordering::Relaxed);
+            let centre = Bbox::new(window.begin, self.input).shift(offset);
+            let v = &self.volumes[volume];
+            let voxels = self.input.iter().product::<u64>() as f64;
+            let mut rejected = None;
+            if let Some(mask) = &v.valid_mask {
+                let valid = mask.count_nonzero(centre, self.pad_mode)? as f64 / voxels;
+                if valid <= r.valid_ratio {
+                    rejected = Some(&self.stats.rejected_mask);
+                }
+            }
+            if rejected.is_none() && r.size_thres > 0 {
+                if let Some(label) = &v.label {
+                    let fg = label.count_nonzero(centre, self.pad_mode)?;
+                    if (fg as i64) < r.size_thres && rng.random_bool(r.p.clamp(0.0, 1.0)) {
+                        rejected = Some(&self.stats.rejected_foreground);
+                    }
+                }
+            }
+            if rejected.is_none() && r.diversity > 0 {
+                if let Some(label) = &v.label {
+                    let ids = label.count_distinct(centre, self.pad_mode)?;
+                    if (ids as i64) < r.diversity && rng.random_bool(r.p.clamp(0.0, 1.0)) {
+                        rejected = Some(&self.stats.rejected_diversity);
+                    }
+                }
+            }
+            let Some(counter) = rejected else {
+                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                return Ok(Draw {
+                    volume,
+                    window,
+                    rejections,
+                    forced: false,
+                });
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            rejections += 1;
+            if rejections >= r.num_trial.max(1) {
+                if r.strict {
+                    return Err(Error::Geometry(format!(
+                        "REJECT_SAMPLING.STRICT: {rejections} candidates in a row rejected (SIZE_THRES {}, DIVERSITY {}, P {}, VALID_RATIO {}); lower the thresholds or check the label and mask",
+                        r.size_thres, r.diversity, r.p, r.valid_ratio
+                    )));
+                }
+                self.stats.forced.fetch_add(1, Ordering::Relaxed);
+                self.stats.accepted.fetch_add(1, Ordering::Relaxed);
+                return Ok(Draw {
+                    volume,
+                    window,
+                    rejections,
+                    forced: true,
+                });
+            }
+        }
+    }
+}
