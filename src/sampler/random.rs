@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rand::Rng;
 
-use super::sample_rng;
+use super::{sample_rng, ChunkSchedule};
 use crate::store::AnyArray;
 use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
 
@@ -96,7 +96,17 @@ pub struct RandomSampler {
     pad_mode: PadMode,
     rejection: Rejection,
     rank: u64,
+    schedule: Option<Schedule>,
     stats: SamplerStats,
+}
+
+/// The chunk schedule a training sampler follows.
+struct Schedule {
+    chunks: ChunkSchedule,
+    /// `DATA_CHUNK_ITER`: iterations (batches) drawn from one chunk.
+    iterations: u64,
+    /// `SAMPLES_PER_BATCH`.
+    batch: u64,
 }
 
 impl RandomSampler {
@@ -145,6 +155,7 @@ impl RandomSampler {
             pad_mode,
             rejection,
             rank: 0,
+            schedule: None,
             stats: SamplerStats::default(),
         })
     }
@@ -154,6 +165,43 @@ impl RandomSampler {
     pub fn with_rank(mut self, rank: u64) -> Self {
         self.rank = rank;
         self
+    }
+
+    /// Follows a chunk schedule over volume 0 (PyTC `DO_CHUNK_TITLE`): sample `i` belongs to
+    /// iteration `i / batch`; each chunk serves `iterations` iterations, and windows lie wholly
+    /// inside the current padded chunk box.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when a padded chunk box cannot hold one window, or there are
+    /// several volumes.
+    pub fn with_schedule(
+        mut self,
+        chunks: ChunkSchedule,
+        iterations: u64,
+        batch: u64,
+    ) -> Result<Self> {
+        if self.volumes.len() != 1 {
+            return Err(Error::Geometry(
+                "DO_CHUNK_TITLE samples one volume; give exactly one".into(),
+            ));
+        }
+        for id in 0..chunks.len() {
+            let b = chunks.chunk_box(id);
+            if (0..3).any(|a| b.shape[a] < self.sample[a]) {
+                return Err(Error::Geometry(format!(
+                    "chunk {id} box {:?}..{:?} cannot hold one window of {:?}; lower DATA_CHUNK_NUM",
+                    b.begin,
+                    b.end(),
+                    self.sample
+                )));
+            }
+        }
+        self.schedule = Some(Schedule {
+            chunks,
+            iterations: iterations.max(1),
+            batch: batch.max(1),
+        });
+        Ok(self)
     }
 
     /// What the sampler has done so far.
@@ -190,22 +238,35 @@ impl RandomSampler {
         (volume, Bbox::new(begin, self.sample))
     }
 
+    /// A uniform window wholly inside `region`.
+    fn candidate_in(&self, region: &Bbox, rng: &mut impl Rng) -> Bbox {
+        let end = region.end();
+        let begin: Coord = std::array::from_fn(|a| {
+            rng.random_range(region.begin[a]..=end[a] - self.sample[a] as i64)
+        });
+        Bbox::new(begin, self.sample)
+    }
+
     /// Draws sample `index` of `epoch`: a function of `(seed, epoch, index, rank)` alone.
     ///
     /// # Errors
     /// Read errors of the label or mask; with `strict`, an error naming the thresholds when
     /// `NUM_TRIAL` candidates in a row are rejected.
     pub fn draw(&self, seed: u64, epoch: u64, index: u64) -> Result<Draw> {
-        let mut rng = sample_rng(
-            seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407),
-            epoch,
-            index,
-        );
+        let seed = seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407);
+        let mut rng = sample_rng(seed, epoch, index);
+        let region = self.schedule.as_ref().map(|s| {
+            let visit = index / s.batch / s.iterations;
+            s.chunks.chunk_box(s.chunks.visit(seed, epoch, visit))
+        });
         let r = &self.rejection;
         let offset: Coord = std::array::from_fn(|a| ((self.sample[a] - self.input[a]) / 2) as i64);
         let mut rejections = 0;
         loop {
-            let (volume, window) = self.candidate(&mut rng);
+            let (volume, window) = match region {
+                Some(region) => (0, self.candidate_in(&region, &mut rng)),
+                None => self.candidate(&mut rng),
+            };
             self.stats.candidates.fetch_add(1, Ordering::Relaxed);
             let centre = Bbox::new(window.begin, self.input).shift(offset);
             let v = &self.volumes[volume];

@@ -353,3 +353,40 @@ fn draws_depend_only_on_seed_epoch_index_and_rank() {
     let ranked: Vec<_> = (0..200).map(|i| rank1.draw(3, 1, i).unwrap()).collect();
     assert_ne!(forward, ranked, "two ranks drew the same stream");
 }
+
+#[test]
+fn chunk_schedule_keeps_windows_inside_the_current_padded_chunk() {
+    use voxload::sampler::ChunkSchedule;
+    let chunks = ChunkSchedule::new([20, 64, 64], [1, 2, 2], true, [0, 4, 4]).unwrap();
+    let sampler = RandomSampler::new(
+        vec![plain([20, 64, 64])],
+        [4, 16, 16],
+        [4, 16, 16],
+        [0, 4, 4],
+        PadMode::Reflect,
+        Rejection::default(),
+    )
+    .unwrap()
+    .with_schedule(chunks.clone(), 3, 2)
+    .unwrap();
+    // 3 iterations of 2 samples per chunk: samples 6k..6k+5 share visit k.
+    let mut visited = std::collections::HashSet::new();
+    for visit in 0..4u64 {
+        let chunk = chunks.visit(11, 0, visit);
+        visited.insert(chunk);
+        for i in visit * 6..visit * 6 + 6 {
+            let d = sampler.draw(11, 0, i).unwrap();
+            assert!(
+                chunks.chunk_box(chunk).contains(&d.window),
+                "sample {i} left chunk {chunk}"
+            );
+        }
+    }
+    assert_eq!(visited.len(), 4, "a chunk repeated before all were visited");
+    // Some windows use the padding (negative y or x), as the padded chunk box allows.
+    let padded = (0..240).any(|i| {
+        let w = sampler.draw(11, 0, i).unwrap().window;
+        w.begin[1] < 0 || w.begin[2] < 0
+    });
+    assert!(padded);
+}
