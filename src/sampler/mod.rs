@@ -8,7 +8,7 @@ mod random;
 mod schedule;
 
 pub use grid::{grid_starts, Grid, GridItem};
-pub use random::{Draw, RandomSampler, Rejection, SampleVolume, SamplerStats};
+pub use random::{Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings};
 pub use schedule::ChunkSchedule;
 
 use rand::SeedableRng;

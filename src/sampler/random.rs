@@ -47,6 +47,32 @@ impl Default for Rejection {
     }
 }
 
+/// Window geometry: the sample size read per draw, the central input size that rejection looks
+/// at, the volume padding (`PAD_SIZE`) and how padded voxels are filled (`PAD_MODE`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct WindowSettings {
+    /// The window read per draw (the enlarged size when augmenting).
+    pub sample: Shape,
+    /// `MODEL.INPUT_SIZE`: the central region the rejection tests look at.
+    pub input: Shape,
+    /// `DATASET.PAD_SIZE`: each volume counts as padded by this much on each side.
+    pub pad: Coord,
+    /// `DATASET.PAD_MODE`.
+    pub pad_mode: PadMode,
+}
+
+impl Default for WindowSettings {
+    /// PyTC's defaults: input and sample `(8, 256, 256)`, pad `(2, 64, 64)`, reflect.
+    fn default() -> Self {
+        WindowSettings {
+            sample: [8, 256, 256],
+            input: [8, 256, 256],
+            pad: [2, 64, 64],
+            pad_mode: PadMode::Reflect,
+        }
+    }
+}
+
 /// The arrays a sampler tests candidates on; the image itself is never read while sampling.
 pub struct SampleVolume {
     /// The volume's shape (all its arrays share it).
@@ -110,20 +136,23 @@ struct Schedule {
 }
 
 impl RandomSampler {
-    /// A sampler of `sample`-sized windows (tested on their central `input` region) over
-    /// `volumes`, each counted as padded by `pad`.
+    /// A sampler of `windows.sample`-sized windows (tested on their central `windows.input`
+    /// region) over `volumes`, each counted as padded by `windows.pad`.
     ///
     /// # Errors
     /// [`Error::Geometry`] when a volume cannot hold one window even with its padding (naming
     /// the volume and both sizes), or a threshold is set without a label (configuration error).
     pub fn new(
         volumes: Vec<SampleVolume>,
-        sample: Shape,
-        input: Shape,
-        pad: Coord,
-        pad_mode: PadMode,
+        windows: WindowSettings,
         rejection: Rejection,
     ) -> Result<Self> {
+        let WindowSettings {
+            sample,
+            input,
+            pad,
+            pad_mode,
+        } = windows;
         if volumes.is_empty() {
             return Err(Error::Geometry("no volume to sample from".into()));
         }

@@ -3,13 +3,22 @@
 //! a deliberately biased stream must fail it, so the test can fail.
 
 use ndarray::Array3;
-use voxload::sampler::{RandomSampler, Rejection, SampleVolume};
+use voxload::sampler::{RandomSampler, Rejection, SampleVolume, WindowSettings};
 use voxload::store::AnyArray;
 use voxload::{write_array, Bbox, Encoding, Error, OpenOptions, PadMode};
 
 fn array(dir: &std::path::Path, name: &str, data: &Array3<u8>) -> AnyArray {
     write_array(dir, name, data, [4, 4, 8], Encoding::Raw).unwrap();
     AnyArray::open(dir, name, &OpenOptions::default()).unwrap()
+}
+
+fn windows(sample: [u64; 3], input: [u64; 3], pad: [i64; 3]) -> WindowSettings {
+    WindowSettings {
+        sample,
+        input,
+        pad,
+        pad_mode: PadMode::Reflect,
+    }
 }
 
 fn plain(shape: [u64; 3]) -> SampleVolume {
@@ -34,10 +43,7 @@ const CHI2_19_0001: f64 = 43.82;
 fn starts_are_uniform_chi_square() {
     let sampler = RandomSampler::new(
         vec![plain([1, 1, 20])],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         Rejection::default(),
     )
     .unwrap();
@@ -69,10 +75,7 @@ fn padded_starts_reach_negative_coordinates_uniformly() {
     // Axis of 16 with pad 2 and window 1: starts in [-2, 17], 20 positions.
     let sampler = RandomSampler::new(
         vec![plain([1, 1, 16])],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0, 0, 2],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0, 0, 2]),
         Rejection::default(),
     )
     .unwrap();
@@ -94,10 +97,7 @@ fn volumes_are_chosen_by_position_count() {
     // 0.0048; tolerance 4 sd (two-sided significance about 6e-5).
     let sampler = RandomSampler::new(
         vec![plain([1, 1, 10]), plain([1, 1, 30])],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         Rejection::default(),
     )
     .unwrap();
@@ -152,10 +152,7 @@ fn rejection_keeps_empty_windows_at_the_rate_p_implies() {
     };
     let sampler = RandomSampler::new(
         vec![line_with_foreground(dir.path())],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         rejection,
     )
     .unwrap();
@@ -178,10 +175,7 @@ fn rejection_keeps_empty_windows_at_the_rate_p_implies() {
     };
     let control = RandomSampler::new(
         vec![line_with_foreground(dir.path())],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         weak,
     )
     .unwrap();
@@ -208,10 +202,7 @@ fn no_accepted_window_has_too_small_a_valid_fraction() {
     };
     let sampler = RandomSampler::new(
         vec![volume],
-        [2, 4, 12],
-        [2, 4, 8],
-        [0; 3],
-        PadMode::Reflect,
+        windows([2, 4, 12], [2, 4, 8], [0; 3]),
         rejection,
     )
     .unwrap();
@@ -231,10 +222,7 @@ fn no_accepted_window_has_too_small_a_valid_fraction() {
     // Negative control: without the mask such windows are common.
     let control = RandomSampler::new(
         vec![plain([2, 4, 80])],
-        [2, 4, 12],
-        [2, 4, 8],
-        [0; 3],
-        PadMode::Reflect,
+        windows([2, 4, 12], [2, 4, 8], [0; 3]),
         rejection,
     )
     .unwrap();
@@ -255,10 +243,7 @@ fn impossible_thresholds_force_or_fail_strictly() {
     };
     let sampler = RandomSampler::new(
         vec![line_with_foreground(dir.path())],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         rejection,
     )
     .unwrap();
@@ -277,10 +262,7 @@ fn impossible_thresholds_force_or_fail_strictly() {
     };
     let sampler = RandomSampler::new(
         vec![line_with_foreground(dir.path())],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         strict,
     )
     .unwrap();
@@ -296,10 +278,7 @@ fn configuration_errors_are_named() {
     };
     let err = RandomSampler::new(
         vec![plain([4, 4, 4])],
-        [1, 1, 1],
-        [1, 1, 1],
-        [0; 3],
-        PadMode::Reflect,
+        windows([1, 1, 1], [1, 1, 1], [0; 3]),
         rejection,
     )
     .err()
@@ -307,10 +286,7 @@ fn configuration_errors_are_named() {
     assert!(err.to_string().contains("LABEL_NAME"), "{err}");
     let err = RandomSampler::new(
         vec![plain([4, 8, 8]), plain([2, 9, 9])],
-        [3, 8, 8],
-        [3, 8, 8],
-        [0; 3],
-        PadMode::Reflect,
+        windows([3, 8, 8], [3, 8, 8], [0; 3]),
         Rejection::default(),
     )
     .err()
@@ -325,10 +301,7 @@ fn configuration_errors_are_named() {
 fn draws_depend_only_on_seed_epoch_index_and_rank() {
     let sampler = RandomSampler::new(
         vec![plain([30, 40, 50]), plain([10, 60, 20])],
-        [4, 8, 8],
-        [4, 8, 8],
-        [2, 4, 4],
-        PadMode::Reflect,
+        windows([4, 8, 8], [4, 8, 8], [2, 4, 4]),
         Rejection::default(),
     )
     .unwrap();
@@ -342,10 +315,7 @@ fn draws_depend_only_on_seed_epoch_index_and_rank() {
     assert_ne!(forward, other_epoch);
     let rank1 = RandomSampler::new(
         vec![plain([30, 40, 50]), plain([10, 60, 20])],
-        [4, 8, 8],
-        [4, 8, 8],
-        [2, 4, 4],
-        PadMode::Reflect,
+        windows([4, 8, 8], [4, 8, 8], [2, 4, 4]),
         Rejection::default(),
     )
     .unwrap()
@@ -360,10 +330,7 @@ fn chunk_schedule_keeps_windows_inside_the_current_padded_chunk() {
     let chunks = ChunkSchedule::new([20, 64, 64], [1, 2, 2], true, [0, 4, 4]).unwrap();
     let sampler = RandomSampler::new(
         vec![plain([20, 64, 64])],
-        [4, 16, 16],
-        [4, 16, 16],
-        [0, 4, 4],
-        PadMode::Reflect,
+        windows([4, 16, 16], [4, 16, 16], [0, 4, 4]),
         Rejection::default(),
     )
     .unwrap()
