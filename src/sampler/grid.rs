@@ -115,6 +115,31 @@ impl Grid {
         })
     }
 
+    /// The grid over one region of a volume (for example a padded schedule chunk box): starts
+    /// follow the same formula over the region's extent, offset by its first voxel.
+    ///
+    /// ```
+    /// use voxload::sampler::Grid;
+    /// use voxload::Bbox;
+    /// let region = Bbox::from_bounds([-4, -64, -64], [104, 864, 864]).unwrap();
+    /// let items = Grid::in_region(region, [8, 256, 256], [4, 128, 128]).unwrap();
+    /// assert_eq!(items[0].window.begin, [-4, -64, -64]);
+    /// assert_eq!(items.last().unwrap().window.end(), [104, 864, 864]);
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Grid::new`].
+    pub fn in_region(region: Bbox, window: Shape, stride: Shape) -> Result<Vec<GridItem>> {
+        let grid = Grid::new(vec![region.shape], window, stride)?;
+        Ok(grid
+            .items()
+            .map(|item| GridItem {
+                window: item.window.shift(region.begin),
+                ..item
+            })
+            .collect())
+    }
+
     /// The contiguous block of items of `rank` among `world_size` processes.
     ///
     /// # Errors

@@ -65,10 +65,7 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::read`].
     pub fn count_nonzero(&self, window: Bbox, pad: PadMode) -> Result<u64> {
-        each!(self, a => {
-            let w = a.read(window, pad)?;
-            Ok(w.iter().filter(|v| crate::Element::to_f64(**v) != 0.0).count() as u64)
-        })
+        each!(self, a => with_window(a, window, pad, count_nonzero))
     }
 
     /// The number of distinct values in `window` (padded by `pad`), background included.
@@ -76,12 +73,42 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::read`].
     pub fn count_distinct(&self, window: Bbox, pad: PadMode) -> Result<u64> {
-        each!(self, a => {
-            let w = a.read(window, pad)?;
-            let mut values: Vec<u64> = w.iter().map(|v| crate::Element::to_f64(*v).to_bits()).collect();
+        each!(self, a => with_window(a, window, pad, |v| {
+            let mut values: Vec<u64> = v.iter().map(|x| crate::Element::to_f64(*x).to_bits()).collect();
             values.sort_unstable();
             values.dedup();
-            Ok(values.len() as u64)
-        })
+            values.len() as u64
+        }))
     }
+}
+
+fn count_nonzero<T: crate::Element>(voxels: &[T]) -> u64 {
+    let zero = T::default();
+    voxels.iter().filter(|v| **v != zero).count() as u64
+}
+
+/// Reads `window` into this thread's reusable buffer and applies `f` to its voxels, so tests
+/// run for every rejected candidate allocate nothing.
+fn with_window<T: crate::Element, R>(
+    array: &MappedArray<T>,
+    window: Bbox,
+    pad: PadMode,
+    f: impl FnOnce(&[T]) -> R,
+) -> Result<R> {
+    thread_local! {
+        // u64 words, so the buffer is aligned for every voxel type.
+        static BUFFER: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUFFER.with(|cell| {
+        let mut words = cell.borrow_mut();
+        let voxels = window.num_voxels() as usize;
+        let need = (voxels * size_of::<T>()).div_ceil(8);
+        if words.len() < need {
+            words.resize(need, 0);
+        }
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words[..need]);
+        let buffer: &mut [T] = bytemuck::cast_slice_mut(&mut bytes[..voxels * size_of::<T>()]);
+        array.read_into(window, pad, buffer)?;
+        Ok(f(buffer))
+    })
 }
