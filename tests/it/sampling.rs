@@ -131,6 +131,12 @@ fn line_with_foreground(dir: &std::path::Path) -> SampleVolume {
     }
 }
 
+/// A sampler of single voxels on the line of [`line_with_foreground`].
+fn line_sampler(dir: &std::path::Path, rejection: Rejection) -> RandomSampler {
+    let windows = windows([1, 1, 1], [1, 1, 1], [0; 3]);
+    RandomSampler::new(vec![line_with_foreground(dir)], windows, rejection).unwrap()
+}
+
 fn empty_share(sampler: &RandomSampler, seed: u64, n: u64) -> f64 {
     let empty = (0..n)
         .filter(|&i| sampler.draw(seed, 0, i).unwrap().window.begin[2] >= 30)
@@ -150,12 +156,7 @@ fn rejection_keeps_empty_windows_at_the_rate_p_implies() {
         num_trial: 1000,
         ..Rejection::default()
     };
-    let sampler = RandomSampler::new(
-        vec![line_with_foreground(dir.path())],
-        windows([1, 1, 1], [1, 1, 1], [0; 3]),
-        rejection,
-    )
-    .unwrap();
+    let sampler = line_sampler(dir.path(), rejection);
     let (n, want) = (5000, 0.035 / 0.335);
     let tol = 4.0 * (want * (1.0 - want) / n as f64).sqrt();
     let got = empty_share(&sampler, 7, n);
@@ -173,12 +174,7 @@ fn rejection_keeps_empty_windows_at_the_rate_p_implies() {
         p: 0.5,
         ..rejection
     };
-    let control = RandomSampler::new(
-        vec![line_with_foreground(dir.path())],
-        windows([1, 1, 1], [1, 1, 1], [0; 3]),
-        weak,
-    )
-    .unwrap();
+    let control = line_sampler(dir.path(), weak);
     assert!(
         (empty_share(&control, 7, n) - want).abs() >= tol,
         "the control was not caught"
@@ -241,12 +237,7 @@ fn impossible_thresholds_force_or_fail_strictly() {
         num_trial: 5,
         ..Rejection::default()
     };
-    let sampler = RandomSampler::new(
-        vec![line_with_foreground(dir.path())],
-        windows([1, 1, 1], [1, 1, 1], [0; 3]),
-        rejection,
-    )
-    .unwrap();
+    let sampler = line_sampler(dir.path(), rejection);
     let d = sampler.draw(1, 0, 0).unwrap();
     assert!(d.forced && d.rejections == 5);
     assert_eq!(
@@ -260,12 +251,7 @@ fn impossible_thresholds_force_or_fail_strictly() {
         strict: true,
         ..rejection
     };
-    let sampler = RandomSampler::new(
-        vec![line_with_foreground(dir.path())],
-        windows([1, 1, 1], [1, 1, 1], [0; 3]),
-        strict,
-    )
-    .unwrap();
+    let sampler = line_sampler(dir.path(), strict);
     let err = sampler.draw(1, 0, 0).unwrap_err();
     assert!(err.to_string().contains("SIZE_THRES 1000"), "{err}");
 }
