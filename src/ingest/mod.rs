@@ -41,7 +41,7 @@ pub use progress::ProgressLog;
 pub use resize::resize;
 pub use run::{write_png_u16, Ingest, IngestReport};
 pub use source::Input;
-pub use spec::{TilePlacement, TileSpec};
+pub use spec::{fill_placeholder, TilePlacement, TileSpec};
 
 use crate::DType;
 

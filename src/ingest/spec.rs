@@ -210,7 +210,7 @@ impl TileSpec {
     pub fn tiles(&self, z: usize) -> Vec<TilePlacement> {
         let pattern = &self.slices[z];
         let [height, width] = [self.shape[1], self.shape[2]];
-        if !(pattern.contains("{row}") || pattern.contains("{column}")) {
+        if !(pattern.contains("{row") || pattern.contains("{column")) {
             return vec![TilePlacement {
                 path: PathBuf::from(pattern),
                 at: [0, 0],
@@ -221,9 +221,8 @@ impl TileSpec {
         let mut out = Vec::new();
         for row in 0..height.div_ceil(th) {
             for column in 0..width.div_ceil(tw) {
-                let name = pattern
-                    .replace("{row}", &(row as i64 + self.tile_st[0]).to_string())
-                    .replace("{column}", &(column as i64 + self.tile_st[1]).to_string());
+                let name = fill_placeholder(pattern, "row", row as i64 + self.tile_st[0]);
+                let name = fill_placeholder(&name, "column", column as i64 + self.tile_st[1]);
                 let at = [row * th, column * tw];
                 out.push(TilePlacement {
                     path: PathBuf::from(name),
@@ -234,6 +233,60 @@ impl TileSpec {
         }
         out
     }
+}
+
+/// Replaces every `{key}` in `pattern` by `value`, honouring Python's integer format specs as
+/// PyTC's `str.format` does: `{row}`, `{row:d}`, `{row:02d}`, `{row:3}`.
+///
+/// ```
+/// use voxload::ingest::fill_placeholder;
+/// assert_eq!(fill_placeholder("t/{row}_{column}.png", "row", 3), "t/3_{column}.png");
+/// assert_eq!(fill_placeholder("t/{row:03d}.png", "row", 7), "t/007.png");
+/// assert_eq!(fill_placeholder("t/{row:2}.png", "row", 7), "t/ 7.png");
+/// ```
+#[must_use]
+pub fn fill_placeholder(pattern: &str, key: &str, value: i64) -> String {
+    let open = format!("{{{key}");
+    let mut out = String::with_capacity(pattern.len());
+    let mut rest = pattern;
+    while let Some(at) = rest.find(&open) {
+        let after = &rest[at + open.len()..];
+        let Some(close) = after.find('}') else { break };
+        let spec = &after[..close];
+        let formatted = match spec.strip_prefix(':') {
+            None if spec.is_empty() => Some(value.to_string()),
+            Some(spec) => {
+                let digits = spec.strip_suffix('d').unwrap_or(spec);
+                let zero = digits.starts_with('0');
+                digits
+                    .parse::<usize>()
+                    .ok()
+                    .or(digits.is_empty().then_some(0))
+                    .map(|width| {
+                        if zero {
+                            format!("{value:0width$}")
+                        } else {
+                            format!("{value:width$}")
+                        }
+                    })
+            }
+            None => None,
+        };
+        match formatted {
+            Some(text) => {
+                out.push_str(&rest[..at]);
+                out.push_str(&text);
+                rest = &after[close + 1..];
+            }
+            None => {
+                // Not a placeholder of this key (e.g. `{rows}`): keep it as written.
+                out.push_str(&rest[..at + open.len()]);
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn resolve(base: &Path, pattern: &str) -> String {

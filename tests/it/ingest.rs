@@ -505,3 +505,28 @@ fn sixteen_bit_rgb_labels_pack_to_64_bit_ids() {
         ids
     );
 }
+
+#[test]
+fn python_format_specs_in_tile_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([2, 20, 20], 256, 12);
+    let json = write_tile_dataset(dir.path(), &volume, [10, 10], [0, 0], TileFormat::Png8);
+    // Rename r_c.png to rr_cc.png and say so with PyTC's {row:02d}_{column:02d}.
+    for z in 0..2 {
+        for (r, c) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let folder = dir.path().join(format!("{z:04}"));
+            std::fs::rename(
+                folder.join(format!("{r}_{c}.png")),
+                folder.join(format!("{r:02}_{c:02}.png")),
+            )
+            .unwrap();
+        }
+    }
+    let text = std::fs::read_to_string(&json)
+        .unwrap()
+        .replace("{row}_{column}", "{row:02d}_{column:02d}");
+    std::fs::write(&json, text).unwrap();
+    let store = dir.path().join("f.zarr");
+    Ingest::new(&json, &store).chunk([1, 8, 8]).run().unwrap();
+    assert_eq!(read_all::<u8>(&store, "image"), volume.mapv(|v| v as u8));
+}
