@@ -94,7 +94,7 @@ impl TileSpec {
             match obj.get(key) {
                 None => Err(err(key, "missing".into())),
                 Some(v) => v
-                    .as_u64()
+                    .as_count()
                     .filter(|&n| n > 0)
                     .ok_or_else(|| err(key, format!("expected a positive integer, found {v}"))),
             }
@@ -103,7 +103,7 @@ impl TileSpec {
         let tile = match obj.get("tile_size") {
             None => return Err(err("tile_size", "missing".into())),
             Some(Value::Array(items)) if items.len() == 2 => {
-                let side = |v: &Value| v.as_u64().filter(|&n| n > 0);
+                let side = |v: &Value| v.as_count().filter(|&n| n > 0);
                 match (side(&items[0]), side(&items[1])) {
                     (Some(h), Some(w)) => [h, w],
                     _ => {
@@ -115,7 +115,7 @@ impl TileSpec {
                 }
             }
             Some(v) => {
-                let n = v.as_u64().filter(|&n| n > 0).ok_or_else(|| {
+                let n = v.as_count().filter(|&n| n > 0).ok_or_else(|| {
                     err(
                         "tile_size",
                         format!("expected a positive integer or [h, w], found {v}"),
@@ -180,7 +180,7 @@ impl TileSpec {
         let grid = [shape[1].div_ceil(tile[0]), shape[2].div_ceil(tile[1])];
         for (key, want) in [("n_rows", grid[0]), ("n_columns", grid[1])] {
             if let Some(v) = obj.get(key) {
-                if v.as_u64() != Some(want) {
+                if v.as_count() != Some(want) {
                     return Err(err(
                         key,
                         format!("is {v}, but height, width and tile_size imply {want}"),
@@ -287,6 +287,22 @@ pub fn fill_placeholder(pattern: &str, key: &str, value: i64) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Reading a count from JSON: an integer, or a float with an integral value (Python writers
+/// sometimes produce `100.0`).
+trait Count {
+    fn as_count(&self) -> Option<u64>;
+}
+
+impl Count for Value {
+    fn as_count(&self) -> Option<u64> {
+        self.as_u64().or_else(|| {
+            self.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 2f64.powi(53))
+                .map(|f| f as u64)
+        })
+    }
 }
 
 fn resolve(base: &Path, pattern: &str) -> String {
