@@ -11,6 +11,8 @@ use voxload::geometry::parse_triple;
 use voxload::store::{list_arrays, split_address, ArrayMeta};
 use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
+mod demo;
+
 /// Fast data loading for deep learning on huge 3D EM volumes.
 #[derive(Parser)]
 #[command(version, about)]
@@ -144,11 +146,11 @@ struct DemoArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Volume shape D,H,W.
-    #[arg(long, default_value = "128,1024,1024")]
+    #[arg(long, default_value = "96,1024,1024")]
     volume: String,
-    /// Chunk shape D,H,W of the demo store.
-    #[arg(long, default_value = "16,256,1024")]
-    chunk: String,
+    /// Tile side of the synthetic tile dataset.
+    #[arg(long, default_value_t = 512)]
+    tile: u64,
     /// Seconds of streaming.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
@@ -171,7 +173,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Window(args) => window(&args),
         Command::Bench(BenchCommand::Read(args)) => bench_read(&args),
         Command::Bench(BenchCommand::Decode(args)) => bench_decode(&args),
-        Command::Demo(args) => demo(&args),
+        Command::Demo(args) => demo::run(&args.dir, &args.volume, args.tile, args.seconds),
         Command::Synth(args) => synth(&args),
     }
 }
@@ -424,77 +426,5 @@ fn synth(args: &SynthArgs) -> Result<()> {
         args.array,
         t.elapsed().as_secs_f64()
     );
-    Ok(())
-}
-
-fn demo(args: &DemoArgs) -> Result<()> {
-    let volume: Shape = parse_triple(&args.volume).context("--volume")?;
-    let temp;
-    let root = match &args.dir {
-        Some(d) => d.clone(),
-        None => {
-            temp = tempfile::tempdir()?;
-            temp.path().to_path_buf()
-        }
-    };
-    let store = root.join("demo.zarr");
-    let chunk: Shape = parse_triple(&args.chunk).context("--chunk")?;
-    println!(
-        "voxload demo: synthesising a {volume:?} uint8 volume into {}",
-        store.display()
-    );
-    let t = Instant::now();
-    let bytes = voxload::synth::write_volume(&store, "image", volume, chunk, Encoding::Raw, 1)?;
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "  wrote {} in {secs:.2} s ({:.0} MB/s), chunks {chunk:?}, raw",
-        human_bytes(bytes as f64),
-        bytes as f64 / secs / 1e6
-    );
-    let array = MappedArray::<u8>::open(&store, "image")?;
-    let window = [8, 256, 256];
-    for (placement, pad, label) in [
-        (Placement::Interior, PadMode::Reflect, "interior"),
-        (
-            Placement::Straddle,
-            PadMode::Reflect,
-            "straddling, reflect-padded",
-        ),
-    ] {
-        let mut stream = WindowStream::new(volume, window, placement, 42);
-        let rate = measure_reads(&array, &mut stream, pad, 0.5, args.seconds)?;
-        println!(
-            "  {label} windows {window:?}: {:.0} windows/s, {:.2} GB/s (1 thread)",
-            rate.items_per_s(),
-            rate.bytes_per_s() / 1e9
-        );
-    }
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let t = Instant::now();
-    let total: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|i| {
-                let array = &array;
-                s.spawn(move || {
-                    let mut stream =
-                        WindowStream::new(volume, window, Placement::Interior, i as u64);
-                    measure_reads(array, &mut stream, PadMode::Reflect, 0.0, args.seconds)
-                        .map(|r| r.items)
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().and_then(|r| r.ok()).unwrap_or(0))
-            .sum()
-    });
-    let secs = t.elapsed().as_secs_f64();
-    let window_bytes = window.iter().product::<u64>();
-    println!(
-        "  {threads} threads: {:.0} windows/s, {:.2} GB/s",
-        total as f64 / secs,
-        (total * window_bytes) as f64 / secs / 1e9
-    );
-    println!("done. Inspect a store with `voxload info STORE`; measure yours with `voxload bench read STORE/ARRAY`.");
     Ok(())
 }
