@@ -139,8 +139,13 @@ impl<T: Element> MappedArray<T> {
     /// [`Error::ChunkSize`] or [`Error::ShardIndex`] for a corrupt chunk or shard file,
     /// [`Error::Io`] when a chunk file cannot be read, [`Error::Zarrs`] when decoding fails.
     pub fn read(&self, window: Bbox, pad: PadMode) -> Result<Array3<T>> {
+        let voxels = checked_voxels::<T>(&window)?;
         let [d, h, w] = window.shape.map(|v| v as usize);
-        let mut out = vec![T::default(); d * h * w];
+        let mut out = Vec::new();
+        out.try_reserve_exact(voxels).map_err(|e| {
+            Error::Geometry(format!("cannot allocate window {:?}: {e}", window.shape))
+        })?;
+        out.resize(voxels, T::default());
         self.read_into(window, pad, &mut out)?;
         Array3::from_shape_vec((d, h, w), out).map_err(|e| Error::Geometry(e.to_string()))
     }
@@ -150,13 +155,13 @@ impl<T: Element> MappedArray<T> {
     /// # Errors
     /// As [`MappedArray::read`], and [`Error::Geometry`] when `out` has the wrong length.
     pub fn read_into(&self, window: Bbox, pad: PadMode, out: &mut [T]) -> Result<()> {
-        let [d, h, w] = window.shape.map(|v| v as usize);
-        if out.len() != d * h * w {
+        let voxels = checked_voxels::<T>(&window)?;
+        let [h, w] = [window.shape[1] as usize, window.shape[2] as usize];
+        if out.len() != voxels {
             return Err(Error::Geometry(format!(
-                "output buffer holds {} voxels, window {:?} needs {}",
+                "output buffer holds {} voxels, window {:?} needs {voxels}",
                 out.len(),
                 window.shape,
-                d * h * w
             )));
         }
         if out.is_empty() {
@@ -242,6 +247,28 @@ impl<T: Element> MappedArray<T> {
         }
         Ok(())
     }
+}
+
+/// The window's voxel count, or an error when it cannot be held in memory or its coordinates
+/// overflow (hostile or mistyped arguments must not abort the process).
+fn checked_voxels<T>(window: &Bbox) -> Result<usize> {
+    let too_big = || Error::Geometry(format!("window {window:?} is too large to read"));
+    let voxels = window
+        .shape
+        .iter()
+        .try_fold(1u64, |n, &s| n.checked_mul(s))
+        .filter(|&n| {
+            n.checked_mul(size_of::<T>() as u64)
+                .is_some_and(|b| b <= isize::MAX as u64 / 2)
+        })
+        .ok_or_else(too_big)?;
+    let fits = (0..3).all(|a| {
+        i64::try_from(window.shape[a]).is_ok_and(|s| window.begin[a].checked_add(s).is_some())
+    });
+    if !fits {
+        return Err(too_big());
+    }
+    usize::try_from(voxels).map_err(|_| too_big())
 }
 
 /// The box of in-volume voxels that a window's folded coordinates touch, or `None` when the

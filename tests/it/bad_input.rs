@@ -193,3 +193,19 @@ fn wrong_output_buffer_length_is_an_error() {
     let err = array.read_into(Bbox::new([0, 0, 0], [2, 2, 2]), PadMode::Edge, &mut out);
     assert!(matches!(err, Err(Error::Geometry(_))));
 }
+
+#[test]
+fn absurd_windows_are_errors_not_aborts() {
+    let dir = store_with(Encoding::Raw);
+    let array = MappedArray::<u16>::open(dir.path(), "a").unwrap();
+    let huge = Bbox::new([0, 0, 0], [u64::MAX / 2, 4, 4]);
+    assert!(matches!(
+        array.read(huge, PadMode::Edge),
+        Err(Error::Geometry(_))
+    ));
+    let overflow = Bbox::new([i64::MAX - 1, 0, 0], [4, 1, 1]);
+    assert!(matches!(
+        array.read(overflow, PadMode::Reflect),
+        Err(Error::Geometry(_))
+    ));
+}
