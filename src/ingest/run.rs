@@ -298,6 +298,24 @@ impl Ingest {
         let start = Instant::now();
         let all = self.slabs(shape);
         let range = self.checked_range(shape, &all)?;
+        let step = all.first().map_or(1, |s| s.1 - s.0) as usize;
+        // Check once that a slab buffer can be allocated at all (a hostile or mistyped shape
+        // must be an error, not an abort).
+        let slab_voxels = [step, shape[1] as usize, shape[2] as usize]
+            .iter()
+            .try_fold(1usize, |n, &v| n.checked_mul(v))
+            .filter(|n| n.checked_mul(size_of::<T>()).is_some())
+            .ok_or_else(|| {
+                IngestError::Options(format!("a slab of {step} slices of {shape:?} is too large"))
+            })?;
+        let mut probe: Vec<T> = Vec::new();
+        probe.try_reserve_exact(slab_voxels).map_err(|e| {
+            IngestError::Options(format!(
+                "cannot allocate a slab of {step} x {} x {} voxels ({e}); use a smaller --chunk depth",
+                shape[1], shape[2]
+            ))
+        })?;
+        drop(probe);
         let dir = crate::store::array_dir(&self.store, array);
         let exists = dir.join("zarr.json").exists();
         if exists && !(self.overwrite || self.resume || self.z_range.is_some()) {
@@ -356,7 +374,6 @@ impl Ingest {
         // rendezvous), so each is allocated and first touched once, not once per slab.
         let (sender, receiver) = crossbeam_channel::bounded::<((u64, u64), ndarray::Array3<T>)>(0);
         let (recycle, reuse) = crossbeam_channel::bounded::<ndarray::Array3<T>>(3);
-        let step = all.first().map_or(1, |s| s.1 - s.0) as usize;
         let written = std::thread::scope(|scope| -> Result<u64, IngestError> {
             let writer = &writer;
             let log = &log;

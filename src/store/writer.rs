@@ -255,8 +255,11 @@ impl<T: Element> ArrayWriter<T> {
         let shape = data.shape().iter().map(|&v| v as u64).collect();
         let subset = ArraySubset::new_with_start_shape(begin.to_vec(), shape)
             .map_err(|e| Error::zarrs(&self.dir, e))?;
+        // One encoding thread: zarrs places inner chunks in a shard in the order their encoding
+        // finishes, so concurrency would make shard bytes differ between identical writes.
+        let options = zarrs::array::CodecOptions::default().with_concurrent_target(1);
         self.array
-            .store_array_subset(&subset, &data)
+            .store_array_subset_opt(&subset, &data, &options)
             .map_err(|e| Error::zarrs(&self.dir, e))
     }
 

@@ -530,3 +530,24 @@ fn python_format_specs_in_tile_patterns() {
     Ingest::new(&json, &store).chunk([1, 8, 8]).run().unwrap();
     assert_eq!(read_all::<u8>(&store, "image"), volume.mapv(|v| v as u8));
 }
+
+#[test]
+fn huge_declared_dimensions_are_an_error_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = small_dataset(dir.path());
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for key in ["height", "width", "tile_size"] {
+        doc[key] = 1_000_000_000u64.into();
+    }
+    doc.as_object_mut().unwrap().remove("n_rows");
+    doc.as_object_mut().unwrap().remove("n_columns");
+    std::fs::write(&json, doc.to_string()).unwrap();
+    let store = dir.path().join("huge.zarr");
+    let err = Ingest::new(&json, &store).run().unwrap_err();
+    assert!(
+        matches!(err, IngestError::Options(ref m) if m.contains("slab")),
+        "{err}"
+    );
+    assert!(!store.exists(), "a failed plan left a store behind");
+}
