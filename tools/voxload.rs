@@ -238,6 +238,11 @@ fn print_meta(name: &str, m: &ArrayMeta) {
     println!("  chunks    {:?}", m.chunk);
     println!("  encoding  {}", m.layout.describe());
     println!("  status    {status}");
+    if m.status == voxload::store::Status::InProgress {
+        let slabs = m.shape[0].div_ceil(m.chunk[0].max(1));
+        let done = voxload::ingest::ProgressLog::new(&m.path).count();
+        println!("  progress  {done} of {slabs} slabs recorded; finish with `ingest ... --resume` (or `ingest --finalize` after --z-range jobs)");
+    }
 }
 
 fn human_bytes(b: f64) -> String {

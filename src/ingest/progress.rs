@@ -48,6 +48,17 @@ impl ProgressLog {
         write_atomic(&path, b"").map_err(|e| Error::io(path, e))
     }
 
+    /// The number of slabs recorded as finished.
+    #[must_use]
+    pub fn count(&self) -> usize {
+        std::fs::read_dir(&self.dir).map_or(0, |entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("slab-"))
+                .count()
+        })
+    }
+
     /// The slabs of `slabs` not yet recorded.
     #[must_use]
     pub fn missing(&self, slabs: &[(u64, u64)]) -> Vec<(u64, u64)> {

@@ -101,3 +101,21 @@ fn bad_pad_mode_is_rejected_with_the_choices() {
     assert!(!ok);
     assert!(stderr.contains("reflect"), "{stderr}");
 }
+
+#[test]
+fn info_shows_the_progress_of_an_unfinished_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = crate::ingest::small_dataset(dir.path());
+    let store = dir.path().join("p.zarr");
+    voxload::ingest::Ingest::new(&json, &store)
+        .chunk([2, 8, 8])
+        .z_range(Some((0, 2)))
+        .run()
+        .unwrap();
+    let (ok, stdout, _) = voxload(&["info", store.to_str().unwrap()]);
+    assert!(ok);
+    assert!(
+        stdout.contains("IN PROGRESS") && stdout.contains("1 of 2 slabs"),
+        "{stdout}"
+    );
+}
