@@ -96,6 +96,9 @@ pub enum Error {
         /// zarrs' message.
         message: String,
     },
+    /// A sample or transform setting the augmentor cannot use.
+    #[error("augmentation: {0}")]
+    Augment(String),
     /// Data handed to a writer that does not fit the array.
     #[error("{path}: {reason}")]
     Write {

@@ -25,6 +25,7 @@
 //! assert_eq!(window[[0, 4, 0]], volume[[2, 62, 0]]);
 //! ```
 
+pub mod augment;
 pub mod bench;
 pub mod element;
 pub mod error;

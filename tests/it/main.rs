@@ -3,6 +3,8 @@
 mod util;
 
 mod atomic;
+mod augment;
+mod augment_intensity;
 mod bad_input;
 mod cli;
 mod foreign;
@@ -15,3 +17,5 @@ mod resume;
 mod roundtrip;
 mod sampler;
 mod sampling;
+mod sampling_index;
+mod sampling_volumes;
