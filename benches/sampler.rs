@@ -91,7 +91,7 @@ fn main() {
             let label = AnyArray::open(&store, label_name, &OpenOptions::default()).unwrap();
             let volume = SampleVolume {
                 shape: SHAPE.map(|v| v as u64),
-                label: Some(label),
+                label: Some(label.into()),
                 valid_mask: None,
             };
             let rejection = Rejection {

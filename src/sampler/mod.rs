@@ -3,13 +3,17 @@
 //! Every random decision for sample `i` comes from its own RNG, seeded from
 //! `(seed, epoch, i)` alone, so a sample never depends on how many samples other threads drew.
 
+mod fgindex;
 mod grid;
 mod random;
 mod schedule;
+mod volume;
 
+pub use fgindex::{Bounds, ForegroundIndex, DEFAULT_BLOCK, INDEX_NAME};
 pub use grid::{grid_starts, Grid, GridItem};
 pub use random::{Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings};
 pub use schedule::ChunkSchedule;
+pub use volume::{separate_arrays, ArrayNames, Volume};
 
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;

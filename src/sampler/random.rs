@@ -10,10 +10,11 @@
 //! counted as forced, or, with `strict`, the draw fails naming the thresholds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use rand::Rng;
 
-use super::{sample_rng, ChunkSchedule};
+use super::{sample_rng, ChunkSchedule, ForegroundIndex};
 use crate::store::AnyArray;
 use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
 
@@ -73,14 +74,63 @@ impl Default for WindowSettings {
     }
 }
 
+impl WindowSettings {
+    /// 2D windows (PyTC `DO_2D`): sample and input `(1, h, w)`, no padding along z, pad
+    /// `(0, py, px)` in the plane, reflect. Depth-1 volumes (one image each, as
+    /// `ingest --separate` writes them) hold exactly one window position along z.
+    ///
+    /// ```
+    /// use voxload::sampler::{RandomSampler, Rejection, SampleVolume, WindowSettings};
+    /// let windows = WindowSettings::two_d([256, 256], [64, 64]);
+    /// assert_eq!((windows.sample, windows.pad), ([1, 256, 256], [0, 64, 64]));
+    /// assert!(windows.is_2d());
+    /// // Two images of different sizes, each a volume of depth 1.
+    /// let images = vec![SampleVolume::new([1, 300, 400]), SampleVolume::new([1, 512, 512])];
+    /// let sampler = RandomSampler::new(images, windows, Rejection::default()).unwrap();
+    /// let draw = sampler.draw(0, 0, 0).unwrap();
+    /// assert_eq!((draw.window.begin[0], draw.window.shape[0]), (0, 1));
+    /// ```
+    #[must_use]
+    pub fn two_d(input_hw: [u64; 2], pad_hw: [i64; 2]) -> Self {
+        WindowSettings {
+            sample: [1, input_hw[0], input_hw[1]],
+            input: [1, input_hw[0], input_hw[1]],
+            pad: [0, pad_hw[0], pad_hw[1]],
+            pad_mode: PadMode::Reflect,
+        }
+    }
+
+    /// True for 2D windows: depth 1 and no padding along z.
+    #[must_use]
+    pub fn is_2d(&self) -> bool {
+        self.sample[0] == 1 && self.input[0] == 1 && self.pad[0] == 0
+    }
+}
+
 /// The arrays a sampler tests candidates on; the image itself is never read while sampling.
+///
+/// The arrays are shared (`Arc`), so a [`Volume`](super::Volume) hands them over without
+/// copying or reopening anything.
+#[derive(Clone)]
 pub struct SampleVolume {
     /// The volume's shape (all its arrays share it).
     pub shape: Shape,
     /// The label array, needed by `SIZE_THRES` and `DIVERSITY`.
-    pub label: Option<AnyArray>,
+    pub label: Option<Arc<AnyArray>>,
     /// The valid mask, tested against `VALID_RATIO`.
-    pub valid_mask: Option<AnyArray>,
+    pub valid_mask: Option<Arc<AnyArray>>,
+}
+
+impl SampleVolume {
+    /// A volume of `shape` with neither label nor mask.
+    #[must_use]
+    pub fn new(shape: Shape) -> Self {
+        SampleVolume {
+            shape,
+            label: None,
+            valid_mask: None,
+        }
+    }
 }
 
 /// One accepted draw.
@@ -111,11 +161,15 @@ pub struct SamplerStats {
     pub rejected_diversity: AtomicU64,
     /// Samples taken after `NUM_TRIAL` rejections.
     pub forced: AtomicU64,
+    /// Foreground tests decided by the foreground index, without reading the label.
+    pub decided_by_index: AtomicU64,
 }
 
 /// Draws training windows.
 pub struct RandomSampler {
     volumes: Vec<SampleVolume>,
+    /// The foreground index of each volume's label, if any.
+    indexes: Vec<Option<Arc<ForegroundIndex>>>,
     sample: Shape,
     input: Shape,
     pad: Coord,
@@ -177,6 +231,7 @@ impl RandomSampler {
             )));
         }
         Ok(RandomSampler {
+            indexes: vec![None; volumes.len()],
             volumes,
             sample,
             input,
@@ -231,6 +286,55 @@ impl RandomSampler {
             batch: batch.max(1),
         });
         Ok(self)
+    }
+
+    /// Uses `index` (of volume `volume`'s label) to decide foreground tests without reading
+    /// the label where its bounds are conclusive. The draws are exactly those without it.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when there is no such volume, it has no label, or the index was made
+    /// for a label of another shape.
+    pub fn with_foreground_index(
+        mut self,
+        volume: usize,
+        index: impl Into<Arc<ForegroundIndex>>,
+    ) -> Result<Self> {
+        let index = index.into();
+        let Some(v) = self.volumes.get(volume) else {
+            return Err(Error::Geometry(format!(
+                "no volume {volume} for a foreground index ({} volumes)",
+                self.volumes.len()
+            )));
+        };
+        if v.label.is_none() || index.shape() != v.shape {
+            return Err(Error::Geometry(format!(
+                "the foreground index of a {:?} label does not fit volume {volume} of shape {:?}{}",
+                index.shape(),
+                v.shape,
+                if v.label.is_none() {
+                    " (which has no label)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        self.indexes[volume] = Some(index);
+        Ok(self)
+    }
+
+    /// True when the central region `centre` of a candidate in volume `volume` has fewer than
+    /// `SIZE_THRES` foreground voxels, asking the index first and reading the label only when
+    /// its bounds do not decide.
+    fn below_size(&self, volume: usize, label: &AnyArray, centre: Bbox) -> Result<bool> {
+        let thres = self.rejection.size_thres as u64;
+        if let Some(index) = &self.indexes[volume] {
+            let b = index.bounds(centre, self.pad_mode);
+            if b.upper < thres || b.lower >= thres {
+                self.stats.decided_by_index.fetch_add(1, Ordering::Relaxed);
+                return Ok(b.upper < thres);
+            }
+        }
+        Ok(label.count_nonzero(centre, self.pad_mode)? < thres)
     }
 
     /// What the sampler has done so far.
@@ -309,8 +413,9 @@ impl RandomSampler {
             }
             if rejected.is_none() && r.size_thres > 0 {
                 if let Some(label) = &v.label {
-                    let fg = label.count_nonzero(centre, self.pad_mode)?;
-                    if (fg as i64) < r.size_thres && rng.random_bool(r.p.clamp(0.0, 1.0)) {
+                    if self.below_size(volume, label, centre)?
+                        && rng.random_bool(r.p.clamp(0.0, 1.0))
+                    {
                         rejected = Some(&self.stats.rejected_foreground);
                     }
                 }

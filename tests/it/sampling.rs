@@ -2,14 +2,16 @@
 //! significance, uses a fixed seed, and runs a negative control: the same statistic computed on
 //! a deliberately biased stream must fail it, so the test can fail.
 
+use std::sync::Arc;
+
 use ndarray::Array3;
 use voxload::sampler::{RandomSampler, Rejection, SampleVolume, WindowSettings};
 use voxload::store::AnyArray;
 use voxload::{write_array, Bbox, Encoding, Error, OpenOptions, PadMode};
 
-fn array(dir: &std::path::Path, name: &str, data: &Array3<u8>) -> AnyArray {
+fn array(dir: &std::path::Path, name: &str, data: &Array3<u8>) -> Arc<AnyArray> {
     write_array(dir, name, data, [4, 4, 8], Encoding::Raw).unwrap();
-    AnyArray::open(dir, name, &OpenOptions::default()).unwrap()
+    Arc::new(AnyArray::open(dir, name, &OpenOptions::default()).unwrap())
 }
 
 fn windows(sample: [u64; 3], input: [u64; 3], pad: [i64; 3]) -> WindowSettings {
