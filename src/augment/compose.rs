@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use rand::Rng;
 
 use super::{
-    Elastic, Flip, Growth, MisAlignment, MissingSection, Rescale, Rotate, Sample, SampleRng,
-    TargetKind, Transform,
+    smooth_masks, CutBlur, CutNoise, Elastic, Flip, Grayscale, Growth, MisAlignment, MissingParts,
+    MissingSection, MotionBlur, Rescale, Rotate, Sample, SampleRng, TargetKind, Transform,
 };
 use crate::{Error, Result};
 
@@ -98,9 +98,9 @@ impl Compose {
         Ok(c)
     }
 
-    /// PyTC's default transform set, in its list order: Rotate, Rescale, Flip, Elastic,
-    /// MissingSection, MisAlignment (the img-only transforms are added by the intensity and
-    /// defect modules once present).
+    /// PyTC's default transform set with its default parameters, in its list order: Rotate,
+    /// Rescale, Flip, Elastic, Grayscale, MissingParts, MissingSection, MisAlignment,
+    /// MotionBlur, CutBlur, CutNoise.
     #[must_use]
     pub fn pytc_defaults() -> Vec<Box<dyn Transform>> {
         vec![
@@ -108,8 +108,13 @@ impl Compose {
             Box::new(Rescale::default()),
             Box::new(Flip::default()),
             Box::new(Elastic::default()),
+            Box::new(Grayscale::default()),
+            Box::new(MissingParts::default()),
             Box::new(MissingSection::default()),
             Box::new(MisAlignment::default()),
+            Box::new(MotionBlur::default()),
+            Box::new(CutBlur::default()),
+            Box::new(CutNoise::default()),
         ]
     }
 
@@ -172,14 +177,11 @@ impl Compose {
             }
         }
         if self.enabled && self.smooth {
-            smooth_hook(&mut sample);
+            smooth_masks(&mut sample);
         }
         Ok(sample)
     }
 }
-
-/// Label smoothing, supplied by the smoothing module once present.
-fn smooth_hook(_sample: &mut Sample) {}
 
 impl Default for Growth {
     fn default() -> Self {

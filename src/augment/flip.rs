@@ -5,6 +5,7 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use super::voxels::map_voxels;
+use super::warp::PlaneMap;
 use super::{params, Sample, SampleRng, Transform};
 use crate::{Error, Result};
 
@@ -55,6 +56,39 @@ fn permute<T: Clone>(a: &Array3<T>, rule: Rule) -> Array3<T> {
     v.as_standard_layout().into_owned()
 }
 
+/// Output `(i, j)` reads input `(fy(a), fx(b))` with `(a, b) = (j, i)` when transposed, else
+/// `(i, j)`; `fy(a) = h − 1 − a` when flipping y (likewise x).
+#[derive(Debug)]
+struct Mirror {
+    size: [usize; 2],
+    flip: [bool; 2],
+    transpose: bool,
+}
+
+impl PlaneMap for Mirror {
+    fn input(&self) -> [usize; 2] {
+        self.size
+    }
+    fn output(&self) -> [usize; 2] {
+        if self.transpose {
+            [self.size[1], self.size[0]]
+        } else {
+            self.size
+        }
+    }
+    fn map(&self, ys: &mut [f64], xs: &mut [f64]) {
+        let [h, w] = self.size.map(|n| n as f64 - 1.0);
+        for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
+            let (a, b) = if self.transpose { (*x, *y) } else { (*y, *x) };
+            *y = if self.flip[0] { h - a } else { a };
+            *x = if self.flip[1] { w - b } else { b };
+        }
+    }
+    fn integral(&self) -> bool {
+        true
+    }
+}
+
 impl Transform for Flip {
     fn name(&self) -> &'static str {
         "Flip"
@@ -82,8 +116,22 @@ impl Transform for Flip {
             transpose_yx,
             transpose_zx,
         };
-        for (_, v) in sample.targets_mut() {
-            *v = map_voxels!(&*v, a => permute(a, rule));
+        if transpose_zx {
+            for (_, v) in sample.targets_mut() {
+                *v = map_voxels!(&*v, a => permute(a, rule));
+            }
+        } else {
+            // In-plane flips and the y-x transpose join any pending warp; the z flip reverses
+            // the slice order. Both are carried out with the crop, in one gather.
+            sample.push_warp(Box::new(Mirror {
+                size: [h, w],
+                flip: [flip[1], flip[2]],
+                transpose: transpose_yx,
+            }));
+            if flip[0] {
+                let reversed: Vec<usize> = (0..d).rev().collect();
+                sample.select_slices(&reversed);
+            }
         }
         Ok(params! {
             "flip_z" => flip[0], "flip_y" => flip[1], "flip_x" => flip[2],

@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde_json::{Map, Value};
 
-use super::kernel::gaussian_blur_2d;
+use super::kernel::{floor_i64, gaussian_blur_rect, Rect};
 use super::warp::PlaneMap;
 use super::{params, Growth, Sample, SampleRng, Transform};
 use crate::Result;
@@ -285,34 +285,33 @@ impl Transform for Elastic {
     }
     fn apply(&self, sample: &mut Sample, rng: &mut SampleRng) -> Result<Map<String, Value>> {
         let [_, h, w] = sample.shape();
-        let mut scratch = Vec::new();
-        let mut field = || {
-            let mut f: Vec<f32> = (0..h * w)
-                .map(|_| rng.random::<f32>() * 2.0 - 1.0)
-                .collect();
-            gaussian_blur_2d(&mut f, [h, w], self.sigma, &mut scratch);
-            let alpha = self.alpha as f32;
-            f.iter_mut().for_each(|v| *v *= alpha);
-            f
+        // Smoothing is linear, so the noise is scaled by alpha first; the fields are smoothed
+        // only where the composed warp reads them (see `Displacement::map`).
+        let alpha = self.alpha as f32;
+        let mut noise = || -> Vec<f32> {
+            (0..h * w)
+                .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * alpha)
+                .collect()
         };
-        let dx = field();
-        let dy = field();
-        let largest = dx.iter().chain(&dy).fold(0.0_f32, |m, v| m.max(v.abs()));
+        let dx = noise();
+        let dy = noise();
         sample.push_warp(Box::new(Displacement {
             size: [h, w],
+            sigma: self.sigma,
             dy,
             dx,
         }));
-        Ok(
-            params! {"alpha" => self.alpha, "sigma" => self.sigma, "max_displacement" => f64::from(largest)},
-        )
+        Ok(params! {"alpha" => self.alpha, "sigma" => self.sigma})
     }
 }
 
-/// Output `(y, x)` reads `(y + dy(y, x), x + dx(y, x))`, the field interpolated bilinearly.
+/// Output `(y, x)` reads `(y + dy(y, x), x + dx(y, x))`, the smoothed fields interpolated
+/// bilinearly (clamped at the plane's edges).
 #[derive(Debug)]
 struct Displacement {
     size: [usize; 2],
+    sigma: f64,
+    /// Unsmoothed noise, already scaled by alpha.
     dy: Vec<f32>,
     dx: Vec<f32>,
 }
@@ -326,21 +325,40 @@ impl PlaneMap for Displacement {
     }
     fn map(&self, ys: &mut [f64], xs: &mut [f64]) {
         let [h, w] = self.size;
-        let at = |f: &[f32], y: usize, x: usize| f64::from(f[y * w + x]);
+        let clamp = |v: f64, n: usize| v.clamp(0.0, (n - 1) as f64);
+        // The rectangle of the plane the positions read, one more for bilinear reads.
+        let bounds = |c: &[f64], n: usize| {
+            let (lo, hi) = c
+                .iter()
+                .fold((f64::MAX, f64::MIN), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            let lo = floor_i64(clamp(lo, n)) as usize;
+            let hi = (floor_i64(clamp(hi, n)) as usize + 2).min(n);
+            (lo, hi)
+        };
+        if ys.is_empty() {
+            return;
+        }
+        let (y0, y1) = bounds(ys, h);
+        let (x0, x1) = bounds(xs, w);
+        let rect = Rect { y0, y1, x0, x1 };
+        let dy = gaussian_blur_rect(&self.dy, self.size, self.sigma, rect);
+        let dx = gaussian_blur_rect(&self.dx, self.size, self.sigma, rect);
+        let rw = x1 - x0;
         for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
-            let cy = y.clamp(0.0, (h - 1) as f64);
-            let cx = x.clamp(0.0, (w - 1) as f64);
-            let (y0, x0) = (cy.floor() as usize, cx.floor() as usize);
-            let (y1, x1) = ((y0 + 1).min(h - 1), (x0 + 1).min(w - 1));
-            let (fy, fx) = (cy - y0 as f64, cx - x0 as f64);
+            let (cy, cx) = (clamp(*y, h), clamp(*x, w));
+            let (iy, ix) = (floor_i64(cy) as usize, floor_i64(cx) as usize);
+            let (fy, fx) = ((cy - iy as f64) as f32, (cx - ix as f64) as f32);
+            let (ry, rx) = (iy - y0, ix - x0);
+            let down = if iy + 1 < y1 { rw } else { 0 };
+            let right = usize::from(ix + 1 < x1);
+            let at = ry * rw + rx;
             let lerp = |f: &[f32]| {
-                let top = at(f, y0, x0) * (1.0 - fx) + at(f, y0, x1) * fx;
-                let bottom = at(f, y1, x0) * (1.0 - fx) + at(f, y1, x1) * fx;
-                top * (1.0 - fy) + bottom * fy
+                let top = f[at] + (f[at + right] - f[at]) * fx;
+                let bottom = f[at + down] + (f[at + down + right] - f[at + down]) * fx;
+                f64::from(top + (bottom - top) * fy)
             };
-            let (dy, dx) = (lerp(&self.dy), lerp(&self.dx));
-            *y += dy;
-            *x += dx;
+            *y += lerp(&dy);
+            *x += lerp(&dx);
         }
     }
 }

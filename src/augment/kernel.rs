@@ -21,12 +21,18 @@ pub(crate) struct NearestTable {
 
 const OUTSIDE: u32 = u32::MAX;
 
+/// `v.floor()` as an integer, without the libm call that baseline x86-64 makes of `floor`.
+#[inline]
+pub(crate) fn floor_i64(v: f64) -> i64 {
+    let i = v as i64;
+    i - i64::from(v < i as f64)
+}
+
 /// Splits a coordinate into the start of a 2-long run that lies inside `[0, n)` and the weights
 /// of the run's two voxels; voxels outside `[0, n)` get weight 0.
 fn axis_weights(c: f64, n: usize) -> (usize, [f32; 2]) {
-    let lo = c.floor();
-    let frac = (c - lo) as f32;
-    let lo = lo as i64;
+    let lo = floor_i64(c);
+    let frac = (c - lo as f64) as f32;
     let n = n as i64;
     let w_lo = if (0..n).contains(&lo) {
         1.0 - frac
@@ -78,20 +84,20 @@ impl LinearTable {
         }
     }
 
-    /// Interpolates `out[i]` from `src`, a `(h, w)` plane in C order.
-    pub(crate) fn gather(&self, src: &[f32], out: &mut [f32]) {
+    /// Appends the interpolated output plane to `out`, from `src`, a `(h, w)` plane in C order.
+    pub(crate) fn gather(&self, src: &[f32], out: &mut Vec<f32>) {
         let s = self.stride;
         // A source of width 1 has no right neighbour: its weights are zero, read the voxel itself.
         let right = usize::from(s > 1);
         let h = src.len() / s.max(1);
         let down = if h > 1 { s } else { 0 };
-        for ((o, &off), wt) in out.iter_mut().zip(&self.offsets).zip(&self.weights) {
+        out.extend(self.offsets.iter().zip(&self.weights).map(|(&off, wt)| {
             let i = off as usize;
-            *o = src[i] * wt[0]
+            src[i] * wt[0]
                 + src[i + right] * wt[1]
                 + src[i + down] * wt[2]
-                + src[i + down + right] * wt[3];
-        }
+                + src[i + down + right] * wt[3]
+        }));
     }
 }
 
@@ -100,9 +106,9 @@ impl NearestTable {
     pub(crate) fn new(ys: &[f64], xs: &[f64], valid: &[bool], [h, w]: [usize; 2]) -> Self {
         let offsets = (0..ys.len())
             .map(|i| {
-                let y = (ys[i] + 0.5).floor();
-                let x = (xs[i] + 0.5).floor();
-                let inside = valid[i] && y >= 0.0 && x >= 0.0 && y < h as f64 && x < w as f64;
+                let y = floor_i64(ys[i] + 0.5);
+                let x = floor_i64(xs[i] + 0.5);
+                let inside = valid[i] && y >= 0 && x >= 0 && y < h as i64 && x < w as i64;
                 if inside {
                     (y as usize * w + x as usize) as u32
                 } else {
@@ -113,15 +119,16 @@ impl NearestTable {
         NearestTable { offsets }
     }
 
-    /// Copies `out[i] = src[offset[i]]`, zero where the position was outside.
-    pub(crate) fn gather<T: Copy + Default>(&self, src: &[T], out: &mut [T]) {
-        for (o, &off) in out.iter_mut().zip(&self.offsets) {
-            *o = if off == OUTSIDE {
+    /// Appends `src[offset[i]]` for every output pixel to `out`, zero where the position was
+    /// outside.
+    pub(crate) fn gather<T: Copy + Default>(&self, src: &[T], out: &mut Vec<T>) {
+        out.extend(self.offsets.iter().map(|&off| {
+            if off == OUTSIDE {
                 T::default()
             } else {
                 src[off as usize]
-            };
-        }
+            }
+        }));
     }
 }
 
@@ -147,48 +154,79 @@ fn fold_symmetric(mut i: i64, n: i64) -> usize {
     i as usize
 }
 
-/// Smooths a `(h, w)` plane in place with a separable Gaussian of `sigma`, edges mirrored as
-/// scipy's `gaussian_filter` (mode `reflect`) does. `scratch` is reused between calls.
+/// Rows `y0..y1`, columns `x0..x1` of a plane.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Rect {
+    pub y0: usize,
+    pub y1: usize,
+    pub x0: usize,
+    pub x1: usize,
+}
+
+/// The `rect` part of a `(h, w)` plane smoothed by a separable Gaussian of `sigma`, edges
+/// mirrored as scipy's `gaussian_filter` (mode `reflect`) does, in C order. Only the rows and
+/// columns the part depends on are filtered.
+pub(crate) fn gaussian_blur_rect(
+    plane: &[f32],
+    [h, w]: [usize; 2],
+    sigma: f64,
+    rect: Rect,
+) -> Vec<f32> {
+    let (rh, rw) = (rect.y1 - rect.y0, rect.x1 - rect.x0);
+    if sigma <= 0.0 {
+        return (rect.y0..rect.y1)
+            .flat_map(|y| plane[y * w + rect.x0..y * w + rect.x1].iter().copied())
+            .collect();
+    }
+    let kernel = gaussian_kernel(sigma);
+    let r = kernel.len() / 2;
+    // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's columns.
+    let mut line = vec![0.0_f32; rw + 2 * r];
+    let mut rows = vec![0.0_f32; (rh + 2 * r) * rw];
+    for (k, out) in rows.chunks_exact_mut(rw).enumerate() {
+        let sy = fold_symmetric(rect.y0 as i64 + k as i64 - r as i64, h as i64);
+        let row = &plane[sy * w..(sy + 1) * w];
+        for (j, v) in line.iter_mut().enumerate() {
+            *v = row[fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64)];
+        }
+        for (t, &kw) in kernel.iter().enumerate() {
+            for (o, &v) in out.iter_mut().zip(&line[t..t + rw]) {
+                *o += kw * v;
+            }
+        }
+    }
+    // Then along y.
+    let mut out = vec![0.0_f32; rh * rw];
+    for (y, o) in out.chunks_exact_mut(rw).enumerate() {
+        for (t, &kw) in kernel.iter().enumerate() {
+            let src = &rows[(y + t) * rw..(y + t + 1) * rw];
+            for (a, &v) in o.iter_mut().zip(src) {
+                *a += kw * v;
+            }
+        }
+    }
+    out
+}
+
+/// Smooths a whole `(h, w)` plane in place (see [`gaussian_blur_rect`]); `scratch` keeps the
+/// smoothed copy between calls.
 pub(crate) fn gaussian_blur_2d(
     plane: &mut [f32],
     [h, w]: [usize; 2],
     sigma: f64,
     scratch: &mut Vec<f32>,
 ) {
-    if sigma <= 0.0 || plane.is_empty() {
+    if plane.is_empty() {
         return;
     }
-    let kernel = gaussian_kernel(sigma);
-    let r = (kernel.len() / 2) as i64;
-    // Rows: copy each into a mirrored, padded line, then accumulate tap by tap (vectorises).
-    let padded_w = w + 2 * r as usize;
-    scratch.clear();
-    scratch.resize(padded_w + w, 0.0);
-    let (line, acc) = scratch.split_at_mut(padded_w);
-    for row in plane.chunks_exact_mut(w) {
-        for (j, v) in line.iter_mut().enumerate() {
-            *v = row[fold_symmetric(j as i64 - r, w as i64)];
-        }
-        acc.fill(0.0);
-        for (k, &kw) in kernel.iter().enumerate() {
-            for (a, &v) in acc.iter_mut().zip(&line[k..k + w]) {
-                *a += kw * v;
-            }
-        }
-        row.copy_from_slice(acc);
-    }
-    // Columns: accumulate whole rows scaled by each tap.
-    let source = plane.to_vec();
-    for y in 0..h {
-        let out = &mut plane[y * w..(y + 1) * w];
-        out.fill(0.0);
-        for (k, &kw) in kernel.iter().enumerate() {
-            let sy = fold_symmetric(y as i64 + k as i64 - r, h as i64);
-            for (o, &v) in out.iter_mut().zip(&source[sy * w..(sy + 1) * w]) {
-                *o += kw * v;
-            }
-        }
-    }
+    let full = Rect {
+        y0: 0,
+        y1: h,
+        x0: 0,
+        x1: w,
+    };
+    *scratch = gaussian_blur_rect(plane, [h, w], sigma, full);
+    plane.copy_from_slice(scratch);
 }
 
 #[cfg(test)]
@@ -215,5 +253,50 @@ mod tests {
         let mut plane = vec![0.5_f32; 12 * 9];
         gaussian_blur_2d(&mut plane, [12, 9], 2.0, &mut Vec::new());
         assert!(plane.iter().all(|v| (v - 0.5).abs() < 1e-6));
+    }
+
+    #[test]
+    fn gaussian_blur_rect_is_the_same_part_of_the_whole() {
+        let (h, w) = (23, 17);
+        let plane: Vec<f32> = (0..h * w).map(|i| ((i * 37) % 11) as f32).collect();
+        let mut whole = plane.clone();
+        gaussian_blur_2d(&mut whole, [h, w], 1.5, &mut Vec::new());
+        let rect = Rect {
+            y0: 3,
+            y1: 20,
+            x0: 5,
+            x1: 9,
+        };
+        let part = gaussian_blur_rect(&plane, [h, w], 1.5, rect);
+        for y in rect.y0..rect.y1 {
+            for x in rect.x0..rect.x1 {
+                let a = part[(y - rect.y0) * 4 + x - rect.x0];
+                assert!((a - whole[y * w + x]).abs() < 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn gaussian_blur_matches_direct_2d_convolution() {
+        let (h, w) = (9, 7);
+        let plane: Vec<f32> = (0..h * w).map(|i| ((i * 13) % 5) as f32).collect();
+        let mut fast = plane.clone();
+        gaussian_blur_2d(&mut fast, [h, w], 1.0, &mut Vec::new());
+        let k = gaussian_kernel(1.0);
+        let r = (k.len() / 2) as i64;
+        for y in 0..h as i64 {
+            for x in 0..w as i64 {
+                let mut sum = 0.0_f64;
+                for dy in -r..=r {
+                    for dx in -r..=r {
+                        let sy = fold_symmetric(y + dy, h as i64);
+                        let sx = fold_symmetric(x + dx, w as i64);
+                        sum += f64::from(k[(dy + r) as usize] * k[(dx + r) as usize])
+                            * f64::from(plane[sy * w + sx]);
+                    }
+                }
+                assert!((sum - f64::from(fast[y as usize * w + x as usize])).abs() < 1e-4);
+            }
+        }
     }
 }

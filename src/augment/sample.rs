@@ -4,7 +4,7 @@
 use ndarray::Array3;
 use serde_json::{Map, Value};
 
-use super::warp::{PendingWarp, PlaneMap, PlaneRegion};
+use super::warp::{Crop, PendingWarp, PlaneMap};
 use super::{Applied, TargetKind, Voxels};
 use crate::{Error, Result};
 
@@ -79,7 +79,7 @@ impl Sample {
     pub fn shape(&self) -> [usize; 3] {
         let [d, h, w] = self.entries[0].data.shape();
         let [h, w] = self.warp.output([h, w]);
-        [d, h, w]
+        [self.warp.depth(d), h, w]
     }
 
     /// The target `name`.
@@ -177,7 +177,7 @@ impl Sample {
     }
 
     /// Keeps the centred `size` box of every target (offset `floor((shape − size) / 2)`),
-    /// carrying out a pending warp over that box only.
+    /// queued like a warp, so that only the box is ever computed.
     pub(crate) fn crop_centre(&mut self, size: [usize; 3]) -> Result<()> {
         let shape = self.shape();
         if (0..3).any(|a| shape[a] < size[a]) {
@@ -186,31 +186,40 @@ impl Sample {
             )));
         }
         let off: [usize; 3] = std::array::from_fn(|a| (shape[a] - size[a]) / 2);
-        let region = PlaneRegion {
-            y0: off[1],
-            x0: off[2],
-            h: size[1],
-            w: size[2],
-        };
-        self.run_warp(region, (off[0], off[0] + size[0]));
+        if shape[1..] != size[1..] {
+            self.push_warp(Box::new(Crop {
+                input: [shape[1], shape[2]],
+                output: [size[1], size[2]],
+                offset: [off[1], off[2]],
+            }));
+        }
+        if shape[0] != size[0] {
+            let pick: Vec<usize> = (off[0]..off[0] + size[0]).collect();
+            self.select_slices(&pick);
+        }
         Ok(())
     }
 
-    /// Carries out any pending warp over the whole plane.
-    fn materialize_all(&mut self) {
-        if self.warp.is_empty() {
-            return;
-        }
-        let [d, h, w] = self.shape();
-        self.run_warp(PlaneRegion { y0: 0, x0: 0, h, w }, (0, d));
+    /// Keeps slices `pick` (indices into the current slices, in that order) of every target,
+    /// queued like a warp.
+    pub(crate) fn select_slices(&mut self, pick: &[usize]) {
+        let depth = self.entries[0].data.shape()[0];
+        self.warp.select(depth, pick);
     }
 
-    fn run_warp(&mut self, region: PlaneRegion, z: (usize, usize)) {
+    /// Carries out any pending work.
+    fn materialize_all(&mut self) {
+        if !self.warp.is_empty() {
+            self.run_warp();
+        }
+    }
+
+    fn run_warp(&mut self) {
         let mut targets: Vec<(TargetKind, &mut Voxels)> = self
             .entries
             .iter_mut()
             .map(|e| (e.kind, &mut e.data))
             .collect();
-        self.warp.materialize(&mut targets, region, z);
+        self.warp.materialize(&mut targets);
     }
 }

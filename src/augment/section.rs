@@ -1,6 +1,6 @@
 //! Section defects that change every target: MissingSection and MisAlignment.
 
-use ndarray::{s, Array3, Axis};
+use ndarray::{s, Array3};
 use rand::Rng;
 use serde_json::{Map, Value};
 
@@ -61,9 +61,7 @@ impl Transform for MissingSection {
         let kept: Vec<usize> = (0..d)
             .filter(|z| removed.binary_search(z).is_err())
             .collect();
-        for (_, v) in sample.targets_mut() {
-            *v = map_voxels!(&*v, a => a.select(Axis(0), &kept));
-        }
+        sample.select_slices(&kept);
         Ok(params! {"removed" => removed})
     }
 }

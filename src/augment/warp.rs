@@ -2,7 +2,7 @@
 //! map of the `(y, x)` plane; consecutive maps are composed and the targets interpolated once,
 //! over only the output region that is needed (the centre crop).
 
-use ndarray::{s, Array3};
+use ndarray::{Array3, Axis};
 
 use super::kernel::{LinearTable, NearestTable};
 use super::voxels::map_voxels;
@@ -23,24 +23,19 @@ pub(crate) trait PlaneMap: Send + Sync + std::fmt::Debug {
     }
 }
 
-/// Maps not yet applied to a sample, first to last in the order the transforms ran.
+/// Work not yet carried out on a sample: in-plane maps, first to last in the order the
+/// transforms ran, and a selection of slices (crop, flip, removed sections). Plane maps are the
+/// same for every slice, so they commute with the slice selection.
 #[derive(Debug, Default)]
 pub(crate) struct PendingWarp {
     maps: Vec<Box<dyn PlaneMap>>,
-}
-
-/// A rectangle of an output plane: rows `y0..y0 + h`, columns `x0..x0 + w`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct PlaneRegion {
-    pub y0: usize,
-    pub x0: usize,
-    pub h: usize,
-    pub w: usize,
+    /// Output slice `k` comes from materialised slice `slices[k]`; `None` keeps every slice.
+    slices: Option<Vec<usize>>,
 }
 
 impl PendingWarp {
     pub(crate) fn is_empty(&self) -> bool {
-        self.maps.is_empty()
+        self.maps.is_empty() && self.slices.is_none()
     }
 
     pub(crate) fn push(&mut self, map: Box<dyn PlaneMap>) {
@@ -52,31 +47,42 @@ impl PendingWarp {
         self.maps.last().map_or(plane, |m| m.output())
     }
 
-    /// Applies the pending maps to `targets`, computing output `region` of slices `z0..z1` only,
-    /// and leaves no map pending.
-    pub(crate) fn materialize(
-        &mut self,
-        targets: &mut [(TargetKind, &mut Voxels)],
-        region: PlaneRegion,
-        (z0, z1): (usize, usize),
-    ) {
+    /// The depth after the pending selection, given the materialised depth.
+    pub(crate) fn depth(&self, depth: usize) -> usize {
+        self.slices.as_ref().map_or(depth, Vec::len)
+    }
+
+    /// Keeps slices `pick` of the current (pending) slices, in that order.
+    pub(crate) fn select(&mut self, depth: usize, pick: &[usize]) {
+        let current = self.slices.take().unwrap_or_else(|| (0..depth).collect());
+        self.slices = Some(pick.iter().map(|&k| current[k]).collect());
+    }
+
+    /// Carries out the pending work on `targets`, leaving nothing pending: one table of source
+    /// positions for the output plane, then one gather per slice and target.
+    pub(crate) fn materialize(&mut self, targets: &mut [(TargetKind, &mut Voxels)]) {
         let maps = std::mem::take(&mut self.maps);
-        let Some(first) = maps.first() else {
+        let Some(first) = targets.first().map(|(_, v)| v.shape()) else {
+            return;
+        };
+        let slices = self
+            .slices
+            .take()
+            .unwrap_or_else(|| (0..first[0]).collect());
+        let Some(source) = maps.first().map(|m| m.input()) else {
             for (_, v) in targets.iter_mut() {
-                **v = map_voxels!(&**v, a => a
-                    .slice(s![z0..z1, region.y0..region.y0 + region.h, region.x0..region.x0 + region.w])
-                    .to_owned());
+                **v = map_voxels!(&**v, a => a.select(Axis(0), &slices));
             }
             return;
         };
-        let source = first.input();
-        let n = region.h * region.w;
+        let [h, w] = maps.last().map_or(source, |m| m.output());
+        let n = h * w;
         let mut ys = Vec::with_capacity(n);
         let mut xs = Vec::with_capacity(n);
-        for y in 0..region.h {
-            for x in 0..region.w {
-                ys.push((region.y0 + y) as f64);
-                xs.push((region.x0 + x) as f64);
+        for y in 0..h {
+            for x in 0..w {
+                ys.push(y as f64);
+                xs.push(x as f64);
             }
         }
         let mut valid = vec![true; n];
@@ -84,9 +90,9 @@ impl PendingWarp {
             map.map(&mut ys, &mut xs);
             if i > 0 {
                 // Positions that leave an intermediate plane read the zero outside it.
-                let [h, w] = map.input();
+                let [mh, mw] = map.input();
                 for ((ok, &y), &x) in valid.iter_mut().zip(&ys).zip(&xs) {
-                    *ok &= y >= -0.5 && x >= -0.5 && y < h as f64 - 0.5 && x < w as f64 - 0.5;
+                    *ok &= y >= -0.5 && x >= -0.5 && y < mh as f64 - 0.5 && x < mw as f64 - 0.5;
                 }
             }
         }
@@ -94,14 +100,15 @@ impl PendingWarp {
         let nearest = NearestTable::new(&ys, &xs, &valid, source);
         let linear = (!integral && targets.iter().any(|(k, _)| *k == TargetKind::Img))
             .then(|| LinearTable::new(&ys, &xs, &valid, source));
+        let out_plane = [h, w];
         for (kind, v) in targets.iter_mut() {
             let out = match (&**v, kind, &linear) {
                 (Voxels::F32(a), TargetKind::Img, Some(table)) => {
-                    Voxels::F32(per_slice(a, (z0, z1), region, |src, dst| {
+                    Voxels::F32(per_slice(a, &slices, out_plane, |src, dst| {
                         table.gather(src, dst);
                     }))
                 }
-                _ => map_voxels!(&**v, a => per_slice(a, (z0, z1), region, |src, dst| {
+                _ => map_voxels!(&**v, a => per_slice(a, &slices, out_plane, |src, dst| {
                     nearest.gather(src, dst);
                 })),
             };
@@ -110,27 +117,46 @@ impl PendingWarp {
     }
 }
 
-/// Builds a `(z1 − z0, region.h, region.w)` array slice by slice from `source`'s planes.
+/// Builds a `(slices.len(), h, w)` array, slice `k` gathered from `source`'s plane `slices[k]`.
 fn per_slice<T: Copy + Default>(
     source: &Array3<T>,
-    (z0, z1): (usize, usize),
-    region: PlaneRegion,
-    mut gather: impl FnMut(&[T], &mut [T]),
+    slices: &[usize],
+    [h, w]: [usize; 2],
+    mut gather: impl FnMut(&[T], &mut Vec<T>),
 ) -> Array3<T> {
     let source = source.as_standard_layout();
-    let (_, h, w) = source.dim();
-    let plane = h * w;
+    let (_, sh, sw) = source.dim();
+    let plane = sh * sw;
     let flat = source.as_slice().expect("standard layout");
-    let mut out = Array3::from_elem((z1 - z0, region.h, region.w), T::default());
-    let out_plane = region.h * region.w;
-    let dst = out.as_slice_mut().expect("fresh array");
-    for (k, z) in (z0..z1).enumerate() {
-        gather(
-            &flat[z * plane..(z + 1) * plane],
-            &mut dst[k * out_plane..(k + 1) * out_plane],
-        );
+    let mut out = Vec::with_capacity(slices.len() * h * w);
+    for &z in slices {
+        gather(&flat[z * plane..(z + 1) * plane], &mut out);
     }
-    out
+    Array3::from_shape_vec((slices.len(), h, w), out).expect("one plane per slice")
+}
+
+/// A crop of the plane: output `(y, x)` reads input `(y + y0, x + x0)`.
+#[derive(Debug)]
+pub(crate) struct Crop {
+    pub input: [usize; 2],
+    pub output: [usize; 2],
+    pub offset: [usize; 2],
+}
+
+impl PlaneMap for Crop {
+    fn input(&self) -> [usize; 2] {
+        self.input
+    }
+    fn output(&self) -> [usize; 2] {
+        self.output
+    }
+    fn map(&self, ys: &mut [f64], xs: &mut [f64]) {
+        ys.iter_mut().for_each(|y| *y += self.offset[0] as f64);
+        xs.iter_mut().for_each(|x| *x += self.offset[1] as f64);
+    }
+    fn integral(&self) -> bool {
+        true
+    }
 }
 
 /// Resamples slices `zs` of every target through `map` (same-size output), in place: linear
@@ -165,14 +191,15 @@ pub(crate) fn warp_slices<'a>(
 fn rewrite_slices<T: Copy + Default>(
     a: &mut Array3<T>,
     zs: std::ops::Range<usize>,
-    mut gather: impl FnMut(&[T], &mut [T]),
+    mut gather: impl FnMut(&[T], &mut Vec<T>),
 ) {
     let mut scratch = Vec::new();
+    let mut out = Vec::new();
     for z in zs {
         let mut plane = a.index_axis_mut(ndarray::Axis(0), z);
         scratch.clear();
         scratch.extend(plane.iter().copied());
-        let mut out = vec![T::default(); scratch.len()];
+        out.clear();
         gather(&scratch, &mut out);
         plane.iter_mut().zip(&out).for_each(|(dst, &v)| *dst = v);
     }
