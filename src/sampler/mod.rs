@@ -1,5 +1,15 @@
 //! Sampling: where the windows a model sees come from.
 //!
+//! - [`Volume`]: one volume's named arrays of equal shape (image, label, valid mask, extra
+//!   targets), opened by name, or as depth-1 volumes from `ingest --separate` arrays
+//!   ([`separate_arrays`], [`Volume::open_separate`]).
+//! - [`RandomSampler`]: training windows with rejection sampling, optionally following a
+//!   [`ChunkSchedule`]; [`WindowSettings::two_d`] configures 2D (`DO_2D`) windows.
+//! - [`ForegroundIndex`]: non-zero counts per block of a label, stored beside it, which let the
+//!   sampler decide most foreground tests without reading the label and without changing a
+//!   single draw.
+//! - [`Grid`]: inference windows, volume by volume, x fastest, split across ranks.
+//!
 //! Every random decision for sample `i` comes from its own RNG, seeded from
 //! `(seed, epoch, i)` alone, so a sample never depends on how many samples other threads drew.
 
