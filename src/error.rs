@@ -96,6 +96,9 @@ pub enum Error {
         /// zarrs' message.
         message: String,
     },
+    /// A loader worker failed (a panic in a transform, or a worker that ended early).
+    #[error("loader: {0}")]
+    Worker(String),
     /// A sample or transform setting the augmentor cannot use.
     #[error("augmentation: {0}")]
     Augment(String),

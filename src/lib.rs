@@ -31,6 +31,7 @@ pub mod element;
 pub mod error;
 pub mod geometry;
 pub mod ingest;
+pub mod loader;
 pub mod memory;
 pub mod pad;
 pub mod sampler;

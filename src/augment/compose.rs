@@ -28,7 +28,9 @@ impl Compose {
     /// A Compose of `transforms` (list order) producing `input_size` outputs, with
     /// `additional_targets` besides `image` (PyTC's `ADDITIONAL_TARGETS_NAME` / `_TYPE`).
     ///
-    /// A [`Flip`] in the list is taken out and applied after the crop, as PyTC does.
+    /// A [`Flip`] in the list is taken out and applied after the crop, as PyTC does. With an
+    /// input depth of 1 (`DO_2D`) the sample stays one slice deep: transforms that need
+    /// several slices (MissingSection, MisAlignment) then leave the sample alone.
     ///
     /// ```
     /// use voxload::augment::{Compose, TargetKind};
@@ -62,6 +64,7 @@ impl Compose {
             }
         }
         let mut sample = input_size;
+        let two_d = input_size[0] == 1;
         for t in &transforms {
             let p = t.probability();
             if !(0.0..=1.0).contains(&p) {
@@ -71,6 +74,10 @@ impl Compose {
                 )));
             }
             sample = t.growth().grow(sample);
+            if two_d {
+                // 2D samples stay one slice deep; z-only transforms skip themselves.
+                sample[0] = 1;
+            }
         }
         let (flips, transforms): (Vec<_>, Vec<_>) =
             transforms.into_iter().partition(|t| t.name() == "Flip");

@@ -11,6 +11,7 @@ mod foreign;
 mod geometry;
 mod ingest;
 mod ingest_util;
+mod loader;
 mod interop;
 mod read;
 mod resume;

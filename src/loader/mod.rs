@@ -1,0 +1,468 @@
+//! The loader: sampler, reader and augmentor tied into a stream of batches.
+//!
+//! One builder, two runners: [`LoaderBuilder::build`] gives a serial iterator (the oracle),
+//! [`LoaderBuilder::build_prefetch`] a multithreaded one. Batch `k` is always made of samples
+//! `k·B … k·B + B − 1`, and sample `i` depends only on `(seed, epoch, i)` (and the rank), so
+//! both yield identical streams for any number of workers. At most `prefetch` batches are made
+//! ahead of the consumer, so memory is bounded by the prefetch depth, never by the volume.
+//!
+//! ```
+//! use ndarray::Array3;
+//! use voxload::augment::{Compose, TargetKind};
+//! use voxload::loader::Loader;
+//! use voxload::sampler::{ArrayNames, Volume};
+//! use voxload::{write_array, Encoding, OpenOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let image = Array3::from_shape_fn((24, 96, 96), |(z, y, x)| ((z + y + x) % 256) as u8);
+//! let label = image.mapv(|v| u16::from(v > 128));
+//! write_array(dir.path(), "image", &image, [8, 32, 32], Encoding::Raw)?;
+//! write_array(dir.path(), "label", &label, [8, 32, 32], Encoding::Raw)?;
+//! let names = ArrayNames::new("image").label("label");
+//! let volume = Volume::open(0, dir.path(), &names, &OpenOptions::default())?;
+//!
+//! let compose = Compose::new(Compose::pytc_defaults(), [4, 32, 32], [("label", TargetKind::Mask)])?;
+//! let loader = Loader::builder(vec![volume], compose).batch_size(2).samples(6).seed(7);
+//! let serial: Vec<_> = loader.build()?.collect::<Result<_, _>>()?;
+//! let threaded: Vec<_> = loader.workers(2).build_prefetch()?.collect::<Result<_, _>>()?;
+//! assert_eq!(serial.len(), 3);
+//! assert_eq!(serial, threaded);
+//! assert_eq!(serial[0].array("image").unwrap().shape(), &[2, 4, 32, 32]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod prefetch;
+mod produce;
+
+pub use prefetch::Prefetch;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ndarray::ArrayD;
+use serde_json::{json, Value};
+
+use crate::augment::{Applied, Compose};
+use crate::sampler::{ChunkSchedule, Grid, RandomSampler, Rejection, Volume, WindowSettings};
+use crate::{Coord, Error, PadMode, Result, Shape};
+use produce::Producer;
+
+/// Training draws or the inference grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Random windows (rejection sampling, chunk schedule), augmented.
+    Train,
+    /// The inference grid in order, never augmented.
+    Grid,
+}
+
+/// A stacked array of one key: `(B, D, H, W)`, or `(B, H, W)` in 2D.
+#[derive(Clone, Debug, PartialEq)]
+pub enum BatchArray {
+    /// `float32` (images).
+    F32(ArrayD<f32>),
+    /// `uint8`.
+    U8(ArrayD<u8>),
+    /// `uint16`.
+    U16(ArrayD<u16>),
+    /// `uint32`.
+    U32(ArrayD<u32>),
+    /// `uint64`.
+    U64(ArrayD<u64>),
+}
+
+impl BatchArray {
+    /// The array's shape.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        match self {
+            BatchArray::F32(a) => a.shape(),
+            BatchArray::U8(a) => a.shape(),
+            BatchArray::U16(a) => a.shape(),
+            BatchArray::U32(a) => a.shape(),
+            BatchArray::U64(a) => a.shape(),
+        }
+    }
+
+    /// Bytes of voxel data.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        let n: usize = self.shape().iter().product();
+        n * match self {
+            BatchArray::U8(_) => 1,
+            BatchArray::U16(_) => 2,
+            BatchArray::F32(_) | BatchArray::U32(_) => 4,
+            BatchArray::U64(_) => 8,
+        }
+    }
+}
+
+/// Where a sample came from and what was done to it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleInfo {
+    /// The sample's index in the stream.
+    pub index: u64,
+    /// The volume it was read from.
+    pub volume: usize,
+    /// The window read (the enlarged sample size when augmenting), in volume coordinates.
+    pub start: Coord,
+    /// The window's shape.
+    pub shape: Shape,
+    /// Candidates rejected before this one.
+    pub rejections: u32,
+    /// Taken after `NUM_TRIAL` rejections.
+    pub forced: bool,
+    /// The transforms applied, in order, with their drawn parameters.
+    pub transforms: Vec<Applied>,
+}
+
+impl SampleInfo {
+    /// The sample's manifest entry (SPEC section 8).
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "index": self.index,
+            "volume": self.volume,
+            "start": self.start,
+            "shape": self.shape,
+            "rejections": self.rejections,
+            "forced": self.forced,
+            "transforms": self.transforms.iter().map(Applied::to_json).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// One batch: per key a stacked array, and per sample its provenance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    /// The batch's index in the stream.
+    pub index: u64,
+    /// Per key (`image`, `label`, `valid_mask`, extra targets) the stacked array.
+    pub arrays: Vec<(String, BatchArray)>,
+    /// Per sample, in order.
+    pub samples: Vec<SampleInfo>,
+}
+
+impl Batch {
+    /// The array of `key`.
+    #[must_use]
+    pub fn array(&self, key: &str) -> Option<&BatchArray> {
+        self.arrays.iter().find(|(k, _)| k == key).map(|(_, a)| a)
+    }
+
+    /// Bytes of voxel data in the batch.
+    #[must_use]
+    pub fn nbytes(&self) -> usize {
+        self.arrays.iter().map(|(_, a)| a.nbytes()).sum()
+    }
+}
+
+/// What a loader has done.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LoaderStats {
+    /// Samples delivered.
+    pub samples: u64,
+    /// Bytes of voxel data delivered.
+    pub bytes: u64,
+    /// Wall time since the loader started.
+    pub elapsed: Duration,
+    /// Time the consumer spent waiting for batches.
+    pub waited: Duration,
+    /// Time workers spent making batches (summed over workers).
+    pub busy: Duration,
+    /// Candidates drawn by the sampler.
+    pub candidates: u64,
+    /// Candidates rejected (all reasons).
+    pub rejected: u64,
+    /// Samples taken after `NUM_TRIAL` rejections.
+    pub forced: u64,
+}
+
+impl LoaderStats {
+    fn collect(p: &Producer, elapsed: Duration, waited: Duration) -> Self {
+        let (candidates, rejected, forced) = p.sampler.as_ref().map_or((0, 0, 0), |s| {
+            let st = s.stats();
+            let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+            let rejected =
+                get(&st.rejected_mask) + get(&st.rejected_foreground) + get(&st.rejected_diversity);
+            (get(&st.candidates), rejected, get(&st.forced))
+        });
+        LoaderStats {
+            samples: p.samples_made.load(Ordering::Relaxed),
+            bytes: p.bytes_made.load(Ordering::Relaxed),
+            elapsed,
+            waited,
+            busy: Duration::from_nanos(p.busy_nanos.load(Ordering::Relaxed)),
+            candidates,
+            rejected,
+            forced,
+        }
+    }
+
+    /// Samples per second of wall time.
+    #[must_use]
+    pub fn samples_per_s(&self) -> f64 {
+        self.samples as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Bytes per second of wall time.
+    #[must_use]
+    pub fn bytes_per_s(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    /// Rejected candidates per candidate.
+    #[must_use]
+    pub fn rejection_rate(&self) -> f64 {
+        self.rejected as f64 / (self.candidates.max(1)) as f64
+    }
+
+    /// The figures as one JSON object.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "samples": self.samples,
+            "bytes": self.bytes,
+            "seconds": self.elapsed.as_secs_f64(),
+            "samples_per_s": self.samples_per_s(),
+            "bytes_per_s": self.bytes_per_s(),
+            "waited_s": self.waited.as_secs_f64(),
+            "worker_busy_s": self.busy.as_secs_f64(),
+            "candidates": self.candidates,
+            "rejected": self.rejected,
+            "rejection_rate": self.rejection_rate(),
+            "forced": self.forced,
+        })
+    }
+}
+
+/// Entry point: `Loader::builder(volumes, compose)`.
+pub struct Loader;
+
+impl Loader {
+    /// A builder over `volumes`, augmenting with `compose` (use [`Compose::disabled`] for no
+    /// augmentation; its input size is the model's input size in both cases).
+    #[must_use]
+    pub fn builder(volumes: Vec<Volume>, compose: Compose) -> LoaderBuilder {
+        LoaderBuilder {
+            volumes,
+            compose: Arc::new(compose),
+            pad: [2, 64, 64],
+            pad_mode: PadMode::Reflect,
+            rejection: Rejection::default(),
+            schedule: None,
+            mode: Mode::Train,
+            stride: [4, 128, 128],
+            workers: 1,
+            prefetch: 4,
+            batch_size: 2,
+            seed: 0,
+            epoch: 0,
+            rank: 0,
+            world_size: 1,
+            samples: None,
+            two_d: false,
+        }
+    }
+}
+
+/// Settings of a loader; build a serial or a prefetching iterator from it.
+#[derive(Clone)]
+pub struct LoaderBuilder {
+    volumes: Vec<Volume>,
+    compose: Arc<Compose>,
+    pad: Coord,
+    pad_mode: PadMode,
+    rejection: Rejection,
+    schedule: Option<(Shape, bool, u64)>,
+    mode: Mode,
+    stride: Shape,
+    workers: usize,
+    prefetch: usize,
+    batch_size: u64,
+    seed: u64,
+    epoch: u64,
+    rank: u64,
+    world_size: u64,
+    samples: Option<u64>,
+    two_d: bool,
+}
+
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $t:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, $name: $t) -> Self {
+            self.$name = $name;
+            self
+        }
+    };
+}
+
+impl LoaderBuilder {
+    setter!(/// `DATASET.PAD_SIZE` (default `[2, 64, 64]`).
+        pad: Coord);
+    setter!(/// `DATASET.PAD_MODE` (default reflect).
+        pad_mode: PadMode);
+    setter!(/// `DATASET.REJECT_SAMPLING` and `VALID_RATIO`.
+        rejection: Rejection);
+    setter!(/// Training draws or the inference grid (default train).
+        mode: Mode);
+    setter!(/// `INFERENCE.STRIDE` (default `[4, 128, 128]`).
+        stride: Shape);
+    setter!(/// Worker threads of the prefetching iterator (default 1).
+        workers: usize);
+    setter!(/// Batches made ahead of the consumer (default 4).
+        prefetch: usize);
+    setter!(/// `SOLVER.SAMPLES_PER_BATCH` (default 2).
+        batch_size: u64);
+    setter!(/// The seed of every sample (default 0).
+        seed: u64);
+    setter!(/// The epoch, mixed into every sample's seed (default 0).
+        epoch: u64);
+    setter!(/// `DATASET.DO_2D`: windows of depth 1, batches `(B, H, W)`.
+        two_d: bool);
+
+    /// This process's rank among `world_size` (training: its own stream; grid: its block).
+    #[must_use]
+    pub fn rank(mut self, rank: u64, world_size: u64) -> Self {
+        self.rank = rank;
+        self.world_size = world_size.max(1);
+        self
+    }
+
+    /// Stops after `n` samples (training streams are endless otherwise; the grid stops at its
+    /// end).
+    #[must_use]
+    pub fn samples(mut self, n: u64) -> Self {
+        self.samples = Some(n);
+        self
+    }
+
+    /// `DO_CHUNK_TITLE`: `DATA_CHUNK_NUM`, `DATA_CHUNK_STRIDE` and `DATA_CHUNK_ITER`.
+    #[must_use]
+    pub fn chunk_schedule(mut self, num: Shape, stride: bool, iterations: u64) -> Self {
+        self.schedule = Some((num, stride, iterations));
+        self
+    }
+
+    fn producer(&self) -> Result<Producer> {
+        if self.batch_size == 0 {
+            return Err(Error::Geometry(
+                "SAMPLES_PER_BATCH must be at least 1".into(),
+            ));
+        }
+        let input = self.compose.input_size().map(|v| v as u64);
+        let sample = self.compose.sample_size().map(|v| v as u64);
+        let compose = Arc::clone(&self.compose);
+        let (sampler, grid, total) = match self.mode {
+            Mode::Train => {
+                let windows = WindowSettings {
+                    sample,
+                    input,
+                    pad: self.pad,
+                    pad_mode: self.pad_mode,
+                };
+                let volumes = self.volumes.iter().map(Volume::sample_volume).collect();
+                let mut sampler =
+                    RandomSampler::new(volumes, windows, self.rejection)?.with_rank(self.rank);
+                if let Some((num, stride, iterations)) = self.schedule {
+                    let v = self.volumes.first().map_or([0; 3], Volume::shape);
+                    let chunks = ChunkSchedule::new(v, num, stride, self.pad)?;
+                    sampler = sampler.with_schedule(chunks, iterations, self.batch_size)?;
+                }
+                (Some(sampler), Vec::new(), self.samples)
+            }
+            Mode::Grid => {
+                let padded = self
+                    .volumes
+                    .iter()
+                    .map(|v| {
+                        let s = v.shape();
+                        std::array::from_fn(|a| (s[a] as i64 + 2 * self.pad[a]).max(0) as u64)
+                    })
+                    .collect();
+                let grid = Grid::new(padded, input, self.stride)?;
+                let items = grid.rank_items(self.rank, self.world_size)?;
+                let n = self
+                    .samples
+                    .map_or(items.len() as u64, |s| s.min(items.len() as u64));
+                (None, items, Some(n))
+            }
+        };
+        Ok(Producer {
+            volumes: self.volumes.clone(),
+            compose,
+            pad_mode: self.pad_mode,
+            mode: self.mode,
+            sampler,
+            grid,
+            grid_pad: self.pad,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            epoch: self.epoch,
+            rank: self.rank,
+            two_d: self.two_d,
+            total,
+            samples_made: AtomicU64::new(0),
+            bytes_made: AtomicU64::new(0),
+            busy_nanos: AtomicU64::new(0),
+        })
+    }
+
+    /// The serial iterator: batches made on the calling thread, the oracle of the prefetching one.
+    ///
+    /// # Errors
+    /// A volume too small for one window, a rejection threshold without a label, a chunk
+    /// schedule that cannot hold a window, or a zero batch size.
+    pub fn build(&self) -> Result<Serial> {
+        Ok(Serial {
+            producer: self.producer()?,
+            next: 0,
+            done: false,
+            started: Instant::now(),
+        })
+    }
+
+    /// The prefetching iterator: `workers` threads, at most `prefetch` batches ahead.
+    ///
+    /// # Errors
+    /// As [`LoaderBuilder::build`].
+    pub fn build_prefetch(&self) -> Result<Prefetch> {
+        Ok(Prefetch::start(
+            Arc::new(self.producer()?),
+            self.workers,
+            self.prefetch,
+        ))
+    }
+}
+
+/// Batches made on the calling thread, in order.
+pub struct Serial {
+    producer: Producer,
+    next: u64,
+    done: bool,
+    started: Instant,
+}
+
+impl Serial {
+    /// What the loader has done so far (waiting time is zero: the consumer makes the batches).
+    #[must_use]
+    pub fn stats(&self) -> LoaderStats {
+        LoaderStats::collect(&self.producer, self.started.elapsed(), Duration::ZERO)
+    }
+}
+
+impl Iterator for Serial {
+    type Item = Result<Batch>;
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.done || self.producer.batches().is_some_and(|n| self.next >= n) {
+            return None;
+        }
+        let made = self.producer.batch(self.next);
+        self.next += 1;
+        self.done = made.is_err();
+        Some(made)
+    }
+}

@@ -1,0 +1,149 @@
+//! The prefetching iterator: worker threads make batches ahead of the consumer, in order.
+//!
+//! The consumer hands out batch indices in order, each with its own one-slot reply channel,
+//! and keeps the replies in a queue: batch `k` is always taken from the `k`-th reply, so the
+//! stream is the same for any number of workers, and at most `prefetch` batches are ever made
+//! or held ahead of the consumer.
+
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
+
+use super::produce::Producer;
+use super::{Batch, LoaderStats};
+use crate::{Error, Result};
+
+type Reply = Receiver<Result<Batch>>;
+
+/// Batches made by worker threads, delivered in index order. Dropping it stops the workers.
+pub struct Prefetch {
+    producer: Arc<Producer>,
+    jobs: Option<Sender<(u64, Sender<Result<Batch>>)>>,
+    replies: VecDeque<Reply>,
+    workers: Vec<JoinHandle<()>>,
+    stopped: Arc<AtomicBool>,
+    next_job: u64,
+    depth: usize,
+    done: bool,
+    waited: Duration,
+    started: Instant,
+}
+
+impl Prefetch {
+    pub(crate) fn start(producer: Arc<Producer>, workers: usize, depth: usize) -> Self {
+        let (jobs, queue) = unbounded::<(u64, Sender<Result<Batch>>)>();
+        let stopped = Arc::new(AtomicBool::new(false));
+        let workers = (0..workers.max(1))
+            .map(|w| {
+                let queue = queue.clone();
+                let producer = Arc::clone(&producer);
+                let stopped = Arc::clone(&stopped);
+                std::thread::Builder::new()
+                    .name(format!("voxload-worker-{w}"))
+                    .spawn(move || {
+                        for (k, reply) in queue {
+                            if stopped.load(Ordering::Relaxed) {
+                                break;
+                            }
+                            let made = catch_unwind(AssertUnwindSafe(|| producer.batch(k)))
+                                .unwrap_or_else(|panic| Err(Error::Worker(panic_message(&panic))));
+                            // The consumer may be gone; nothing to do then.
+                            let _ = reply.send(made);
+                        }
+                    })
+                    .expect("spawning a worker thread")
+            })
+            .collect();
+        let mut prefetch = Prefetch {
+            producer,
+            jobs: Some(jobs),
+            replies: VecDeque::new(),
+            workers,
+            stopped,
+            next_job: 0,
+            depth: depth.max(1),
+            done: false,
+            waited: Duration::ZERO,
+            started: Instant::now(),
+        };
+        prefetch.fill();
+        prefetch
+    }
+
+    /// Queues batches until `depth` are in flight or the stream is exhausted.
+    fn fill(&mut self) {
+        let Some(jobs) = &self.jobs else { return };
+        while self.replies.len() < self.depth
+            && self.producer.batches().is_none_or(|n| self.next_job < n)
+        {
+            let (tx, rx) = bounded(1);
+            if jobs.send((self.next_job, tx)).is_err() {
+                break;
+            }
+            self.replies.push_back(rx);
+            self.next_job += 1;
+        }
+    }
+
+    /// What the loader has done so far.
+    #[must_use]
+    pub fn stats(&self) -> LoaderStats {
+        LoaderStats::collect(&self.producer, self.started.elapsed(), self.waited)
+    }
+
+    fn stop(&mut self) {
+        self.done = true;
+        self.stopped.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        self.replies.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
+
+impl Iterator for Prefetch {
+    type Item = Result<Batch>;
+
+    fn next(&mut self) -> Option<Result<Batch>> {
+        if self.done {
+            return None;
+        }
+        self.fill();
+        let reply = self.replies.pop_front()?;
+        let start = Instant::now();
+        let made = reply.recv().unwrap_or_else(|_| {
+            Err(Error::Worker(
+                "a worker thread ended without a reply".into(),
+            ))
+        });
+        self.waited += start.elapsed();
+        if made.is_err() {
+            self.stop();
+        } else {
+            self.fill();
+        }
+        Some(made)
+    }
+}
+
+impl Drop for Prefetch {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The text of a panic payload.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    let text = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("a worker panicked: {text}")
+}

@@ -1,0 +1,220 @@
+//! Making one sample and one batch: draw or grid window, read every target, augment, stack.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use ndarray::{Array3, ArrayD, Axis, IxDyn};
+
+use super::{Batch, BatchArray, Mode, SampleInfo};
+use crate::augment::{Compose, Sample, Voxels};
+use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
+use crate::store::AnyArray;
+use crate::{Bbox, Coord, Error, PadMode, Result};
+
+/// Domain separation between the sampler's stream and the augmentor's stream of one sample.
+const AUGMENT_STREAM: u64 = 0x5DEE_CE66_D1CE_4E5B;
+
+/// Everything a worker needs to make any batch; shared by all workers.
+pub(crate) struct Producer {
+    pub volumes: Vec<Volume>,
+    pub compose: std::sync::Arc<Compose>,
+    pub pad_mode: PadMode,
+    pub mode: Mode,
+    pub sampler: Option<RandomSampler>,
+    pub grid: Vec<GridItem>,
+    /// Grid windows are shifted by `−pad` (the grid runs over the padded volume).
+    pub grid_pad: Coord,
+    pub batch_size: u64,
+    pub seed: u64,
+    pub epoch: u64,
+    pub rank: u64,
+    pub two_d: bool,
+    /// Samples in the stream (`None`: endless).
+    pub total: Option<u64>,
+    pub samples_made: AtomicU64,
+    pub bytes_made: AtomicU64,
+    pub busy_nanos: AtomicU64,
+}
+
+/// One finished sample before stacking.
+struct Made {
+    info: SampleInfo,
+    targets: Vec<(String, Voxels)>,
+}
+
+/// Reads `window` of `array` as an image: `float32`, integers scaled to `[0, 1]` by their
+/// type's maximum (uint8 / 255, uint16 / 65535, …), floats unchanged.
+pub(crate) fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32>> {
+    Ok(match array {
+        AnyArray::U8(a) => a.read(window, pad)?.mapv(|v| f32::from(v) / 255.0),
+        AnyArray::U16(a) => a.read(window, pad)?.mapv(|v| f32::from(v) / 65535.0),
+        AnyArray::U32(a) => a
+            .read(window, pad)?
+            .mapv(|v| (f64::from(v) / f64::from(u32::MAX)) as f32),
+        AnyArray::U64(a) => a
+            .read(window, pad)?
+            .mapv(|v| (v as f64 / u64::MAX as f64) as f32),
+        AnyArray::F32(a) => a.read(window, pad)?,
+    })
+}
+
+/// Reads `window` of `array` in its stored type (masks, labels).
+pub(crate) fn read_voxels(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Voxels> {
+    Ok(match array {
+        AnyArray::U8(a) => Voxels::U8(a.read(window, pad)?),
+        AnyArray::U16(a) => Voxels::U16(a.read(window, pad)?),
+        AnyArray::U32(a) => Voxels::U32(a.read(window, pad)?),
+        AnyArray::U64(a) => Voxels::U64(a.read(window, pad)?),
+        AnyArray::F32(a) => Voxels::F32(a.read(window, pad)?),
+    })
+}
+
+impl Producer {
+    /// The number of batches in the stream (`None`: endless).
+    pub(crate) fn batches(&self) -> Option<u64> {
+        self.total.map(|n| n.div_ceil(self.batch_size.max(1)))
+    }
+
+    /// Batch `k`: samples `k·B … k·B + B − 1` (fewer at the end of a finite stream).
+    pub(crate) fn batch(&self, k: u64) -> Result<Batch> {
+        let start = Instant::now();
+        let first = k * self.batch_size;
+        let last = match self.total {
+            Some(n) => (first + self.batch_size).min(n),
+            None => first + self.batch_size,
+        };
+        let made = (first..last)
+            .map(|i| self.sample(i))
+            .collect::<Result<Vec<_>>>()?;
+        let batch = self.stack(k, made)?;
+        self.samples_made.fetch_add(last - first, Ordering::Relaxed);
+        self.bytes_made
+            .fetch_add(batch.nbytes() as u64, Ordering::Relaxed);
+        self.busy_nanos
+            .fetch_add(start.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        Ok(batch)
+    }
+
+    /// Sample `i` of the stream.
+    fn sample(&self, i: u64) -> Result<Made> {
+        // Grid items keep their index in the whole grid, whatever the rank.
+        let (index, volume, window, rejections, forced) = match self.mode {
+            Mode::Train => {
+                let sampler = self.sampler.as_ref().expect("train mode has a sampler");
+                let d = sampler.draw(self.seed, self.epoch, i)?;
+                (i, d.volume, d.window, d.rejections, d.forced)
+            }
+            Mode::Grid => {
+                let item = self.grid[i as usize];
+                let pad = self.grid_pad.map(|p| -p);
+                (item.index, item.volume, item.window.shift(pad), 0, false)
+            }
+        };
+        let v = &self.volumes[volume];
+        let mut sample = Sample::new(read_image(v.image(), window, self.pad_mode)?);
+        if let Some(label) = v.label() {
+            sample.insert("label", read_voxels(label, window, self.pad_mode)?);
+        }
+        if let Some(mask) = v.valid_mask() {
+            sample.insert("valid_mask", read_voxels(mask, window, self.pad_mode)?);
+        }
+        for (name, array) in v.targets() {
+            let kind = self.compose.targets().get(name).copied();
+            let data = match kind {
+                Some(crate::augment::TargetKind::Img) => {
+                    Voxels::F32(read_image(array, window, self.pad_mode)?)
+                }
+                _ => read_voxels(array, window, self.pad_mode)?,
+            };
+            sample.insert(name, data);
+        }
+        let sample = match self.mode {
+            Mode::Train => {
+                let seed =
+                    self.seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407) ^ AUGMENT_STREAM;
+                self.compose
+                    .apply(sample, &mut sample_rng(seed, self.epoch, i))?
+            }
+            Mode::Grid => sample,
+        };
+        let (targets, applied) = sample.into_parts();
+        Ok(Made {
+            info: SampleInfo {
+                index,
+                volume,
+                start: window.begin,
+                shape: window.shape,
+                rejections,
+                forced,
+                transforms: applied,
+            },
+            targets,
+        })
+    }
+
+    /// Stacks samples into `(B, D, H, W)` arrays per key (`(B, H, W)` in 2D).
+    fn stack(&self, index: u64, made: Vec<Made>) -> Result<Batch> {
+        let Some(first) = made.first() else {
+            return Err(Error::Geometry(format!("batch {index} has no samples")));
+        };
+        let names: Vec<String> = first.targets.iter().map(|(n, _)| n.clone()).collect();
+        let mut columns: Vec<Vec<Voxels>> = names.iter().map(|_| Vec::new()).collect();
+        let mut samples = Vec::with_capacity(made.len());
+        for m in made {
+            for (column, (_, data)) in columns.iter_mut().zip(m.targets) {
+                column.push(data);
+            }
+            samples.push(m.info);
+        }
+        let arrays = names
+            .into_iter()
+            .zip(columns)
+            .map(|(name, column)| Ok((name, stack_column(column, self.two_d)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Batch {
+            index,
+            arrays,
+            samples,
+        })
+    }
+}
+
+/// Stacks same-typed arrays along a new first axis, dropping z in 2D.
+fn stack_column(column: Vec<Voxels>, two_d: bool) -> Result<BatchArray> {
+    macro_rules! stack {
+        ($variant:ident) => {{
+            let arrays: Vec<_> = column
+                .into_iter()
+                .map(|v| match v {
+                    Voxels::$variant(a) => Ok(a),
+                    other => Err(Error::Geometry(format!(
+                        "samples of one batch hold different types ({})",
+                        other.dtype()
+                    ))),
+                })
+                .collect::<Result<_>>()?;
+            BatchArray::$variant(stack_arrays(arrays, two_d)?)
+        }};
+    }
+    Ok(match column.first() {
+        Some(Voxels::F32(_)) => stack!(F32),
+        Some(Voxels::U8(_)) => stack!(U8),
+        Some(Voxels::U16(_)) => stack!(U16),
+        Some(Voxels::U32(_)) => stack!(U32),
+        Some(Voxels::U64(_)) | None => stack!(U64),
+    })
+}
+
+fn stack_arrays<T: Clone>(arrays: Vec<Array3<T>>, two_d: bool) -> Result<ArrayD<T>> {
+    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
+    let stacked = ndarray::stack(Axis(0), &views)
+        .map_err(|e| Error::Geometry(format!("samples of one batch have different shapes: {e}")))?;
+    let stacked = stacked.into_dyn();
+    if two_d && stacked.shape()[1] == 1 {
+        let shape: Vec<usize> = [0, 2, 3].iter().map(|&a| stacked.shape()[a]).collect();
+        return stacked
+            .into_shape_with_order(IxDyn(&shape))
+            .map_err(|e| Error::Geometry(e.to_string()));
+    }
+    Ok(stacked)
+}
