@@ -72,6 +72,56 @@ pub fn write_volume(
     Ok(shape.iter().product())
 }
 
+/// A synthetic sparse label at `(z, y, x)`: spheres of radius 6–14 on a jittered 48-voxel lattice,
+/// a fraction of the lattice cells occupied, each sphere its own id (0 is background). About
+/// 2 % of the voxels are foreground, so rejection sampling has work to do.
+///
+/// ```
+/// let inside = (0..48).flat_map(|y| (0..48).map(move |x| (y, x)))
+///     .filter(|&(y, x)| voxload::synth::label(24, y, x, 0) != 0)
+///     .count();
+/// assert!(inside < 48 * 48);
+/// ```
+#[must_use]
+pub fn label(z: u64, y: u64, x: u64, seed: u64) -> u16 {
+    const CELL: u64 = 48;
+    let hash = |c: [u64; 3], k: u64| {
+        let mut h = c[0].wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            ^ c[1].wrapping_mul(0xC2B2_AE3D_27D4_EB4F)
+            ^ c[2].wrapping_mul(0x1656_67B1_9E37_79F9)
+            ^ seed.wrapping_add(k).wrapping_mul(0xD6E8_FEB8_6659_FD93);
+        h ^= h >> 31;
+        h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        h ^ (h >> 29)
+    };
+    let cell = [z / CELL, y / CELL, x / CELL];
+    let h = hash(cell, 0);
+    if h % 100 >= 35 {
+        return 0;
+    }
+    let radius = 6 + (h >> 8) % 9;
+    let centre: [u64; 3] = std::array::from_fn(|a| {
+        cell[a] * CELL + radius + (hash(cell, a as u64 + 1) % (CELL - 2 * radius))
+    });
+    let d2: u64 = [z, y, x]
+        .iter()
+        .zip(&centre)
+        .map(|(&p, &c)| p.abs_diff(c).pow(2))
+        .sum();
+    if d2 <= radius * radius {
+        1 + (h >> 20) as u16 % 4000
+    } else {
+        0
+    }
+}
+
+/// A synthetic valid mask: 1 (annotated) left of 70 % of the width, 0 beyond, as partially
+/// annotated volumes are.
+#[must_use]
+pub fn valid_mask(_z: u64, _y: u64, x: u64, width: u64) -> u8 {
+    u8::from(x * 10 < width * 7)
+}
+
 /// The image format of a synthetic tile dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TileFormat {
@@ -94,7 +144,43 @@ pub fn write_tile_dataset(
     format: TileFormat,
     seed: u64,
 ) -> std::io::Result<std::path::PathBuf> {
+    write_tiles(dir, shape, tile, format, TileContent::Image { seed })
+}
+
+/// What a synthetic tile dataset holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TileContent {
+    /// EM-like intensities ([`intensity`]), `uint8`.
+    Image {
+        /// Seed of the texture.
+        seed: u64,
+    },
+    /// Sparse sphere labels ([`label`]), 16-bit PNG, JSON `dtype` `uint16`.
+    Label {
+        /// Seed of the spheres.
+        seed: u64,
+    },
+    /// A partial valid mask ([`valid_mask`]), `uint8`.
+    ValidMask,
+}
+
+/// Writes a synthetic tile dataset of `content` (see [`write_tile_dataset`]); labels are
+/// always 16-bit PNG.
+///
+/// # Errors
+/// I/O and encoding errors, as [`std::io::Error`].
+pub fn write_tiles(
+    dir: &Path,
+    shape: Shape,
+    tile: u64,
+    format: TileFormat,
+    content: TileContent,
+) -> std::io::Result<std::path::PathBuf> {
     use rayon::prelude::*;
+    let (format, dtype) = match content {
+        TileContent::Label { .. } => (TileFormat::Png, "uint16"),
+        _ => (format, "uint8"),
+    };
     let ext = match format {
         TileFormat::Png => "png",
         TileFormat::TiffLzw => "tif",
@@ -109,18 +195,32 @@ pub fn write_tile_dataset(
                 for col in 0..width.div_ceil(tile) {
                     let (y0, x0) = (row * tile, col * tile);
                     let (h, w) = (tile.min(height - y0), tile.min(width - x0));
-                    let pixels: Vec<u8> = (0..h * w)
-                        .map(|i| intensity(z, y0 + i / w, x0 + i % w, seed))
-                        .collect();
+                    let at = |i: u64| (z, y0 + i / w, x0 + i % w);
                     let path = folder.join(format!("{row}_{col}.{ext}"));
-                    encode_gray8(&path, w as u32, h as u32, &pixels, format)?;
+                    match content {
+                        TileContent::Label { seed } => {
+                            let pixels: Vec<u16> =
+                                (0..h * w).map(|i| { let (z, y, x) = at(i); label(z, y, x, seed) }).collect();
+                            crate::ingest::write_png_u16(&path, w as u32, h as u32, &pixels)?;
+                        }
+                        TileContent::Image { seed } => {
+                            let pixels: Vec<u8> =
+                                (0..h * w).map(|i| { let (z, y, x) = at(i); intensity(z, y, x, seed) }).collect();
+                            encode_gray8(&path, w as u32, h as u32, &pixels, format)?;
+                        }
+                        TileContent::ValidMask => {
+                            let pixels: Vec<u8> =
+                                (0..h * w).map(|i| { let (z, y, x) = at(i); valid_mask(z, y, x, width) }).collect();
+                            encode_gray8(&path, w as u32, h as u32, &pixels, format)?;
+                        }
+                    }
                 }
             }
             Ok(())
         })?;
     let spec = serde_json::json!({
         "depth": depth, "height": height, "width": width, "tile_size": tile,
-        "tile_st": [0, 0], "tile_ratio": 1, "dtype": "uint8", "ndim": 1,
+        "tile_st": [0, 0], "tile_ratio": 1, "dtype": dtype, "ndim": 1,
         "n_rows": height.div_ceil(tile), "n_columns": width.div_ceil(tile),
         "image": (0..depth).map(|z| format!("{z:04}/{{row}}_{{column}}.{ext}")).collect::<Vec<_>>(),
     });
