@@ -110,6 +110,14 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A configuration key that is unknown, of the wrong type or out of range.
+    #[error("configuration key {key}: {reason}")]
+    Config {
+        /// The full dotted key (`DATASET.PAD_SIZE`).
+        key: String,
+        /// What is wrong, and what would be right.
+        reason: String,
+    },
 }
 
 /// The library's result type.

@@ -27,6 +27,7 @@
 
 pub mod augment;
 pub mod bench;
+pub mod config;
 pub mod element;
 pub mod error;
 pub mod geometry;

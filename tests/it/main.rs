@@ -7,6 +7,7 @@ mod augment;
 mod augment_intensity;
 mod bad_input;
 mod cli;
+mod config;
 mod foreign;
 mod geometry;
 mod ingest;

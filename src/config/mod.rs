@@ -1,0 +1,461 @@
+//! The configuration file: PyTorch Connectomics' key names in JSON, parsed once into validated,
+//! typed settings.
+//!
+//! A file nests objects as PyTC's YAML does (`{"DATASET": {"PAD_SIZE": [2, 64, 64]}}`; the
+//! transform sections live under `AUGMENTOR`, as in `AUGMENTOR.ROTATE.P`). Parsing has two
+//! stages, kept apart: the raw stage files each JSON value under its dotted key and rejects
+//! unknown keys (naming the key and the closest valid one); validation checks every value's type
+//! and range and builds a [`Config`], whose methods produce what the sampler, the augmentor and
+//! the loader take ([`Config::compose`], [`Config::rejection`], [`Config::window_settings`],
+//! [`Config::chunk_schedule`], [`Config::grid`], [`Config::array_names`]).
+//!
+//! Value forms: booleans accept `true`/`false` and PyTC's `1`/`0`; integers accept integral
+//! floats (`2.0`); shapes are `[z, y, x]` lists. `IMAGE_NAME`, `LABEL_NAME` and `VALID_MASK_NAME`
+//! are a string, a list of strings, or PyTC's `@`-separated string, one name per volume, and
+//! the counts must agree. `INPUT_PATH` and `.txt` lists are relative to the config file's folder
+//! (absolute paths stay as they are).
+//!
+//! | key | default | effect |
+//! |---|---|---|
+//! | `DATASET.INPUT_PATH` | the config's folder | the Zarr store holding the arrays |
+//! | `DATASET.IMAGE_NAME` | `image` | image array per volume; a `.txt` file streams 2D images ([`Source::Images`]) |
+//! | `DATASET.LABEL_NAME` | none | label array per volume; adds the `label` (`mask`) target |
+//! | `DATASET.VALID_MASK_NAME` | none | valid-mask array per volume; adds the `valid_mask` (`mask`) target |
+//! | `DATASET.PAD_SIZE` | `[2, 64, 64]` | volumes count as padded by this on each side |
+//! | `DATASET.PAD_MODE` | `reflect` | how padded voxels are filled (`constant[:V]`, `reflect`, `symmetric`, `edge`) |
+//! | `DATASET.VALID_RATIO` | `0.5` | a valid-mask fraction not above this rejects |
+//! | `DATASET.REJECT_SAMPLING.SIZE_THRES` | `-1` | minimum foreground voxels (needs a label) |
+//! | `DATASET.REJECT_SAMPLING.DIVERSITY` | `-1` | minimum distinct ids (needs a label) |
+//! | `DATASET.REJECT_SAMPLING.P` | `0.95` | probability of rejecting below a threshold |
+//! | `DATASET.REJECT_SAMPLING.NUM_TRIAL` | `50` | rejections in a row before a forced accept |
+//! | `DATASET.REJECT_SAMPLING.STRICT` | `false` | fail instead of a forced accept |
+//! | `DATASET.DO_CHUNK_TITLE` | `0` | follow a chunk schedule (one volume) |
+//! | `DATASET.DATA_CHUNK_NUM` | `[1, 1, 1]` | chunks per axis |
+//! | `DATASET.DATA_CHUNK_ITER` | `1000` | iterations (batches) per chunk |
+//! | `DATASET.DATA_CHUNK_STRIDE` | `true` | overlapping (50 %) training chunks |
+//! | `DATASET.DO_2D` | `false` | 2D windows: input `[1, H, W]`, no z padding |
+//! | `DATASET.LOAD_2D` | `false` | each image is its own depth-1 volume (`ingest --separate` arrays) |
+//! | `MODEL.INPUT_SIZE` | `[8, 256, 256]` | the model's input (the augmentor's output) |
+//! | `INFERENCE.STRIDE` | `[4, 128, 128]` | the inference grid's stride |
+//! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
+//! | `SYSTEM.NUM_CPUS` | the machine's cores | loader worker threads |
+//! | `SOLVER.SAMPLES_PER_BATCH` | `2` | batch size (and the chunk schedule's iteration size) |
+//! | `AUGMENTOR.ENABLED` | `true` | augment at all |
+//! | `AUGMENTOR.SMOOTH` | `false` | label smoothing of mask targets |
+//! | `AUGMENTOR.ADDITIONAL_TARGETS_NAME`, `_TYPE` | none | extra targets (`img` / `mask`), read from arrays of the same name |
+//! | `AUGMENTOR.<T>.ENABLED`, `P`, … | SPEC section 5 | each transform's switch and parameters |
+//!
+//! Every transform section defaults to enabled, as in PyTC, with the parameters of its struct's
+//! `Default` ([`Rotate`], [`Rescale`], …).
+//!
+//! **2D** (`DATASET.DO_2D`): `MODEL.INPUT_SIZE` and `INFERENCE.STRIDE` may be written `[H, W]`
+//! or `[D, H, W]`; either way the depth is taken as 1 (so the default `[8, 256, 256]` becomes
+//! `[1, 256, 256]`), and `PAD_SIZE`'s depth as 0. The augmentor works on `(1, H, W)` samples, as
+//! PyTC's does, and like PyTC leaves out MissingSection and MisAlignment, which act across
+//! slices (MissingSection would also grow the sample's depth past 1). The other transforms work
+//! plane by plane; `FLIP.DO_ZTRANS` is an error in 2D (it needs equal z and x sizes).
+//!
+//! ```
+//! use std::path::Path;
+//! use voxload::config::{Config, Source};
+//!
+//! let text = r#"{
+//!     "DATASET": {
+//!         "INPUT_PATH": "em.zarr",
+//!         "IMAGE_NAME": "im0@im1",
+//!         "LABEL_NAME": ["seg0", "seg1"],
+//!         "REJECT_SAMPLING": {"SIZE_THRES": 100, "P": 1}
+//!     },
+//!     "MODEL": {"INPUT_SIZE": [8, 128, 128]},
+//!     "AUGMENTOR": {"SMOOTH": 1, "ROTATE": {"ROT90": 0}, "CUTNOISE": {"ENABLED": false}}
+//! }"#;
+//! let config = Config::from_str_at(text, "/data/run")?;
+//! assert_eq!(config.input_path, Path::new("/data/run/em.zarr"));
+//! assert_eq!(config.array_names()[1].label.as_deref(), Some("seg1"));
+//! assert_eq!(config.rejection().size_thres, 100);
+//!
+//! let compose = config.compose()?;
+//! assert_eq!(compose.input_size(), [8, 128, 128]);
+//! let windows = config.window_settings(compose.sample_size());
+//! assert_eq!(windows.sample[0], 10); // MissingSection adds a slice on each side
+//!
+//! let typo = Config::from_str_at(r#"{"DATASET": {"PAD_SZE": [2, 64, 64]}}"#, ".").unwrap_err();
+//! assert!(typo.to_string().contains("did you mean DATASET.PAD_SIZE?"), "{typo}");
+//! # Ok::<(), voxload::Error>(())
+//! ```
+
+mod raw;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+use crate::augment::{
+    Compose, CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts,
+    MissingSection, MotionBlur, Rescale, Rotate, TargetKind, Transform,
+};
+use crate::sampler::{ArrayNames, ChunkSchedule, Grid, Rejection, WindowSettings};
+use crate::{Coord, Error, PadMode, Result, Shape};
+
+/// Every key a configuration file may set, by its full dotted name, in documentation order.
+pub const KEYS: &[&str] = raw::KEYS;
+
+/// Validated settings, built once from a configuration file.
+///
+/// Fields hold the checked values; methods build the sampler's, augmentor's and loader's
+/// settings from them. [`Config::default()`] is the configuration of an empty file (`{}`)
+/// in the current directory.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// `DATASET.INPUT_PATH`, resolved against the config file's folder (default: that folder).
+    pub input_path: PathBuf,
+    /// Where the volumes come from (`IMAGE_NAME`, `LABEL_NAME`, `VALID_MASK_NAME`).
+    pub source: Source,
+    /// The additional targets other than `label` and `valid_mask`
+    /// (`AUGMENTOR.ADDITIONAL_TARGETS_NAME` / `_TYPE`), each read from the store array of the
+    /// same name, in list order.
+    pub extra_targets: Vec<(String, TargetKind)>,
+    /// `DATASET.LOAD_2D`, or `IMAGE_NAME` is a `.txt` list: every image is its own depth-1
+    /// volume. With store arrays, each name is then the prefix of `ingest --separate` arrays
+    /// (`NAME/0000`, `NAME/0001`, …; see [`crate::sampler::Volume::open_separate`]).
+    pub load_2d: bool,
+    /// `DATASET.DO_2D`: windows of depth 1, returned without the z axis.
+    pub do_2d: bool,
+    /// `MODEL.INPUT_SIZE` (`[1, H, W]` with `DO_2D`).
+    pub input_size: [usize; 3],
+    /// `DATASET.PAD_SIZE` (`[0, py, px]` with `DO_2D`).
+    pub pad_size: Coord,
+    /// `DATASET.PAD_MODE`.
+    pub pad_mode: PadMode,
+    /// `DATASET.REJECT_SAMPLING.*` and `DATASET.VALID_RATIO`.
+    pub rejection: Rejection,
+    /// `DATASET.DO_CHUNK_TITLE`, `DATA_CHUNK_NUM`, `DATA_CHUNK_ITER`, `DATA_CHUNK_STRIDE`.
+    pub chunks: ChunkSettings,
+    /// `INFERENCE.STRIDE` (depth 1 with `DO_2D`).
+    pub stride: Shape,
+    /// `INFERENCE.DO_SINGLY`: inference visits the volumes (images) one at a time, in order.
+    pub do_singly: bool,
+    /// `SYSTEM.NUM_CPUS`: the loader's worker threads (default: the machine's cores).
+    pub num_cpus: usize,
+    /// `SOLVER.SAMPLES_PER_BATCH`: samples per batch.
+    pub samples_per_batch: usize,
+    /// The `AUGMENTOR` section.
+    pub augment: Augmentation,
+}
+
+/// Where the volumes come from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// Arrays of the Zarr store at [`Config::input_path`], one entry per volume.
+    Store {
+        /// The arrays of each volume (extra targets included).
+        volumes: Vec<ArrayNames>,
+    },
+    /// 2D images streamed from `.txt` lists of PNG/TIFF paths (SPEC section 4), each image its
+    /// own depth-1 volume; the lists themselves are read by the loader.
+    Images {
+        /// `IMAGE_NAME`'s list, resolved against the config file's folder.
+        images: PathBuf,
+        /// `LABEL_NAME`'s list, when given.
+        labels: Option<PathBuf>,
+        /// `VALID_MASK_NAME`'s list, when given.
+        valid_masks: Option<PathBuf>,
+    },
+}
+
+impl Source {
+    /// Whether the volumes have labels.
+    #[must_use]
+    pub fn has_label(&self) -> bool {
+        match self {
+            Source::Store { volumes } => volumes.iter().any(|v| v.label.is_some()),
+            Source::Images { labels, .. } => labels.is_some(),
+        }
+    }
+
+    /// Whether the volumes have valid masks.
+    #[must_use]
+    pub fn has_valid_mask(&self) -> bool {
+        match self {
+            Source::Store { volumes } => volumes.iter().any(|v| v.valid_mask.is_some()),
+            Source::Images { valid_masks, .. } => valid_masks.is_some(),
+        }
+    }
+}
+
+/// The chunk schedule's settings (PyTC's names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChunkSettings {
+    /// `DO_CHUNK_TITLE`: follow a chunk schedule in training.
+    pub enabled: bool,
+    /// `DATA_CHUNK_NUM`: chunks per axis `[nz, ny, nx]`.
+    pub num: Shape,
+    /// `DATA_CHUNK_ITER`: iterations (batches) drawn from one chunk.
+    pub iterations: u64,
+    /// `DATA_CHUNK_STRIDE`: overlapping chunks in training.
+    pub stride: bool,
+}
+
+/// A transform with its section's `ENABLED` switch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Toggle<T> {
+    /// `ENABLED`.
+    pub enabled: bool,
+    /// The transform's parameters.
+    pub transform: T,
+}
+
+/// The `AUGMENTOR` section: switches and every transform's parameters, in PyTC's list order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Augmentation {
+    /// `AUGMENTOR.ENABLED`: augment at all.
+    pub enabled: bool,
+    /// `AUGMENTOR.SMOOTH`: label smoothing of mask targets.
+    pub smooth: bool,
+    /// `AUGMENTOR.ROTATE`.
+    pub rotate: Toggle<Rotate>,
+    /// `AUGMENTOR.RESCALE`.
+    pub rescale: Toggle<Rescale>,
+    /// `AUGMENTOR.FLIP`.
+    pub flip: Toggle<Flip>,
+    /// `AUGMENTOR.ELASTIC`.
+    pub elastic: Toggle<Elastic>,
+    /// `AUGMENTOR.GRAYSCALE`.
+    pub grayscale: Toggle<Grayscale>,
+    /// `AUGMENTOR.MISSINGPARTS`.
+    pub missing_parts: Toggle<MissingParts>,
+    /// `AUGMENTOR.MISSINGSECTION`.
+    pub missing_section: Toggle<MissingSection>,
+    /// `AUGMENTOR.MISALIGNMENT`.
+    pub misalignment: Toggle<MisAlignment>,
+    /// `AUGMENTOR.MOTIONBLUR`.
+    pub motion_blur: Toggle<MotionBlur>,
+    /// `AUGMENTOR.CUTBLUR`.
+    pub cut_blur: Toggle<CutBlur>,
+    /// `AUGMENTOR.CUTNOISE`.
+    pub cut_noise: Toggle<CutNoise>,
+}
+
+impl Default for Augmentation {
+    /// PyTC's defaults: everything enabled with the transforms' default parameters.
+    fn default() -> Self {
+        fn on<T: Default>() -> Toggle<T> {
+            Toggle {
+                enabled: true,
+                transform: T::default(),
+            }
+        }
+        Augmentation {
+            enabled: true,
+            smooth: false,
+            rotate: on(),
+            rescale: on(),
+            flip: on(),
+            elastic: on(),
+            grayscale: on(),
+            missing_parts: on(),
+            missing_section: on(),
+            misalignment: on(),
+            motion_blur: on(),
+            cut_blur: on(),
+            cut_noise: on(),
+        }
+    }
+}
+
+impl Augmentation {
+    /// The enabled transforms in PyTC's list order (Rotate, Rescale, Flip, Elastic, Grayscale,
+    /// MissingParts, MissingSection, MisAlignment, MotionBlur, CutBlur, CutNoise); with
+    /// `two_d`, MissingSection and MisAlignment are left out, as PyTC does. The list ignores
+    /// [`Augmentation::enabled`].
+    #[must_use]
+    pub fn transforms(&self, two_d: bool) -> Vec<Box<dyn Transform>> {
+        fn push<T: Transform + Copy + 'static>(
+            list: &mut Vec<Box<dyn Transform>>,
+            toggle: &Toggle<T>,
+        ) {
+            if toggle.enabled {
+                list.push(Box::new(toggle.transform));
+            }
+        }
+        let mut list = Vec::new();
+        push(&mut list, &self.rotate);
+        push(&mut list, &self.rescale);
+        push(&mut list, &self.flip);
+        push(&mut list, &self.elastic);
+        push(&mut list, &self.grayscale);
+        push(&mut list, &self.missing_parts);
+        if !two_d {
+            push(&mut list, &self.missing_section);
+            push(&mut list, &self.misalignment);
+        }
+        push(&mut list, &self.motion_blur);
+        push(&mut list, &self.cut_blur);
+        push(&mut list, &self.cut_noise);
+        list
+    }
+}
+
+impl Default for Config {
+    /// The settings of an empty file (`{}`) in the current directory: SPEC section 7's defaults.
+    fn default() -> Self {
+        validate::validate(&raw::RawConfig::default(), Path::new("."))
+            .expect("the defaults are valid")
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`; relative paths inside it are
+    /// resolved against its folder.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file when it cannot be read; otherwise as
+    /// [`Config::from_str_at`], with the file named in the message.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        Self::parse(&text, base, &path.display().to_string()).map_err(|e| match e {
+            Error::Config { key, reason } => Error::Config {
+                key,
+                reason: format!("{reason} (in {})", path.display()),
+            },
+            other => other,
+        })
+    }
+
+    /// Validates configuration text whose relative paths are relative to `base_dir` (the
+    /// folder the file would live in).
+    ///
+    /// # Errors
+    /// [`Error::Parse`] for text that is not a JSON object; [`Error::Config`] naming the full
+    /// dotted key for an unknown key (with the closest valid key), a value of the wrong type
+    /// (with the expected type) or out of range, name lists whose counts disagree (naming
+    /// both keys), and settings that contradict each other (such as `SIZE_THRES` without
+    /// `LABEL_NAME`).
+    pub fn from_str_at(text: &str, base_dir: impl AsRef<Path>) -> Result<Self> {
+        Self::parse(text, base_dir.as_ref(), "<text>")
+    }
+
+    fn parse(text: &str, base: &Path, origin: &str) -> Result<Self> {
+        let raw = raw::RawConfig::parse(text, origin)?;
+        validate::validate(&raw, base)
+    }
+
+    /// The additional targets given to the augmentor, besides `image`: `label` (`mask`) when
+    /// `LABEL_NAME` is set, `valid_mask` (`mask`) when `VALID_MASK_NAME` is set, then the
+    /// extra targets in list order.
+    #[must_use]
+    pub fn targets(&self) -> Vec<(String, TargetKind)> {
+        let mut targets = Vec::new();
+        if self.source.has_label() {
+            targets.push(("label".to_string(), TargetKind::Mask));
+        }
+        if self.source.has_valid_mask() {
+            targets.push(("valid_mask".to_string(), TargetKind::Mask));
+        }
+        targets.extend(self.extra_targets.iter().cloned());
+        targets
+    }
+
+    /// Every output key of a sample and its kind: `image` (`img`) first, then
+    /// [`Config::targets`]. Keys are these names whatever the arrays are called.
+    #[must_use]
+    pub fn keys(&self) -> Vec<(String, TargetKind)> {
+        let mut keys = vec![("image".to_string(), TargetKind::Img)];
+        keys.extend(self.targets());
+        keys
+    }
+
+    /// The store arrays of each volume (empty for [`Source::Images`]).
+    #[must_use]
+    pub fn array_names(&self) -> &[ArrayNames] {
+        match &self.source {
+            Source::Store { volumes } => volumes,
+            Source::Images { .. } => &[],
+        }
+    }
+
+    /// The transforms the augmentor applies, in PyTC's list order (see
+    /// [`Augmentation::transforms`]); empty when `AUGMENTOR.ENABLED` is false.
+    #[must_use]
+    pub fn transforms(&self) -> Vec<Box<dyn Transform>> {
+        if self.augment.enabled {
+            self.augment.transforms(self.do_2d)
+        } else {
+            Vec::new()
+        }
+    }
+
+    /// The augmentor: the enabled transforms over [`Config::input_size`], the targets of
+    /// [`Config::targets`] and `AUGMENTOR.SMOOTH`; [`Compose::disabled`] when
+    /// `AUGMENTOR.ENABLED` is false.
+    ///
+    /// # Errors
+    /// As [`Compose::new`] (the values were checked, so only inconsistent hand-edited fields
+    /// fail).
+    pub fn compose(&self) -> Result<Compose> {
+        if self.augment.enabled {
+            Ok(
+                Compose::new(self.transforms(), self.input_size, self.targets())?
+                    .with_smoothing(self.augment.smooth),
+            )
+        } else {
+            Compose::disabled(self.input_size, self.targets())
+        }
+    }
+
+    /// The rejection settings (`REJECT_SAMPLING.*`, `VALID_RATIO`).
+    #[must_use]
+    pub fn rejection(&self) -> Rejection {
+        self.rejection
+    }
+
+    /// The sampler's window geometry for windows of `sample_size` (the augmentor's
+    /// [`Compose::sample_size`], or the input size without augmentation), tested on the central
+    /// `INPUT_SIZE` region, with `PAD_SIZE` and `PAD_MODE`. With `DO_2D` this is
+    /// [`WindowSettings::two_d`]'s geometry (input depth 1, no z padding) with the given
+    /// sample size.
+    #[must_use]
+    pub fn window_settings(&self, sample_size: [usize; 3]) -> WindowSettings {
+        let input = self.input_size.map(|n| n as u64);
+        let mut windows = if self.do_2d {
+            WindowSettings::two_d([input[1], input[2]], [self.pad_size[1], self.pad_size[2]])
+        } else {
+            WindowSettings {
+                input,
+                pad: self.pad_size,
+                ..WindowSettings::default()
+            }
+        };
+        windows.sample = sample_size.map(|n| n as u64);
+        windows.pad_mode = self.pad_mode;
+        windows
+    }
+
+    /// The chunk schedule over a volume of shape `volume`, or `None` without `DO_CHUNK_TITLE`.
+    /// In training (`training`) chunks overlap when `DATA_CHUNK_STRIDE` is set; at inference they
+    /// never do. Give it to [`crate::sampler::RandomSampler::with_schedule`] with
+    /// [`ChunkSettings::iterations`] and [`Config::samples_per_batch`].
+    ///
+    /// # Errors
+    /// As [`ChunkSchedule::new`]: a `DATA_CHUNK_NUM` count larger than the volume's axis.
+    pub fn chunk_schedule(&self, volume: Shape, training: bool) -> Result<Option<ChunkSchedule>> {
+        if !self.chunks.enabled {
+            return Ok(None);
+        }
+        let stride = self.chunks.stride && training;
+        ChunkSchedule::new(volume, self.chunks.num, stride, self.pad_size).map(Some)
+    }
+
+    /// The inference grid of `INPUT_SIZE` windows at `INFERENCE.STRIDE` over volumes of the
+    /// given shapes.
+    ///
+    /// # Errors
+    /// As [`Grid::new`].
+    pub fn grid(&self, volumes: Vec<Shape>) -> Result<Grid> {
+        Grid::new(volumes, self.input_size.map(|n| n as u64), self.stride)
+    }
+}

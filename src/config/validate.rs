@@ -1,0 +1,447 @@
+//! Validation: the raw key values → a [`Config`] of typed, checked settings. Every default is
+//! written here once (the transform defaults are the transform structs' own `Default`s).
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::raw::{error, RawConfig};
+use super::{Augmentation, ChunkSettings, Config, Source, Toggle};
+use crate::augment::{
+    CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts, MissingSection,
+    MotionBlur, Rescale, Rotate, TargetKind,
+};
+use crate::sampler::{ArrayNames, Rejection};
+use crate::{PadMode, Result};
+
+const TARGET_NAMES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_NAME";
+const TARGET_TYPES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_TYPE";
+
+/// Checks every value of `raw` and builds the settings; relative paths are resolved against
+/// `base` (the config file's folder).
+pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
+    let do_2d = raw.bool("DATASET.DO_2D", false)?;
+    let input_path = match raw.string("DATASET.INPUT_PATH")? {
+        Some(p) if p.is_empty() => return Err(error("DATASET.INPUT_PATH", "is empty")),
+        Some(p) => base.join(p),
+        None => base.to_path_buf(),
+    };
+    let extra_targets = additional_targets(raw)?;
+    let source = source(raw, base, &extra_targets)?;
+    let has_label = source.has_label();
+    let load_2d = raw.bool("DATASET.LOAD_2D", false)? || matches!(source, Source::Images { .. });
+
+    let input_size = triple(
+        raw,
+        "MODEL.INPUT_SIZE",
+        [8, 256, 256],
+        do_2d.then_some(1),
+        1,
+    )?;
+    let pad_size = triple(raw, "DATASET.PAD_SIZE", [2, 64, 64], do_2d.then_some(0), 0)?;
+    let stride = triple(
+        raw,
+        "INFERENCE.STRIDE",
+        [4, 128, 128],
+        do_2d.then_some(1),
+        1,
+    )?;
+    let pad_mode = match raw.string("DATASET.PAD_MODE")? {
+        None => PadMode::Reflect,
+        Some(text) => text.parse::<PadMode>().map_err(|e| {
+            error(
+                "DATASET.PAD_MODE",
+                format!("{e}; expected constant, constant:V, reflect, symmetric or edge"),
+            )
+        })?,
+    };
+
+    let rejection = Rejection {
+        size_thres: raw.int("DATASET.REJECT_SAMPLING.SIZE_THRES", -1)?,
+        diversity: raw.int("DATASET.REJECT_SAMPLING.DIVERSITY", -1)?,
+        p: raw.float_in("DATASET.REJECT_SAMPLING.P", 0.95, 0.0, 1.0)?,
+        num_trial: u32::try_from(raw.int_min("DATASET.REJECT_SAMPLING.NUM_TRIAL", 50, 0)?)
+            .map_err(|_| error("DATASET.REJECT_SAMPLING.NUM_TRIAL", "is too large"))?,
+        strict: raw.bool("DATASET.REJECT_SAMPLING.STRICT", false)?,
+        valid_ratio: raw.float_in("DATASET.VALID_RATIO", 0.5, 0.0, 1.0)?,
+    };
+    for (key, value) in [
+        ("DATASET.REJECT_SAMPLING.SIZE_THRES", rejection.size_thres),
+        ("DATASET.REJECT_SAMPLING.DIVERSITY", rejection.diversity),
+    ] {
+        if value > 0 && !has_label {
+            return Err(error(
+                key,
+                format!("is set ({value}) but DATASET.LABEL_NAME is not: the test reads the label"),
+            ));
+        }
+    }
+
+    let chunks = ChunkSettings {
+        enabled: raw.bool("DATASET.DO_CHUNK_TITLE", false)?,
+        num: triple(raw, "DATASET.DATA_CHUNK_NUM", [1, 1, 1], None, 1)?.map(|n| n as u64),
+        iterations: raw.int_min("DATASET.DATA_CHUNK_ITER", 1000, 1)? as u64,
+        stride: raw.bool("DATASET.DATA_CHUNK_STRIDE", true)?,
+    };
+    if chunks.enabled {
+        match &source {
+            Source::Store { volumes } if volumes.len() == 1 && !load_2d => {}
+            _ => {
+                return Err(error(
+                    "DATASET.DO_CHUNK_TITLE",
+                    "follows a chunk schedule over one volume: give exactly one DATASET.IMAGE_NAME array, not a .txt list or LOAD_2D images",
+                ))
+            }
+        }
+    }
+
+    let augment = augmentation(raw)?;
+    let input_size = input_size.map(|n| n as usize);
+    if augment.enabled
+        && augment.flip.enabled
+        && augment.flip.transform.do_ztrans
+        && input_size[0] != input_size[2]
+    {
+        return Err(error(
+            "AUGMENTOR.FLIP.DO_ZTRANS",
+            format!("transposes z and x, which needs MODEL.INPUT_SIZE with equal z and x sizes, found {input_size:?}"),
+        ));
+    }
+
+    Ok(Config {
+        input_path,
+        source,
+        extra_targets,
+        load_2d,
+        do_2d,
+        input_size,
+        pad_size,
+        pad_mode,
+        rejection,
+        chunks,
+        stride: stride.map(|n| n as u64),
+        do_singly: raw.bool("INFERENCE.DO_SINGLY", false)?,
+        num_cpus: match raw.has("SYSTEM.NUM_CPUS") {
+            true => raw.int_min("SYSTEM.NUM_CPUS", 1, 1)? as usize,
+            false => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        },
+        samples_per_batch: raw.int_min("SOLVER.SAMPLES_PER_BATCH", 2, 1)? as usize,
+        augment,
+    })
+}
+
+/// Three integers of at least `min`. With `two_d = Some(z)` (`DO_2D`), `[H, W]` or `[d, H, W]`
+/// are accepted and the depth becomes `z`.
+fn triple(
+    raw: &RawConfig,
+    key: &'static str,
+    default: [i64; 3],
+    two_d: Option<i64>,
+    min: i64,
+) -> Result<[i64; 3]> {
+    let values = raw.ints(key)?.unwrap_or_else(|| default.to_vec());
+    let mut out = match (values.as_slice(), two_d) {
+        (&[z, y, x], _) => [z, y, x],
+        (&[y, x], Some(z)) => [z, y, x],
+        (_, Some(_)) => {
+            return Err(error(
+                key,
+                format!("expected [H, W] or [D, H, W] (DATASET.DO_2D is set), found {values:?}"),
+            ))
+        }
+        (_, None) => {
+            return Err(error(
+                key,
+                format!("expected three integers [z, y, x], found {values:?}"),
+            ))
+        }
+    };
+    if let Some(z) = two_d {
+        out[0] = z;
+    }
+    if let Some(bad) = out.iter().find(|&&n| n < min) {
+        return Err(error(
+            key,
+            format!("entries must be at least {min}, found {bad} in {out:?}"),
+        ));
+    }
+    Ok(out)
+}
+
+/// `ADDITIONAL_TARGETS_NAME` / `_TYPE`: the extra targets, `label` and `valid_mask` left out
+/// (they come from `LABEL_NAME` / `VALID_MASK_NAME`).
+fn additional_targets(raw: &RawConfig) -> Result<Vec<(String, TargetKind)>> {
+    let names = raw.strings(TARGET_NAMES)?.unwrap_or_default();
+    let types = raw.strings(TARGET_TYPES)?.unwrap_or_default();
+    if names.len() != types.len() {
+        return Err(error(
+            TARGET_NAMES,
+            format!(
+                "lists {} targets but {TARGET_TYPES} lists {} types; give one type per name",
+                names.len(),
+                types.len()
+            ),
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut extra = Vec::new();
+    for (name, kind) in names.into_iter().zip(types) {
+        let kind: TargetKind = kind.parse().map_err(|_| {
+            error(
+                TARGET_TYPES,
+                format!("the type of `{name}` is {kind:?}; expected \"img\" or \"mask\""),
+            )
+        })?;
+        if !seen.insert(name.clone()) {
+            return Err(error(TARGET_NAMES, format!("`{name}` is listed twice")));
+        }
+        match name.as_str() {
+            "" => return Err(error(TARGET_NAMES, "a target name is empty")),
+            "image" => {
+                return Err(error(
+                    TARGET_NAMES,
+                    "`image` is always a target; do not list it",
+                ))
+            }
+            "label" | "valid_mask" if kind != TargetKind::Mask => {
+                return Err(error(
+                    TARGET_TYPES,
+                    format!("`{name}` is always a `mask` target, found \"img\""),
+                ))
+            }
+            "label" | "valid_mask" => {}
+            _ => extra.push((name, kind)),
+        }
+    }
+    Ok(extra)
+}
+
+/// Whether a name is a `.txt` list of 2D images.
+fn is_list(name: &str) -> bool {
+    name.ends_with(".txt")
+}
+
+/// `IMAGE_NAME`, `LABEL_NAME`, `VALID_MASK_NAME` → where the volumes come from.
+fn source(raw: &RawConfig, base: &Path, extra: &[(String, TargetKind)]) -> Result<Source> {
+    const IMAGE: &str = "DATASET.IMAGE_NAME";
+    let images = raw
+        .names(IMAGE)?
+        .unwrap_or_else(|| vec!["image".to_string()]);
+    let labels = raw.names("DATASET.LABEL_NAME")?;
+    let masks = raw.names("DATASET.VALID_MASK_NAME")?;
+    let others = [
+        ("DATASET.LABEL_NAME", &labels),
+        ("DATASET.VALID_MASK_NAME", &masks),
+    ];
+
+    if images.iter().any(|n| is_list(n)) {
+        if images.len() != 1 {
+            return Err(error(
+                IMAGE,
+                format!("a .txt list of 2D images must be the only name, found {images:?}"),
+            ));
+        }
+        if let Some((name, _)) = extra.first() {
+            return Err(error(
+                TARGET_NAMES,
+                format!("`{name}` reads a store array, but {IMAGE} is a .txt list of 2D images (only label and valid_mask lists go with it)"),
+            ));
+        }
+        let mut lists: [Option<PathBuf>; 2] = [None, None];
+        for (slot, (key, names)) in lists.iter_mut().zip(others) {
+            *slot = match names.as_deref() {
+                None => None,
+                Some([one]) if is_list(one) => Some(base.join(one)),
+                Some(found) => {
+                    return Err(error(
+                        key,
+                        format!("{IMAGE} is a .txt list of 2D images, so this must be one .txt list too, found {found:?}"),
+                    ))
+                }
+            };
+        }
+        let [labels, valid_masks] = lists;
+        return Ok(Source::Images {
+            images: base.join(&images[0]),
+            labels,
+            valid_masks,
+        });
+    }
+
+    for (key, names) in others {
+        let Some(names) = names else { continue };
+        if names.len() != images.len() {
+            return Err(error(
+                key,
+                format!(
+                    "names {} volumes but {IMAGE} names {}; give one name per volume",
+                    names.len(),
+                    images.len()
+                ),
+            ));
+        }
+        if names.iter().any(|n| is_list(n)) {
+            return Err(error(
+                key,
+                format!("is a .txt list, but {IMAGE} names store arrays"),
+            ));
+        }
+    }
+    let volumes = images
+        .iter()
+        .enumerate()
+        .map(|(i, image)| ArrayNames {
+            image: image.clone(),
+            label: labels.as_ref().map(|l| l[i].clone()),
+            valid_mask: masks.as_ref().map(|m| m[i].clone()),
+            targets: extra.iter().map(|(t, _)| (t.clone(), t.clone())).collect(),
+        })
+        .collect();
+    Ok(Source::Store { volumes })
+}
+
+/// The `AUGMENTOR` section; every transform default is the struct's `Default`.
+fn augmentation(raw: &RawConfig) -> Result<Augmentation> {
+    let p = |key, default| raw.float_in(key, default, 0.0, 1.0);
+    let on = |key| raw.bool(key, true);
+    let count = |key, default: usize| -> Result<usize> {
+        Ok(raw.int_min(key, default as i64, 0)? as usize)
+    };
+
+    let d = Rotate::default();
+    let rotate = Toggle {
+        enabled: on("AUGMENTOR.ROTATE.ENABLED")?,
+        transform: Rotate {
+            p: p("AUGMENTOR.ROTATE.P", d.p)?,
+            rot90: raw.bool("AUGMENTOR.ROTATE.ROT90", d.rot90)?,
+        },
+    };
+    let d = Rescale::default();
+    let rescale = Toggle {
+        enabled: on("AUGMENTOR.RESCALE.ENABLED")?,
+        transform: Rescale {
+            p: p("AUGMENTOR.RESCALE.P", d.p)?,
+            fix_aspect: raw.bool("AUGMENTOR.RESCALE.FIX_ASPECT", d.fix_aspect)?,
+            ..d
+        },
+    };
+    let d = Flip::default();
+    let flip = Toggle {
+        enabled: on("AUGMENTOR.FLIP.ENABLED")?,
+        transform: Flip {
+            p: p("AUGMENTOR.FLIP.P", d.p)?,
+            do_ztrans: raw.bool("AUGMENTOR.FLIP.DO_ZTRANS", d.do_ztrans)?,
+        },
+    };
+    let d = Elastic::default();
+    let sigma = raw.float("AUGMENTOR.ELASTIC.SIGMA", d.sigma)?;
+    if sigma.is_nan() || sigma <= 0.0 {
+        return Err(error(
+            "AUGMENTOR.ELASTIC.SIGMA",
+            format!("must be positive, found {sigma}"),
+        ));
+    }
+    let elastic = Toggle {
+        enabled: on("AUGMENTOR.ELASTIC.ENABLED")?,
+        transform: Elastic {
+            p: p("AUGMENTOR.ELASTIC.P", d.p)?,
+            alpha: raw.float_in("AUGMENTOR.ELASTIC.ALPHA", d.alpha, 0.0, 1.0e6)?,
+            sigma,
+        },
+    };
+    let d = Grayscale::default();
+    let grayscale = Toggle {
+        enabled: on("AUGMENTOR.GRAYSCALE.ENABLED")?,
+        transform: Grayscale {
+            p: p("AUGMENTOR.GRAYSCALE.P", d.p)?,
+            ..d
+        },
+    };
+    let d = MissingParts::default();
+    let missing_parts = Toggle {
+        enabled: on("AUGMENTOR.MISSINGPARTS.ENABLED")?,
+        transform: MissingParts {
+            p: p("AUGMENTOR.MISSINGPARTS.P", d.p)?,
+            iterations: count("AUGMENTOR.MISSINGPARTS.ITER", d.iterations)?,
+        },
+    };
+    let d = MissingSection::default();
+    let missing_section = Toggle {
+        enabled: on("AUGMENTOR.MISSINGSECTION.ENABLED")?,
+        transform: MissingSection {
+            p: p("AUGMENTOR.MISSINGSECTION.P", d.p)?,
+            num_sections: count("AUGMENTOR.MISSINGSECTION.NUM_SECTION", d.num_sections)?,
+        },
+    };
+    let d = MisAlignment::default();
+    let misalignment = Toggle {
+        enabled: on("AUGMENTOR.MISALIGNMENT.ENABLED")?,
+        transform: MisAlignment {
+            p: p("AUGMENTOR.MISALIGNMENT.P", d.p)?,
+            displacement: count("AUGMENTOR.MISALIGNMENT.DISPLACEMENT", d.displacement)?,
+            rotate_ratio: p("AUGMENTOR.MISALIGNMENT.ROTATE_RATIO", d.rotate_ratio)?,
+        },
+    };
+    let d = MotionBlur::default();
+    let motion_blur = Toggle {
+        enabled: on("AUGMENTOR.MOTIONBLUR.ENABLED")?,
+        transform: MotionBlur {
+            p: p("AUGMENTOR.MOTIONBLUR.P", d.p)?,
+            sections: count("AUGMENTOR.MOTIONBLUR.SECTIONS", d.sections)?,
+            kernel_size: count("AUGMENTOR.MOTIONBLUR.KERNEL_SIZE", d.kernel_size)?,
+        },
+    };
+    let d = CutBlur::default();
+    let cut_blur = Toggle {
+        enabled: on("AUGMENTOR.CUTBLUR.ENABLED")?,
+        transform: CutBlur {
+            p: p("AUGMENTOR.CUTBLUR.P", d.p)?,
+            length_ratio: p("AUGMENTOR.CUTBLUR.LENGTH_RATIO", d.length_ratio)?,
+            down_ratio_min: raw.float_in(
+                "AUGMENTOR.CUTBLUR.DOWN_RATIO_MIN",
+                d.down_ratio_min,
+                1.0,
+                1.0e6,
+            )?,
+            down_ratio_max: raw.float_in(
+                "AUGMENTOR.CUTBLUR.DOWN_RATIO_MAX",
+                d.down_ratio_max,
+                1.0,
+                1.0e6,
+            )?,
+            downsample_z: raw.bool("AUGMENTOR.CUTBLUR.DOWNSAMPLE_Z", d.downsample_z)?,
+        },
+    };
+    if cut_blur.transform.down_ratio_min > cut_blur.transform.down_ratio_max {
+        return Err(error(
+            "AUGMENTOR.CUTBLUR.DOWN_RATIO_MIN",
+            format!(
+                "{} is larger than AUGMENTOR.CUTBLUR.DOWN_RATIO_MAX {}",
+                cut_blur.transform.down_ratio_min, cut_blur.transform.down_ratio_max
+            ),
+        ));
+    }
+    let d = CutNoise::default();
+    let cut_noise = Toggle {
+        enabled: on("AUGMENTOR.CUTNOISE.ENABLED")?,
+        transform: CutNoise {
+            p: p("AUGMENTOR.CUTNOISE.P", d.p)?,
+            length_ratio: p("AUGMENTOR.CUTNOISE.LENGTH_RATIO", d.length_ratio)?,
+            scale: raw.float_in("AUGMENTOR.CUTNOISE.SCALE", d.scale, 0.0, 1.0e6)?,
+        },
+    };
+    Ok(Augmentation {
+        enabled: raw.bool("AUGMENTOR.ENABLED", true)?,
+        smooth: raw.bool("AUGMENTOR.SMOOTH", false)?,
+        rotate,
+        rescale,
+        flip,
+        elastic,
+        grayscale,
+        missing_parts,
+        missing_section,
+        misalignment,
+        motion_blur,
+        cut_blur,
+        cut_noise,
+    })
+}
