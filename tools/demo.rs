@@ -1,17 +1,44 @@
 //! `voxload demo`: the whole data path on synthetic data, printing what it costs.
 //!
-//! It writes a PyTorch Connectomics tile dataset of PNG tiles, ingests it into a Zarr v3 store,
-//! then streams randomly sampled, reflect-padded training windows from the store, on one thread
-//! and on every core.
+//! It writes PyTorch Connectomics tile datasets (PNG tiles) of an EM-like image, sparse labels
+//! and a partial valid mask, ingests them into one Zarr v3 store, writes a PyTC-style config,
+//! then streams augmented batches with rejection sampling on one worker and on every core, and
+//! writes a preview montage.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use voxload::config::Config;
 use voxload::geometry::parse_triple;
 use voxload::ingest::Ingest;
-use voxload::sampler::{RandomSampler, Rejection, SampleVolume, WindowSettings};
-use voxload::{MappedArray, Shape};
+use voxload::loader::{LoaderBuilder, Mode};
+use voxload::synth::{write_tiles, TileContent, TileFormat};
+use voxload::Shape;
+
+/// The demo's configuration: PyTC's defaults plus labels, a valid mask and rejection sampling.
+const CONFIG: &str = r#"{
+  "DATASET": {
+    "INPUT_PATH": "demo.zarr",
+    "IMAGE_NAME": "image",
+    "LABEL_NAME": "label",
+    "VALID_MASK_NAME": "valid_mask",
+    "REJECT_SAMPLING": {"SIZE_THRES": 1000, "P": 0.95}
+  },
+  "MODEL": {"INPUT_SIZE": [8, 256, 256]},
+  "SOLVER": {"SAMPLES_PER_BATCH": 2}
+}
+"#;
+
+fn ingest(json: &Path, store: &Path, array: &str, label: bool) -> Result<f64> {
+    let report = Ingest::new(json, store)
+        .array(array)
+        .label(label)
+        .overwrite(true)
+        .run()
+        .with_context(|| format!("ingesting {}", json.display()))?;
+    Ok(report.seconds)
+}
 
 pub fn run(dir: &Option<PathBuf>, volume: &str, tile: u64, seconds: f64) -> Result<()> {
     let volume: Shape = parse_triple(volume).context("--volume")?;
@@ -23,87 +50,78 @@ pub fn run(dir: &Option<PathBuf>, volume: &str, tile: u64, seconds: f64) -> Resu
             temp.path().to_path_buf()
         }
     };
-    let bytes = volume.iter().product::<u64>() as f64;
     println!("voxload demo in {}", root.display());
 
     let t = Instant::now();
-    let tiles = root.join("tiles");
-    let json = voxload::synth::write_tile_dataset(
-        &tiles,
-        volume,
-        tile,
-        voxload::synth::TileFormat::Png,
-        1,
-    )?;
+    let tiles = |name: &str, content| {
+        write_tiles(&root.join(name), volume, tile, TileFormat::Png, content)
+            .with_context(|| format!("writing the {name} tiles"))
+    };
+    let image_json = tiles("image", TileContent::Image { seed: 1 })?;
+    let label_json = tiles("label", TileContent::Label { seed: 1 })?;
+    let mask_json = tiles("mask", TileContent::ValidMask)?;
     println!(
-        "1. synthesised a {volume:?} uint8 tile dataset ({tile}x{tile} PNG tiles, PyTC JSON) in {:.1} s",
+        "1. synthesised {volume:?} tile datasets ({tile}x{tile} PNG tiles, PyTC JSON): EM-like image, sparse labels, valid mask over 70 % of x, in {:.1} s",
         t.elapsed().as_secs_f64()
     );
 
     let store = root.join("demo.zarr");
-    let report = Ingest::new(&json, &store).overwrite(true).run()?;
+    let bytes = volume.iter().product::<u64>() as f64;
+    let secs = ingest(&image_json, &store, "image", false)?;
+    let label_secs = ingest(&label_json, &store, "label", true)?;
+    let mask_secs = ingest(&mask_json, &store, "valid_mask", false)?;
     println!(
-        "2. ingested it into {}/image in {:.1} s ({:.0} MB/s), chunks {:?}",
+        "2. ingested them into {}: image {:.0} MB/s, label {:.1} s, valid_mask {:.1} s",
         store.display(),
-        report.seconds,
-        bytes / report.seconds / 1e6,
-        voxload::store::ArrayMeta::read(&store.join("image"))?.chunk
+        bytes / secs / 1e6,
+        label_secs,
+        mask_secs
     );
 
-    let image = MappedArray::<u8>::open(&store, "image")?;
-    let settings = WindowSettings::default();
-    let sampler = RandomSampler::new(
-        vec![SampleVolume {
-            shape: volume,
-            label: None,
-            valid_mask: None,
-        }],
-        settings,
-        Rejection::default(),
-    )?;
-    let window_bytes = settings.sample.iter().product::<u64>() as f64;
-    let stream = |first: u64, step: u64| -> Result<u64> {
-        let mut out = vec![0u8; window_bytes as usize];
-        let start = Instant::now();
-        let mut i = first;
-        let mut n = 0;
-        while start.elapsed().as_secs_f64() < seconds {
-            let draw = sampler.draw(0, 0, i)?;
-            image.read_into(draw.window, settings.pad_mode, &mut out)?;
-            i += step;
-            n += 1;
+    let config_path = root.join("demo.json");
+    std::fs::write(&config_path, CONFIG)?;
+    let config = Config::from_file(&config_path)?;
+    let builder = LoaderBuilder::from_config(&config, Mode::Train)?;
+    println!(
+        "3. config {}: input {:?}, sample {:?} (PyTC's default augmentation), SIZE_THRES 1000, P 0.95, VALID_RATIO 0.5",
+        config_path.display(),
+        config.input_size,
+        config.compose()?.sample_size()
+    );
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut one = 0.0;
+    for workers in [1, cores] {
+        let b = builder.clone().workers(workers).prefetch(2 * workers);
+        let (samples, bytes, secs, stats) = crate::sample::stream_for(&b, seconds)?;
+        let rate = samples as f64 / secs;
+        if workers == 1 {
+            one = rate;
         }
-        Ok(n)
+        println!(
+            "   {workers} worker{}: {rate:.1} augmented samples/s ({:.0} MB/s of float32 batches){}; {:.0} % of candidates rejected, {} forced accepts",
+            if workers == 1 { " " } else { "s" },
+            bytes as f64 / secs / 1e6,
+            if workers > 1 { format!(", {:.2}x one worker", rate / one) } else { String::new() },
+            100.0 * stats.rejection_rate(),
+            stats.forced
+        );
+    }
+
+    let preview = match dir {
+        Some(d) => d.join("preview.png"),
+        None => PathBuf::from("voxload-demo-preview.png"),
     };
-    let t = Instant::now();
-    let one = stream(0, 1)?;
-    let secs = t.elapsed().as_secs_f64();
+    let batches = builder
+        .clone()
+        .batch_size(1)
+        .samples(8)
+        .build_prefetch()?
+        .collect::<voxload::Result<Vec<_>>>()?;
+    crate::montage::write(&preview, &batches)?;
     println!(
-        "3. streamed random {:?} training windows (PAD_SIZE {:?}, reflect): {:.0} windows/s, {:.2} GB/s on 1 thread",
-        settings.sample,
-        settings.pad,
-        one as f64 / secs,
-        one as f64 * window_bytes / secs / 1e9
+        "4. wrote {}: 8 samples' middle slices, labels in colour, outside the valid mask in red",
+        preview.display()
     );
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
-    let t = Instant::now();
-    let total: u64 = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads)
-            .map(|k| s.spawn(move || stream(k, threads)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().ok().and_then(|r| r.ok()).unwrap_or(0))
-            .sum()
-    });
-    let secs = t.elapsed().as_secs_f64();
-    println!(
-        "   {:.0} windows/s, {:.2} GB/s on {threads} threads",
-        total as f64 / secs,
-        total as f64 * window_bytes / secs / 1e9
-    );
-    println!(
-        "done. Next: `voxload info STORE`, `voxload bench read STORE/ARRAY`, `ingest --help`."
-    );
+    println!("done. Next: `voxload sample --config CFG.json --out DIR`, `voxload info STORE`, `ingest --help`.");
     Ok(())
 }

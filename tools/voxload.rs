@@ -12,6 +12,8 @@ use voxload::store::{list_arrays, split_address, ArrayMeta};
 use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
 mod demo;
+mod montage;
+mod sample;
 
 /// Fast data loading for deep learning on huge 3D EM volumes.
 #[derive(Parser)]
@@ -33,8 +35,13 @@ enum Command {
     /// Measure throughput on this machine.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Synthesise a volume, store it, and stream random windows from it, printing throughput.
+    /// Synthesise a tile dataset, ingest it, and stream augmented batches, printing throughput.
     Demo(DemoArgs),
+    /// Write a configuration's samples (train draws or the inference grid) as .npy files and a
+    /// manifest.
+    Sample(sample::SampleArgs),
+    /// A PNG montage of a configuration's samples: middle slices, masks overlaid in colour.
+    Preview(sample::PreviewArgs),
     /// Write a synthetic EM-like uint8 volume into a store (test data for your own disk).
     Synth(SynthArgs),
 }
@@ -93,6 +100,10 @@ enum BenchCommand {
     Read(BenchReadArgs),
     /// Decode-only rate of an ingest input's files (what ingest is measured against).
     Decode(BenchDecodeArgs),
+    /// Augmentation time per sample of a configuration's AUGMENTOR section (one thread).
+    Augment(sample::BenchAugmentArgs),
+    /// Samples/s and MB/s of a configuration's loader (workers, prefetch, augmentation).
+    Loader(sample::BenchLoaderArgs),
 }
 
 #[derive(Args)]
@@ -146,7 +157,7 @@ struct DemoArgs {
     #[arg(long)]
     dir: Option<PathBuf>,
     /// Volume shape D,H,W.
-    #[arg(long, default_value = "96,1024,1024")]
+    #[arg(long, default_value = "48,1024,1024")]
     volume: String,
     /// Tile side of the synthetic tile dataset.
     #[arg(long, default_value_t = 512)]
@@ -173,6 +184,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Window(args) => window(&args),
         Command::Bench(BenchCommand::Read(args)) => bench_read(&args),
         Command::Bench(BenchCommand::Decode(args)) => bench_decode(&args),
+        Command::Bench(BenchCommand::Augment(args)) => sample::bench_augment(&args),
+        Command::Bench(BenchCommand::Loader(args)) => sample::bench_loader(&args),
+        Command::Sample(args) => sample::sample(&args),
+        Command::Preview(args) => sample::preview(&args),
         Command::Demo(args) => demo::run(&args.dir, &args.volume, args.tile, args.seconds),
         Command::Synth(args) => synth(&args),
     }

@@ -574,7 +574,7 @@ fn any_transform(i: usize) -> Box<dyn Transform> {
     match i {
         0 => Box::new(Rotate {
             p: 1.0,
-            rot90: i % 2 == 0,
+            rot90: true,
         }),
         1 => Box::new(Rotate {
             p: 1.0,

@@ -1,0 +1,340 @@
+//! `voxload sample`, `voxload preview`, `voxload bench loader` and `voxload bench augment`:
+//! the loader of a configuration file, run from the command line.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use ndarray::{ArrayViewD, Axis};
+use serde_json::{json, Value};
+use voxload::augment::{Sample, Voxels};
+use voxload::config::Config;
+use voxload::loader::{Batch, BatchArray, LoaderBuilder, Mode};
+use voxload::sampler::sample_rng;
+
+/// `train` draws random windows as in training; `grid` walks the inference grid.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ModeArg {
+    /// Random windows, rejection sampling, augmentation.
+    Train,
+    /// The inference grid, in order, never augmented.
+    Grid,
+}
+
+impl From<ModeArg> for Mode {
+    fn from(m: ModeArg) -> Mode {
+        match m {
+            ModeArg::Train => Mode::Train,
+            ModeArg::Grid => Mode::Grid,
+        }
+    }
+}
+
+#[derive(Args)]
+pub struct SampleArgs {
+    /// The JSON configuration (PyTC key names).
+    #[arg(long)]
+    config: PathBuf,
+    /// train (default) or grid.
+    #[arg(long, value_enum, default_value = "train")]
+    mode: ModeArg,
+    /// Samples to write (default: 16 in train mode, the whole grid in grid mode).
+    #[arg(long)]
+    count: Option<u64>,
+    /// Seed of every sample.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Epoch, mixed into every sample's seed.
+    #[arg(long, default_value_t = 0)]
+    epoch: u64,
+    /// Worker threads (default: SYSTEM.NUM_CPUS).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// This process's rank (with --world-size).
+    #[arg(long, default_value_t = 0)]
+    rank: u64,
+    /// Number of processes sharing the work.
+    #[arg(long, default_value_t = 1)]
+    world_size: u64,
+    /// Output folder: NNNNNN_<key>.npy per sample and manifest.json.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn loader(
+    config: &Path,
+    mode: Mode,
+    workers: Option<usize>,
+    seed: u64,
+    epoch: u64,
+) -> Result<LoaderBuilder> {
+    let cfg = Config::from_file(config)?;
+    let mut b = LoaderBuilder::from_config(&cfg, mode)?
+        .seed(seed)
+        .epoch(epoch);
+    if let Some(w) = workers {
+        b = b.workers(w.max(1));
+    }
+    Ok(b)
+}
+
+/// Writes sample `i` of `batch`'s array `a` as an NPY file.
+fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
+    fn one<T: ndarray_npy::WritableElement>(path: &Path, a: ArrayViewD<'_, T>) -> Result<()> {
+        ndarray_npy::write_npy(path, &a).with_context(|| format!("writing {}", path.display()))
+    }
+    match a {
+        BatchArray::F32(a) => one(path, a.index_axis(Axis(0), i)),
+        BatchArray::U8(a) => one(path, a.index_axis(Axis(0), i)),
+        BatchArray::U16(a) => one(path, a.index_axis(Axis(0), i)),
+        BatchArray::U32(a) => one(path, a.index_axis(Axis(0), i)),
+        BatchArray::U64(a) => one(path, a.index_axis(Axis(0), i)),
+    }
+}
+
+pub fn sample(args: &SampleArgs) -> Result<()> {
+    let mode = Mode::from(args.mode);
+    let mut b = loader(&args.config, mode, args.workers, args.seed, args.epoch)?
+        .rank(args.rank, args.world_size);
+    let count = match (mode, args.count) {
+        (Mode::Train, None) => Some(16),
+        (_, c) => c,
+    };
+    if let Some(n) = count {
+        b = b.samples(n);
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut it = b.build_prefetch()?;
+    let mut entries = Vec::new();
+    for batch in it.by_ref() {
+        let batch = batch?;
+        for (i, info) in batch.samples.iter().enumerate() {
+            for (key, array) in &batch.arrays {
+                let path = args.out.join(format!("{:06}_{key}.npy", info.index));
+                write_npy(&path, array, i)?;
+            }
+            entries.push(info.to_json());
+        }
+    }
+    let stats = it.stats();
+    let manifest = json!({"samples": entries, "stats": stats.to_json()});
+    let path = args.out.join("manifest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)
+        .with_context(|| format!("writing {}", path.display()))?;
+    eprintln!(
+        "wrote {} samples to {} ({:.0} samples/s, {} rejected candidates, {} forced)",
+        entries.len(),
+        args.out.display(),
+        stats.samples_per_s(),
+        stats.rejected,
+        stats.forced
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchLoaderArgs {
+    /// The JSON configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// Worker threads (default: SYSTEM.NUM_CPUS).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds to stream (after one second of warm-up).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Streams batches for `seconds` after a one-second warm-up; returns (samples, bytes, secs,
+/// the loader's statistics at the end).
+pub fn stream_for(
+    b: &LoaderBuilder,
+    seconds: f64,
+) -> Result<(u64, u64, f64, voxload::loader::LoaderStats)> {
+    let mut it = b.build_prefetch()?;
+    let warm = Instant::now();
+    while warm.elapsed() < Duration::from_secs(1) {
+        it.next().context("the stream ended")??;
+    }
+    let (mut samples, mut bytes) = (0u64, 0u64);
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < seconds {
+        let batch: Batch = it.next().context("the stream ended")??;
+        samples += batch.samples.len() as u64;
+        bytes += batch.nbytes() as u64;
+    }
+    Ok((samples, bytes, t.elapsed().as_secs_f64(), it.stats()))
+}
+
+pub fn bench_loader(args: &BenchLoaderArgs) -> Result<()> {
+    if args.seconds <= 0.0 {
+        bail!("--seconds must be positive");
+    }
+    let b = loader(&args.config, Mode::Train, args.workers, 0, 0)?;
+    let (samples, bytes, secs, stats) = stream_for(&b, args.seconds)?;
+    let per_s = samples as f64 / secs;
+    if args.json {
+        let out = json!({
+            "command": "bench loader",
+            "config": args.config,
+            "samples": samples,
+            "seconds": secs,
+            "items_per_s": per_s,
+            "bytes_per_s": bytes as f64 / secs,
+            "rejection_rate": stats.rejection_rate(),
+            "forced": stats.forced,
+            "waited_s": stats.waited.as_secs_f64(),
+            "stats": stats.to_json(),
+        });
+        println!("{out}");
+    } else {
+        println!(
+            "loader: {per_s:.1} samples/s, {:.1} MB/s delivered; {:.1} % of candidates rejected, {} forced; consumer waited {:.0} % of the time",
+            bytes as f64 / secs / 1e6,
+            100.0 * stats.rejection_rate(),
+            stats.forced,
+            100.0 * stats.waited.as_secs_f64() / stats.elapsed.as_secs_f64().max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct BenchAugmentArgs {
+    /// The JSON configuration (its AUGMENTOR section and MODEL.INPUT_SIZE).
+    #[arg(long)]
+    config: PathBuf,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 3.0)]
+    seconds: f64,
+    /// Print exactly one JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
+    let cfg = Config::from_file(&args.config)?;
+    let compose = cfg.compose()?;
+    let [d, h, w] = compose.sample_size();
+    let image =
+        voxload::synth::volume([d as u64, h as u64, w as u64], 0).mapv(|v| f32::from(v) / 255.0);
+    let label = ndarray::Array3::from_shape_fn((d, h, w), |(z, y, x)| {
+        voxload::synth::label(z as u64, y as u64, x as u64, 0)
+    });
+    let fresh = || {
+        let mut s = Sample::new(image.clone());
+        for (name, _) in compose
+            .targets()
+            .iter()
+            .filter(|(n, _)| n.as_str() != "image")
+        {
+            s.insert(name, Voxels::U16(label.clone()));
+        }
+        s
+    };
+    let mut i = 0u64;
+    let mut spent = Duration::ZERO;
+    let t = Instant::now();
+    while t.elapsed().as_secs_f64() < args.seconds {
+        let sample = fresh();
+        let start = Instant::now();
+        let out = compose.apply(sample, &mut sample_rng(0, 0, i))?;
+        std::hint::black_box(out.into_parts());
+        spent += start.elapsed();
+        i += 1;
+    }
+    let per_sample = spent.as_secs_f64() / i as f64;
+    let input = compose.input_size();
+    let voxels = input.iter().product::<usize>() as f64;
+    let targets = compose.targets().len();
+    if args.json {
+        println!(
+            "{}",
+            json!({
+                "command": "bench augment",
+                "config": args.config,
+                "sample_size": [d, h, w],
+                "input_size": input,
+                "targets": targets,
+                "samples": i,
+                "ms_per_sample": per_sample * 1e3,
+                "items_per_s": 1.0 / per_sample,
+                "bytes_per_s": voxels * 4.0 / per_sample,
+                "ns_per_output_voxel": per_sample * 1e9 / voxels,
+            })
+        );
+    } else {
+        println!(
+            "augment: {:.2} ms per sample ({input:?} from {:?}, {targets} targets, 1 thread), {:.1} samples/s, {:.1} ns per output voxel",
+            per_sample * 1e3,
+            [d, h, w],
+            1.0 / per_sample,
+            per_sample * 1e9 / voxels
+        );
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct PreviewArgs {
+    /// The JSON configuration.
+    #[arg(long)]
+    config: PathBuf,
+    /// Samples in the montage.
+    #[arg(long, default_value_t = 8)]
+    count: u64,
+    /// Seed of the samples.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The PNG to write.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+pub fn preview(args: &PreviewArgs) -> Result<()> {
+    let b = loader(&args.config, Mode::Train, None, args.seed, 0)?
+        .samples(args.count)
+        .batch_size(1);
+    let batches = b.build_prefetch()?.collect::<voxload::Result<Vec<_>>>()?;
+    let legend = crate::montage::write(&args.out, &batches)?;
+    for line in &legend {
+        println!("{line}");
+    }
+    let text = args.out.with_extension("txt");
+    std::fs::write(&text, legend.join("\n") + "\n")?;
+    eprintln!(
+        "wrote {} ({} samples; legend in {})",
+        args.out.display(),
+        batches.len(),
+        text.display()
+    );
+    Ok(())
+}
+
+/// A sample's transforms as one line.
+pub fn describe(transforms: &[voxload::augment::Applied]) -> String {
+    if transforms.is_empty() {
+        return "no transform".into();
+    }
+    transforms
+        .iter()
+        .map(|t| {
+            let v: Value = t.to_json();
+            let params: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .filter(|(k, _)| k.as_str() != "name")
+                .map(|(k, v)| format!("{k}={v}"))
+                .take(3)
+                .collect();
+            format!("{}({})", t.name, params.join(","))
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
