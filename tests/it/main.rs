@@ -17,6 +17,7 @@ mod interop;
 mod read;
 mod resume;
 mod roundtrip;
+mod sample_cli;
 mod sampler;
 mod sampling;
 mod sampling_index;
