@@ -3,7 +3,7 @@
 use super::{Loader, LoaderBuilder, Mode};
 use crate::augment::Compose;
 use crate::config::{Config, Source};
-use crate::sampler::Volume;
+use crate::sampler::{ForegroundIndex, Volume, DEFAULT_BLOCK};
 use crate::{Error, OpenOptions, Result};
 
 impl LoaderBuilder {
@@ -73,6 +73,18 @@ impl LoaderBuilder {
             .workers(config.num_cpus.max(1))
             .batch_size(config.samples_per_batch.max(1) as u64)
             .two_d(config.do_2d);
+        if mode == Mode::Train && config.rejection.size_thres > 0 && !config.load_2d {
+            // Stored beside each label and reused; a store that cannot be written gets an
+            // index in memory instead (built when the loader is).
+            for (v, names) in config.array_names().iter().enumerate() {
+                let Some(label) = &names.label else { continue };
+                if let Ok(index) =
+                    ForegroundIndex::open_or_build(store, label, DEFAULT_BLOCK, &options)
+                {
+                    builder = builder.foreground_index(v, std::sync::Arc::new(index));
+                }
+            }
+        }
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(
                 config.chunks.num,

@@ -45,7 +45,10 @@ use ndarray::ArrayD;
 use serde_json::{json, Value};
 
 use crate::augment::{Applied, Compose};
-use crate::sampler::{ChunkSchedule, Grid, RandomSampler, Rejection, Volume, WindowSettings};
+use crate::sampler::{
+    ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
+    DEFAULT_BLOCK,
+};
 use crate::{Coord, Error, PadMode, Result, Shape};
 use produce::Producer;
 
@@ -264,6 +267,8 @@ impl Loader {
             world_size: 1,
             samples: None,
             two_d: false,
+            foreground: true,
+            indexes: Vec::new(),
         }
     }
 }
@@ -288,6 +293,8 @@ pub struct LoaderBuilder {
     world_size: u64,
     samples: Option<u64>,
     two_d: bool,
+    foreground: bool,
+    indexes: Vec<(usize, Arc<ForegroundIndex>)>,
 }
 
 macro_rules! setter {
@@ -324,6 +331,19 @@ impl LoaderBuilder {
         epoch: u64);
     setter!(/// `DATASET.DO_2D`: windows of depth 1, batches `(B, H, W)`.
         two_d: bool);
+    setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
+        /// of each label instead of reading the label (default true; the draws are identical).
+        /// Indexes not given with [`LoaderBuilder::foreground_index`] are built in memory when the
+        /// loader is built, reading each label once.
+        foreground: bool);
+
+    /// Uses a stored foreground index (see [`ForegroundIndex::open_or_build`]) for volume
+    /// `volume`'s label.
+    #[must_use]
+    pub fn foreground_index(mut self, volume: usize, index: Arc<ForegroundIndex>) -> Self {
+        self.indexes.push((volume, index));
+        self
+    }
 
     /// This process's rank among `world_size` (training: its own stream; grid: its block).
     #[must_use]
@@ -368,6 +388,9 @@ impl LoaderBuilder {
                 let volumes = self.volumes.iter().map(Volume::sample_volume).collect();
                 let mut sampler =
                     RandomSampler::new(volumes, windows, self.rejection)?.with_rank(self.rank);
+                if self.foreground && self.rejection.size_thres > 0 {
+                    sampler = self.attach_indexes(sampler)?;
+                }
                 if let Some((num, stride, iterations)) = self.schedule {
                     let v = self.volumes.first().map_or([0; 3], Volume::shape);
                     let chunks = ChunkSchedule::new(v, num, stride, self.pad)?;
@@ -410,6 +433,26 @@ impl LoaderBuilder {
             bytes_made: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
         })
+    }
+
+    /// Gives the sampler a foreground index for every labelled volume.
+    fn attach_indexes(&self, mut sampler: RandomSampler) -> Result<RandomSampler> {
+        for (v, volume) in self.volumes.iter().enumerate() {
+            let Some(label) = volume.label() else {
+                continue;
+            };
+            let given = self
+                .indexes
+                .iter()
+                .find(|(i, _)| *i == v)
+                .map(|(_, x)| x.clone());
+            let index = match given {
+                Some(index) => index,
+                None => Arc::new(ForegroundIndex::build(label, DEFAULT_BLOCK)?),
+            };
+            sampler = sampler.with_foreground_index(v, index)?;
+        }
+        Ok(sampler)
     }
 
     /// The serial iterator: batches made on the calling thread, the oracle of the prefetching one.

@@ -8,7 +8,7 @@ use ndarray::{Array3, ArrayD, Axis, IxDyn};
 use super::{Batch, BatchArray, Mode, SampleInfo};
 use crate::augment::{Compose, Sample, Voxels};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
-use crate::store::AnyArray;
+use crate::store::{with_window, AnyArray};
 use crate::{Bbox, Coord, Error, PadMode, Result};
 
 /// Domain separation between the sampler's stream and the augmentor's stream of one sample.
@@ -42,20 +42,36 @@ struct Made {
     targets: Vec<(String, Voxels)>,
 }
 
-/// Reads `window` of `array` as an image: `float32`, integers scaled to `[0, 1]` by their
-/// type's maximum (uint8 / 255, uint16 / 65535, …), floats unchanged.
+/// Appends `window` of `array`, as an image, to `out`: `float32`, integers scaled to `[0, 1]`
+/// by their type's maximum (uint8 / 255, uint16 / 65535, …), floats unchanged. The window is
+/// read into a per-thread buffer, so only `out` grows.
+fn append_image(array: &AnyArray, window: Bbox, pad: PadMode, out: &mut Vec<f32>) -> Result<()> {
+    match array {
+        AnyArray::U8(a) => with_window(a, window, pad, |v| {
+            out.extend(v.iter().map(|&x| f32::from(x) / 255.0));
+        }),
+        AnyArray::U16(a) => with_window(a, window, pad, |v| {
+            out.extend(v.iter().map(|&x| f32::from(x) / 65535.0));
+        }),
+        AnyArray::U32(a) => with_window(a, window, pad, |v| {
+            out.extend(
+                v.iter()
+                    .map(|&x| (f64::from(x) / f64::from(u32::MAX)) as f32),
+            );
+        }),
+        AnyArray::U64(a) => with_window(a, window, pad, |v| {
+            out.extend(v.iter().map(|&x| (x as f64 / u64::MAX as f64) as f32));
+        }),
+        AnyArray::F32(a) => with_window(a, window, pad, |v| out.extend_from_slice(v)),
+    }
+}
+
+/// Reads `window` of `array` as an image (see [`append_image`]).
 pub(crate) fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32>> {
-    Ok(match array {
-        AnyArray::U8(a) => a.read(window, pad)?.mapv(|v| f32::from(v) / 255.0),
-        AnyArray::U16(a) => a.read(window, pad)?.mapv(|v| f32::from(v) / 65535.0),
-        AnyArray::U32(a) => a
-            .read(window, pad)?
-            .mapv(|v| (f64::from(v) / f64::from(u32::MAX)) as f32),
-        AnyArray::U64(a) => a
-            .read(window, pad)?
-            .mapv(|v| (v as f64 / u64::MAX as f64) as f32),
-        AnyArray::F32(a) => a.read(window, pad)?,
-    })
+    let mut out = Vec::with_capacity(window.num_voxels() as usize);
+    append_image(array, window, pad, &mut out)?;
+    let [d, h, w] = window.shape.map(|v| v as usize);
+    Array3::from_shape_vec((d, h, w), out).map_err(|e| Error::Geometry(e.to_string()))
 }
 
 /// Reads `window` of `array` in its stored type (masks, labels).
@@ -83,10 +99,14 @@ impl Producer {
             Some(n) => (first + self.batch_size).min(n),
             None => first + self.batch_size,
         };
-        let made = (first..last)
-            .map(|i| self.sample(i))
-            .collect::<Result<Vec<_>>>()?;
-        let batch = self.stack(k, made)?;
+        let batch = if self.compose.is_enabled() {
+            let made = (first..last)
+                .map(|i| self.sample(i))
+                .collect::<Result<Vec<_>>>()?;
+            self.stack(k, made)?
+        } else {
+            self.direct(k, first..last)?
+        };
         self.samples_made.fetch_add(last - first, Ordering::Relaxed);
         self.bytes_made
             .fetch_add(batch.nbytes() as u64, Ordering::Relaxed);
@@ -95,10 +115,11 @@ impl Producer {
         Ok(batch)
     }
 
-    /// Sample `i` of the stream.
-    fn sample(&self, i: u64) -> Result<Made> {
+    /// Where sample `i` comes from: its index in the stream or grid, its volume, its window,
+    /// rejections and whether it was forced.
+    fn locate(&self, i: u64) -> Result<(u64, usize, Bbox, u32, bool)> {
         // Grid items keep their index in the whole grid, whatever the rank.
-        let (index, volume, window, rejections, forced) = match self.mode {
+        Ok(match self.mode {
             Mode::Train => {
                 let sampler = self.sampler.as_ref().expect("train mode has a sampler");
                 let d = sampler.draw(self.seed, self.epoch, i)?;
@@ -109,7 +130,12 @@ impl Producer {
                 let pad = self.grid_pad.map(|p| -p);
                 (item.index, item.volume, item.window.shift(pad), 0, false)
             }
-        };
+        })
+    }
+
+    /// Sample `i` of the stream.
+    fn sample(&self, i: u64) -> Result<Made> {
+        let (index, volume, window, rejections, forced) = self.locate(i)?;
         let v = &self.volumes[volume];
         let mut sample = Sample::new(read_image(v.image(), window, self.pad_mode)?);
         if let Some(label) = v.label() {
@@ -149,6 +175,52 @@ impl Producer {
                 transforms: applied,
             },
             targets,
+        })
+    }
+
+    /// Without augmentation: every window read straight into its batch array (images converted
+    /// on the way), no per-sample arrays.
+    fn direct(&self, index: u64, range: std::ops::Range<u64>) -> Result<Batch> {
+        let keys = self.compose.targets();
+        let mut columns: Vec<(String, Column)> = Vec::new();
+        let mut samples = Vec::with_capacity((range.end - range.start) as usize);
+        for i in range {
+            let (index, volume, window, rejections, forced) = self.locate(i)?;
+            let v = &self.volumes[volume];
+            let mut arrays: Vec<(&str, &AnyArray)> = vec![("image", v.image().as_ref())];
+            arrays.extend(v.label().map(|a| ("label", a.as_ref())));
+            arrays.extend(v.valid_mask().map(|a| ("valid_mask", a.as_ref())));
+            arrays.extend(v.targets().map(|(n, a)| (n, a.as_ref())));
+            for (k, (name, array)) in arrays.into_iter().enumerate() {
+                let image = keys.get(name) == Some(&crate::augment::TargetKind::Img);
+                if columns.len() <= k {
+                    columns.push((name.to_string(), Column::for_array(array, image)));
+                }
+                columns[k].1.append(array, window, self.pad_mode, image)?;
+            }
+            samples.push(SampleInfo {
+                index,
+                volume,
+                start: window.begin,
+                shape: window.shape,
+                rejections,
+                forced,
+                transforms: Vec::new(),
+            });
+        }
+        let [d, h, w] = self.compose.input_size();
+        let mut shape = vec![samples.len(), d, h, w];
+        if self.two_d && d == 1 {
+            shape.remove(1);
+        }
+        let arrays = columns
+            .into_iter()
+            .map(|(name, c)| Ok((name, c.into_array(&shape)?)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Batch {
+            index,
+            arrays,
+            samples,
         })
     }
 
@@ -217,4 +289,63 @@ fn stack_arrays<T: Clone>(arrays: Vec<Array3<T>>, two_d: bool) -> Result<ArrayD<
             .map_err(|e| Error::Geometry(e.to_string()));
     }
     Ok(stacked)
+}
+
+/// One key's voxels of a batch, appended sample by sample.
+enum Column {
+    F32(Vec<f32>),
+    U8(Vec<u8>),
+    U16(Vec<u16>),
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+impl Column {
+    fn for_array(array: &AnyArray, image: bool) -> Column {
+        match array {
+            _ if image => Column::F32(Vec::new()),
+            AnyArray::U8(_) => Column::U8(Vec::new()),
+            AnyArray::U16(_) => Column::U16(Vec::new()),
+            AnyArray::U32(_) => Column::U32(Vec::new()),
+            AnyArray::U64(_) => Column::U64(Vec::new()),
+            AnyArray::F32(_) => Column::F32(Vec::new()),
+        }
+    }
+
+    fn append(&mut self, array: &AnyArray, window: Bbox, pad: PadMode, image: bool) -> Result<()> {
+        match (self, array) {
+            (Column::F32(out), a) if image => append_image(a, window, pad, out),
+            (Column::U8(out), AnyArray::U8(a)) => {
+                with_window(a, window, pad, |v| out.extend_from_slice(v))
+            }
+            (Column::U16(out), AnyArray::U16(a)) => {
+                with_window(a, window, pad, |v| out.extend_from_slice(v))
+            }
+            (Column::U32(out), AnyArray::U32(a)) => {
+                with_window(a, window, pad, |v| out.extend_from_slice(v))
+            }
+            (Column::U64(out), AnyArray::U64(a)) => {
+                with_window(a, window, pad, |v| out.extend_from_slice(v))
+            }
+            (Column::F32(out), AnyArray::F32(a)) => {
+                with_window(a, window, pad, |v| out.extend_from_slice(v))
+            }
+            (_, a) => Err(Error::Geometry(format!(
+                "volumes of one loader hold different types for one key ({})",
+                a.dtype()
+            ))),
+        }
+    }
+
+    fn into_array(self, shape: &[usize]) -> Result<BatchArray> {
+        let shape = IxDyn(shape);
+        let bad = |e: ndarray::ShapeError| Error::Geometry(e.to_string());
+        Ok(match self {
+            Column::F32(v) => BatchArray::F32(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
+            Column::U8(v) => BatchArray::U8(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
+            Column::U16(v) => BatchArray::U16(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
+            Column::U32(v) => BatchArray::U32(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
+            Column::U64(v) => BatchArray::U64(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
+        })
+    }
 }

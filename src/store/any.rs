@@ -89,7 +89,7 @@ fn count_nonzero<T: crate::Element>(voxels: &[T]) -> u64 {
 
 /// Reads `window` into this thread's reusable buffer and applies `f` to its voxels, so tests
 /// run for every rejected candidate allocate nothing.
-fn with_window<T: crate::Element, R>(
+pub(crate) fn with_window<T: crate::Element, R>(
     array: &MappedArray<T>,
     window: Bbox,
     pad: PadMode,

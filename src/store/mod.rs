@@ -12,6 +12,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use any::AnyArray;
+pub(crate) use any::with_window;
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};
 pub use reader::{MappedArray, OpenOptions};

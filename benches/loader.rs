@@ -1,0 +1,134 @@
+//! The loader end to end: samples/s delivered for `(8, 256, 256)` uint8 → float32 windows.
+//!
+//! On the sampler bench's store (a (200, 1024, 1024) uint8 image, uint16 labels of blobs), one
+//! run measures, side by side:
+//! 1. PyTC's default augmentation on 1 and 2 workers (scaling), against the same work done
+//!    inline without the loader (draw, read, augment, stack), giving the loader's own overhead;
+//! 2. no augmentation on 1 worker, uint8 → float32 included, against raw window reads;
+//! 3. rejection sampling (1 % foreground, SIZE_THRES 1000, P 0.95) on the full augmented
+//!    pipeline against no rejection: what rejection adds per accepted sample.
+//!
+//! `cargo bench --bench loader` (prints a table; figures recorded in BENCHMARKS.md).
+
+use std::time::Instant;
+
+use voxload::augment::{Compose, TargetKind};
+use voxload::loader::{Loader, LoaderBuilder};
+use voxload::sampler::{ArrayNames, Rejection, Volume};
+use voxload::{Bbox, MappedArray, OpenOptions, PadMode};
+
+#[path = "common/bench_data.rs"]
+mod bench_data;
+
+const INPUT: [usize; 3] = [8, 256, 256];
+const LABEL: [(&str, TargetKind); 1] = [("label", TargetKind::Mask)];
+
+/// Samples per second over `seconds` after a short warm-up.
+fn rate(b: &LoaderBuilder, workers: usize, seconds: f64) -> f64 {
+    let mut it = b
+        .clone()
+        .workers(workers)
+        .prefetch(2 * workers)
+        .build_prefetch()
+        .unwrap();
+    for _ in 0..4 {
+        it.next().unwrap().unwrap();
+    }
+    let (t, mut n) = (Instant::now(), 0usize);
+    while t.elapsed().as_secs_f64() < seconds {
+        n += it.next().unwrap().unwrap().samples.len();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The serial iterator's rate (same work on the calling thread, no channels).
+fn serial_rate(b: &LoaderBuilder, seconds: f64) -> f64 {
+    let mut it = b.build().unwrap();
+    let (t, mut n) = (Instant::now(), 0usize);
+    while t.elapsed().as_secs_f64() < seconds {
+        n += it.next().unwrap().unwrap().samples.len();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn main() {
+    voxload::memory::keep_freed_memory();
+    let seconds: f64 = std::env::var("VOXLOAD_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6.0);
+    let store = bench_data::store();
+    voxload::bench::warm_page_cache(&store.join("image")).unwrap();
+    voxload::bench::warm_page_cache(&store.join("label_1pc")).unwrap();
+    let volume = |label: bool| {
+        let mut names = ArrayNames::new("image");
+        if label {
+            names = names.label("label_1pc");
+        }
+        Volume::open(0, &store, &names, &OpenOptions::default()).unwrap()
+    };
+    let augmented = Loader::builder(
+        vec![volume(true)],
+        Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap(),
+    )
+    .batch_size(2);
+    let bytes_per_sample = (INPUT.iter().product::<usize>() * 6) as f64; // f32 image + u16 label
+
+    let serial = serial_rate(&augmented, seconds);
+    let one = rate(&augmented, 1, seconds);
+    let two = rate(&augmented, 2, seconds);
+    println!("augmented (PyTC defaults, image + label), batch 2:");
+    println!("  serial (no threads, no channel): {serial:8.1} samples/s");
+    println!("  prefetch, 1 worker:              {one:8.1} samples/s ({:.0} MB/s); loader overhead {:+.1} % vs serial", one * bytes_per_sample / 1e6, 100.0 * (serial / one - 1.0));
+    println!(
+        "  prefetch, 2 workers:             {two:8.1} samples/s ({:.0} MB/s); {:.2}x 1 worker",
+        two * bytes_per_sample / 1e6,
+        two / one
+    );
+
+    let plain = Loader::builder(
+        vec![volume(false)],
+        Compose::disabled(INPUT, LABEL).unwrap(),
+    )
+    .batch_size(2);
+    let plain_rate = rate(&plain, 1, seconds);
+    let image = MappedArray::<u8>::open(&store, "image").unwrap();
+    let mut out = vec![0u8; INPUT.iter().product()];
+    let shape = INPUT.map(|v| v as u64);
+    let (t, mut n) = (Instant::now(), 0u64);
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    while t.elapsed().as_secs_f64() < seconds {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let begin = [
+            (rng % 190) as i64,
+            ((rng >> 16) % 760) as i64,
+            ((rng >> 32) % 760) as i64,
+        ];
+        image
+            .read_into(Bbox::new(begin, shape), PadMode::Reflect, &mut out)
+            .unwrap();
+        n += 1;
+    }
+    let reads = n as f64 / t.elapsed().as_secs_f64();
+    println!("no augmentation, image only, 1 worker: {plain_rate:8.1} samples/s (uint8 -> float32 batches); raw uint8 window reads {reads:8.1}/s: {:.2}x slower", reads / plain_rate);
+
+    let rejecting = augmented.clone().rejection(Rejection {
+        size_thres: 1000,
+        p: 0.95,
+        ..Rejection::default()
+    });
+    let mut it = rejecting.clone().workers(1).build_prefetch().unwrap();
+    let (t, mut accepted) = (Instant::now(), 0usize);
+    while t.elapsed().as_secs_f64() < seconds {
+        accepted += it.next().unwrap().unwrap().samples.len();
+    }
+    let with = accepted as f64 / t.elapsed().as_secs_f64();
+    let stats = it.stats();
+    println!(
+        "rejection (1 % foreground, SIZE_THRES 1000, P 0.95), 1 worker: {with:8.1} accepted samples/s vs {one:.1} without: +{:.1} % time per accepted sample; {:.2} rejected per accepted",
+        100.0 * (one / with - 1.0),
+        stats.rejected as f64 / stats.samples.max(1) as f64
+    );
+}
