@@ -3,8 +3,68 @@
 use super::{Loader, LoaderBuilder, Mode};
 use crate::augment::Compose;
 use crate::config::{Config, Source};
+use std::path::{Path, PathBuf};
+
+use crate::ingest::Input;
 use crate::sampler::{ForegroundIndex, Volume, DEFAULT_BLOCK};
+use crate::store::AnyArray;
 use crate::{Error, OpenOptions, Result};
+
+/// The image paths of a `.txt` list (relative to the list's folder; blank lines and `#`
+/// comments skipped).
+fn list(path: &Path, key: &str) -> Result<Vec<PathBuf>> {
+    match Input::recognise(path) {
+        Ok(Input::Images(files)) => Ok(files),
+        Ok(_) => Err(Error::Config {
+            key: key.into(),
+            reason: format!("{} is not a list of images", path.display()),
+        }),
+        Err(e) => Err(Error::Config {
+            key: key.into(),
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// One depth-1 volume per listed image, its label and mask from the parallel lists; each
+/// image is decoded on demand by the worker that reads it (see [`AnyArray::open_image`]).
+fn image_volumes(
+    images: &Path,
+    labels: Option<&Path>,
+    masks: Option<&Path>,
+) -> Result<Vec<Volume>> {
+    let images = list(images, "DATASET.IMAGE_NAME")?;
+    let parallel = |p: Option<&Path>, key: &str| -> Result<Option<Vec<PathBuf>>> {
+        let Some(p) = p else { return Ok(None) };
+        let l = list(p, key)?;
+        if l.len() != images.len() {
+            return Err(Error::Config {
+                key: key.into(),
+                reason: format!(
+                    "{} lists {} images but DATASET.IMAGE_NAME lists {}",
+                    p.display(),
+                    l.len(),
+                    images.len()
+                ),
+            });
+        }
+        Ok(Some(l))
+    };
+    let labels = parallel(labels, "DATASET.LABEL_NAME")?;
+    let masks = parallel(masks, "DATASET.VALID_MASK_NAME")?;
+    (0..images.len())
+        .map(|i| {
+            let mut v = Volume::new(i, AnyArray::open_image(&images[i], false)?);
+            if let Some(l) = &labels {
+                v = v.with_label(AnyArray::open_image(&l[i], true)?)?;
+            }
+            if let Some(m) = &masks {
+                v = v.with_valid_mask(AnyArray::open_image(&m[i], false)?)?;
+            }
+            Ok(v)
+        })
+        .collect()
+}
 
 impl LoaderBuilder {
     /// The loader a configuration describes: its volumes opened from the store at
@@ -32,8 +92,8 @@ impl LoaderBuilder {
     ///
     /// # Errors
     /// As [`Volume::open`] and [`Volume::open_separate`] for the arrays, and as
-    /// [`Config::compose`]; streamed `.txt` image lists are not served yet (an error says to
-    /// ingest them with `--separate`).
+    /// [`Config::compose`]; for `.txt` image lists (streamed 2D inputs), an image that cannot be
+    /// decoded or lists of different lengths.
     pub fn from_config(config: &Config, mode: Mode) -> Result<LoaderBuilder> {
         let store = &config.input_path;
         let options = OpenOptions::default();
@@ -49,16 +109,11 @@ impl LoaderBuilder {
                 }
                 opened
             }
-            Source::Images { images, .. } => {
-                return Err(Error::Config {
-                    key: "DATASET.IMAGE_NAME".into(),
-                    reason: format!(
-                        "{} is a list of 2D images; streaming them without ingest is not supported yet: run `ingest {} STORE.zarr --separate` and name the arrays instead",
-                        images.display(),
-                        images.display()
-                    ),
-                });
-            }
+            Source::Images {
+                images,
+                labels,
+                valid_masks,
+            } => image_volumes(images, labels.as_deref(), valid_masks.as_deref())?,
         };
         let compose = match mode {
             Mode::Train => config.compose()?,

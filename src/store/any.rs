@@ -48,6 +48,27 @@ impl AnyArray {
         })
     }
 
+    /// A 2D PNG or TIFF image as a `(1, H, W)` array of the file's own type, decoded on demand
+    /// (see [`MappedArray::open_image`]).
+    ///
+    /// # Errors
+    /// As [`MappedArray::open_image`].
+    pub fn open_image(path: &Path, label: bool) -> Result<Self> {
+        let content = if label {
+            crate::ingest::Content::Label
+        } else {
+            crate::ingest::Content::Image
+        };
+        let (image, shape) = super::image::ImageFile::probe(path, content)?;
+        Ok(match image.dtype {
+            DType::U8 => AnyArray::U8(MappedArray::from_image(image, shape)?),
+            DType::U16 => AnyArray::U16(MappedArray::from_image(image, shape)?),
+            DType::U32 => AnyArray::U32(MappedArray::from_image(image, shape)?),
+            DType::U64 => AnyArray::U64(MappedArray::from_image(image, shape)?),
+            DType::F32 => AnyArray::F32(MappedArray::from_image(image, shape)?),
+        })
+    }
+
     /// The array's shape.
     #[must_use]
     pub fn shape(&self) -> Shape {

@@ -46,6 +46,8 @@ pub(crate) enum ChunkData {
     Mapped(Arc<MappedFile>, usize),
     /// A chunk decoded by zarrs.
     Decoded(Arc<ArrayBytes<'static>>),
+    /// A decoded image file (one chunk).
+    Image(Arc<Vec<u8>>),
 }
 
 impl ChunkData {
@@ -54,6 +56,7 @@ impl ChunkData {
         match self {
             ChunkData::Fill => None,
             ChunkData::Mapped(file, start) => Some(&file.map[*start..*start + len]),
+            ChunkData::Image(bytes) => Some(&bytes[..len]),
             ChunkData::Decoded(bytes) => match bytes.as_ref() {
                 ArrayBytes::Fixed(raw) => Some(&raw[..len]),
                 _ => None,
@@ -85,6 +88,8 @@ pub(crate) enum ChunkSource {
         index_crc32c: bool,
     },
     Decoded(ChunkCacheDecodedLruSizeLimit),
+    /// A 2D image file decoded on demand: the whole array is one chunk.
+    Image(super::image::ImageFile),
 }
 
 impl ChunkSource {
@@ -129,6 +134,7 @@ impl ChunkSource {
     /// byte length is `chunk_bytes`.
     pub(crate) fn chunk(&self, chunk: [u64; 3], chunk_bytes: usize) -> Result<ChunkData> {
         match self {
+            ChunkSource::Image(image) => Ok(ChunkData::Image(image.bytes(chunk_bytes)?)),
             ChunkSource::Decoded(cache) => {
                 let bytes = cache
                     .retrieve_chunk_bytes(&chunk, &zarrs::array::CodecOptions::default())
@@ -195,7 +201,7 @@ impl ChunkSource {
     pub(crate) fn mapped_files(&self) -> usize {
         match self {
             ChunkSource::Mapped { files, .. } => files.lock().map(|f| f.len()).unwrap_or(0),
-            ChunkSource::Decoded(_) => 0,
+            ChunkSource::Decoded(_) | ChunkSource::Image(_) => 0,
         }
     }
 }

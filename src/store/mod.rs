@@ -1,6 +1,7 @@
 //! The Zarr v3 store: metadata, atomic writers and memory-mapped readers.
 
 mod any;
+mod image;
 pub mod atomic;
 mod chunks;
 pub mod meta;

@@ -355,3 +355,86 @@ fn anonymous_memory_stays_bounded_by_the_prefetch_depth() {
     );
     let _ = MappedArray::<u8>::open(dir.path(), "image").unwrap();
 }
+
+fn write_png_u8(path: &Path, a: &ndarray::Array2<u8>) {
+    let (h, w) = a.dim();
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut enc = png::Encoder::new(file, w as u32, h as u32);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let data: Vec<u8> = a.iter().copied().collect();
+    enc.write_header().unwrap().write_image_data(&data).unwrap();
+}
+
+#[test]
+fn streamed_image_lists_need_no_ingest_and_are_visited_in_order() {
+    use voxload::config::Config;
+    let dir = tempfile::tempdir().unwrap();
+    let sizes = [(40, 56), (64, 48), (40, 40)];
+    let mut images = Vec::new();
+    let (mut im_list, mut lb_list) = (String::from("# images\n"), String::new());
+    for (i, &(h, w)) in sizes.iter().enumerate() {
+        let im =
+            ndarray::Array2::from_shape_fn((h, w), |(y, x)| ((y * 3 + x * 5 + i * 7) % 251) as u8);
+        let lb: Vec<u16> = (0..h * w).map(|k| ((k / w) / 10 + i) as u16).collect();
+        write_png_u8(&dir.path().join(format!("im{i}.png")), &im);
+        voxload::ingest::write_png_u16(
+            &dir.path().join(format!("lb{i}.png")),
+            w as u32,
+            h as u32,
+            &lb,
+        )
+        .unwrap();
+        im_list += &format!("im{i}.png\n");
+        lb_list += &format!("lb{i}.png\n");
+        images.push(im);
+    }
+    std::fs::write(dir.path().join("images.txt"), im_list).unwrap();
+    std::fs::write(dir.path().join("labels.txt"), lb_list).unwrap();
+    let config = r#"{"DATASET": {"IMAGE_NAME": "images.txt", "LABEL_NAME": "labels.txt", "DO_2D": true,
+        "PAD_SIZE": [0, 0, 0]}, "MODEL": {"INPUT_SIZE": [1, 32, 32]}, "INFERENCE": {"STRIDE": [1, 16, 16], "DO_SINGLY": true},
+        "AUGMENTOR": {"ENABLED": false}, "SOLVER": {"SAMPLES_PER_BATCH": 2}}"#;
+    let cfg = Config::from_str_at(config, dir.path()).unwrap();
+    let grid = collect(
+        voxload::loader::LoaderBuilder::from_config(&cfg, Mode::Grid)
+            .unwrap()
+            .workers(2)
+            .build_prefetch()
+            .unwrap(),
+    );
+    let mut volumes = Vec::new();
+    for batch in &grid {
+        let BatchArray::F32(img) = batch.array("image").unwrap() else {
+            panic!("float32 image")
+        };
+        assert_eq!(&img.shape()[1..], &[32, 32], "2D batches are (B, H, W)");
+        for (k, s) in batch.samples.iter().enumerate() {
+            volumes.push(s.volume);
+            let [_, y0, x0] = s.start.map(|v| v as usize);
+            let want = images[s.volume]
+                .slice(ndarray::s![y0..y0 + 32, x0..x0 + 32])
+                .mapv(|v| f32::from(v) / 255.0);
+            assert_eq!(img.index_axis(ndarray::Axis(0), k), want.into_dyn());
+        }
+    }
+    // Grids of 2x3, 3x2 and 2x2 windows, one image after the other.
+    assert_eq!(volumes, [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2]);
+    // Training over the list, with rejection reading the labels.
+    let train = r#"{"DATASET": {"IMAGE_NAME": "images.txt", "LABEL_NAME": "labels.txt", "DO_2D": true,
+        "PAD_SIZE": [0, 16, 16], "REJECT_SAMPLING": {"SIZE_THRES": 100}}, "MODEL": {"INPUT_SIZE": [1, 24, 24]}}"#;
+    let cfg = Config::from_str_at(train, dir.path()).unwrap();
+    let b = voxload::loader::LoaderBuilder::from_config(&cfg, Mode::Train)
+        .unwrap()
+        .samples(6);
+    assert_eq!(
+        collect(b.build().unwrap()),
+        collect(b.workers(2).build_prefetch().unwrap())
+    );
+    // A missing image names the file.
+    std::fs::remove_file(dir.path().join("im1.png")).unwrap();
+    let err = voxload::loader::LoaderBuilder::from_config(&cfg, Mode::Train)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("im1.png"), "{err}");
+}

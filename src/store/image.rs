@@ -1,0 +1,110 @@
+//! 2D images (PNG, TIFF) read as depth-1 arrays without ingest: each image is one chunk,
+//! decoded on demand and kept in a small process-wide cache, so memory holds only the images in
+//! flight (SPEC section 4, streaming 2D inputs).
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+use crate::ingest::{decode_file, Content, Plane};
+use crate::{DType, Element, Error, Result, Shape};
+
+/// Decoded images kept at once, whatever the number of images (a few per worker).
+const CACHED_IMAGES: usize = 16;
+
+type Decoded = Arc<Vec<u8>>;
+
+fn cache() -> &'static Mutex<LruCache<(PathBuf, DType), Decoded>> {
+    static CACHE: std::sync::OnceLock<Mutex<LruCache<(PathBuf, DType), Decoded>>> =
+        std::sync::OnceLock::new();
+    CACHE.get_or_init(|| {
+        Mutex::new(LruCache::new(
+            NonZeroUsize::new(CACHED_IMAGES).unwrap_or(NonZeroUsize::MIN),
+        ))
+    })
+}
+
+/// One image file serving as a `(1, H, W)` array.
+#[derive(Debug)]
+pub(crate) struct ImageFile {
+    pub path: PathBuf,
+    pub content: Content,
+    pub dtype: DType,
+}
+
+fn failed(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::Unsupported {
+        path: path.to_path_buf(),
+        reason: format!("cannot read the image: {e}"),
+    }
+}
+
+/// The voxels of `plane` as `T`, as little-endian bytes.
+fn plane_bytes<T: Element>(path: &Path, plane: &Plane, content: Content) -> Result<Vec<u8>> {
+    let voxels = plane.to_voxels::<T>(content).ok_or_else(|| {
+        failed(
+            path,
+            format!("its {} pixels do not fit {}", plane.kind(), T::DTYPE),
+        )
+    })?;
+    Ok(bytemuck::cast_slice(&voxels.into_raw_vec_and_offset().0).to_vec())
+}
+
+impl ImageFile {
+    /// Decodes `path` once to learn its shape and natural type (`uint8`/`uint16`/… for images,
+    /// packed ids for colour labels).
+    pub(crate) fn probe(path: &Path, content: Content) -> Result<(ImageFile, Shape)> {
+        let plane = decode_file(path).map_err(|e| failed(path, e))?;
+        let (h, w) = plane.dim();
+        let image = ImageFile {
+            path: path.to_path_buf(),
+            content,
+            dtype: plane.natural_dtype(content),
+        };
+        let bytes = image.to_bytes(&plane)?;
+        put(&image, bytes);
+        Ok((image, [1, h as u64, w as u64]))
+    }
+
+    fn to_bytes(&self, plane: &Plane) -> Result<Decoded> {
+        let p = &self.path;
+        let bytes = match self.dtype {
+            DType::U8 => plane_bytes::<u8>(p, plane, self.content)?,
+            DType::U16 => plane_bytes::<u16>(p, plane, self.content)?,
+            DType::U32 => plane_bytes::<u32>(p, plane, self.content)?,
+            DType::U64 => plane_bytes::<u64>(p, plane, self.content)?,
+            DType::F32 => plane_bytes::<f32>(p, plane, self.content)?,
+        };
+        Ok(Arc::new(bytes))
+    }
+
+    /// The image's voxels (decoded now unless cached), `expected` bytes long.
+    pub(crate) fn bytes(&self, expected: usize) -> Result<Decoded> {
+        let key = (self.path.clone(), self.dtype);
+        if let Some(b) = cache().lock().map_err(|_| poisoned())?.get(&key).cloned() {
+            return Ok(b);
+        }
+        let plane = decode_file(&self.path).map_err(|e| failed(&self.path, e))?;
+        let bytes = self.to_bytes(&plane)?;
+        if bytes.len() != expected {
+            return Err(failed(
+                &self.path,
+                "the file changed size since it was opened",
+            ));
+        }
+        put(self, bytes.clone());
+        Ok(bytes)
+    }
+}
+
+fn put(image: &ImageFile, bytes: Decoded) {
+    if let Ok(mut c) = cache().lock() {
+        c.put((image.path.clone(), image.dtype), bytes);
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Geometry("the decoded-image cache lock was poisoned by a panic".into())
+}
