@@ -118,6 +118,17 @@ pub enum Error {
         /// What is wrong, and what would be right.
         reason: String,
     },
+    /// A window handed to a prediction writer that does not fit its grid, or a grid left
+    /// incomplete.
+    #[error("{path}: prediction window at {position:?}: {problem}")]
+    Prediction {
+        /// The output array's directory.
+        path: PathBuf,
+        /// The window's start, in volume coordinates.
+        position: [i64; 3],
+        /// What is wrong.
+        problem: crate::predict::Problem,
+    },
 }
 
 /// The library's result type.

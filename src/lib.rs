@@ -35,6 +35,7 @@ pub mod ingest;
 pub mod loader;
 pub mod memory;
 pub mod pad;
+pub mod predict;
 pub mod sampler;
 pub mod store;
 pub mod synth;

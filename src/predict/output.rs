@@ -1,0 +1,196 @@
+//! The output array `(C, D, H, W)`: creating it, writing its chunks, marking it complete, and
+//! reading it back.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::Array4;
+use serde_json::{json, Map, Value};
+use zarrs::array::codec::{BytesCodec, ZstdCodec};
+use zarrs::array::{Array, ArrayBuilder, ArraySubset, CodecOptions};
+use zarrs::group::GroupBuilder;
+
+use super::OutputType;
+use crate::store::atomic::AtomicFsStore;
+use crate::store::meta::{read_node, Status, ATTRIBUTE};
+use crate::store::{array_dir, Encoding};
+use crate::{Error, Result, Shape};
+
+/// The output array and how its chunks are written.
+pub(crate) struct OutputArray {
+    array: Array<AtomicFsStore>,
+    dir: PathBuf,
+    options: CodecOptions,
+}
+
+fn zarrs_path(name: &str) -> String {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// voxload's record in the output's attributes: version and status, no time or host.
+fn record(status: Status) -> Value {
+    json!({"version": env!("CARGO_PKG_VERSION"), "status": status.as_str()})
+}
+
+impl OutputArray {
+    /// Creates array `name` of `shape` `(C, D, H, W)` with chunks `(1, chunk)`, marked
+    /// in-progress; an existing array is replaced when `overwrite` is set, else an error.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        store: &Path,
+        name: &str,
+        shape: [u64; 4],
+        chunk: Shape,
+        dtype: OutputType,
+        encoding: Encoding,
+        mut attributes: Map<String, Value>,
+        overwrite: bool,
+    ) -> Result<Self> {
+        let dir = array_dir(store, name);
+        if dir.join("zarr.json").exists() {
+            if !overwrite {
+                return Err(Error::Write {
+                    path: dir,
+                    reason: "the array already exists; pass --overwrite to replace it".into(),
+                });
+            }
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        }
+        let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
+        make_groups(&storage, name)?;
+        let chunk4 = vec![1, chunk[0], chunk[1], chunk[2]];
+        let mut builder = ArrayBuilder::new(shape.to_vec(), chunk4, dtype.name(), 0u8);
+        builder.array_to_bytes_codec(Arc::new(BytesCodec::little()));
+        match encoding {
+            Encoding::Raw => {}
+            Encoding::Zstd { level } => {
+                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+            }
+            Encoding::ShardedRaw { .. } => {
+                return Err(Error::Write {
+                    path: dir,
+                    reason: "predictions are written raw or zstd, not sharded".into(),
+                })
+            }
+        }
+        attributes.insert(ATTRIBUTE.into(), record(Status::InProgress));
+        builder.attributes(attributes);
+        builder.dimension_names(Some(["c", "z", "y", "x"]));
+        let array = builder
+            .build(storage, &zarrs_path(name))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(OutputArray {
+            array,
+            dir,
+            options: CodecOptions::default().with_concurrent_target(1),
+        })
+    }
+
+    /// The array's directory.
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes one whole chunk `(1, cz, cy, cx)` (edge chunks padded with zeros).
+    pub fn write_chunk<T: zarrs::array::Element>(&self, index: [u64; 4], data: &[T]) -> Result<()> {
+        self.array
+            .store_chunk_opt(&index, data, &self.options)
+            .map_err(|e| Error::zarrs(&self.dir, e))
+    }
+
+    /// Marks the array complete.
+    pub fn finish(&mut self) -> Result<()> {
+        self.array
+            .attributes_mut()
+            .insert(ATTRIBUTE.into(), record(Status::Complete));
+        self.array
+            .store_metadata()
+            .map_err(|e| Error::zarrs(&self.dir, e))
+    }
+}
+
+/// Writes group metadata for the store root and every parent of `name` that has none.
+fn make_groups(storage: &Arc<AtomicFsStore>, name: &str) -> Result<()> {
+    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
+    for depth in 0..parts.len() {
+        let prefix = parts[..depth].join("/");
+        let dir = array_dir(storage.root(), &prefix);
+        if dir.join("zarr.json").exists() {
+            continue;
+        }
+        let group = GroupBuilder::new()
+            .build(storage.clone(), &zarrs_path(&prefix))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        group.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
+    }
+    Ok(())
+}
+
+/// Whether array `name` of the store exists and is marked complete by a prediction writer
+/// (or any voxload writer). `DO_SINGLY` runs skip such arrays.
+///
+/// # Errors
+/// [`Error::NotZarr`] when `zarr.json` exists but is not Zarr v3; I/O errors reading it. A
+/// missing array is `Ok(false)`.
+pub fn is_complete(store: &Path, name: &str) -> Result<bool> {
+    let dir = array_dir(store, name);
+    if !dir.join("zarr.json").exists() {
+        return Ok(false);
+    }
+    let doc = read_node(&dir)?;
+    Ok(doc.pointer(&format!("/attributes/{ATTRIBUTE}/status")) == Some(&json!("complete")))
+}
+
+/// The array of input volume (image) `index` under `base` when each gets its own array
+/// (`DO_SINGLY`, or several volumes): `base/0000`, `base/0001`, …
+///
+/// ```
+/// assert_eq!(voxload::predict::singly_name("pred", 3), "pred/0003");
+/// ```
+#[must_use]
+pub fn singly_name(base: &str, index: usize) -> String {
+    let base = base.trim_end_matches('/');
+    if base.is_empty() {
+        format!("{index:04}")
+    } else {
+        format!("{base}/{index:04}")
+    }
+}
+
+/// Reads a whole prediction array `(C, D, H, W)` into memory, as `float32` (uint8 arrays give
+/// their stored values 0–255). For checking small outputs; large ones are read with any Zarr
+/// client.
+///
+/// # Errors
+/// [`Error::Zarrs`] when the array cannot be opened or decoded, [`Error::Unsupported`] when it
+/// is not a 4D `uint8` or `float32` array.
+pub fn read_prediction(store: &Path, name: &str) -> Result<Array4<f32>> {
+    let dir = array_dir(store, name);
+    let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
+    let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
+    let shape = array.shape().to_vec();
+    let unsupported = |reason: String| Error::Unsupported {
+        path: dir.clone(),
+        reason,
+    };
+    let [c, d, h, w] = <[u64; 4]>::try_from(shape.as_slice())
+        .map_err(|_| unsupported(format!("shape {shape:?} is not (C, D, H, W)")))?
+        .map(|v| v as usize);
+    let subset = ArraySubset::new_with_shape(shape.clone());
+    let doc = read_node(&dir)?;
+    let values: Vec<f32> = match doc.get("data_type").and_then(Value::as_str).unwrap_or("?") {
+        "float32" => array
+            .retrieve_array_subset::<Vec<f32>>(&subset)
+            .map_err(|e| Error::zarrs(&dir, e))?,
+        "uint8" => array
+            .retrieve_array_subset::<Vec<u8>>(&subset)
+            .map_err(|e| Error::zarrs(&dir, e))?
+            .into_iter()
+            .map(f32::from)
+            .collect(),
+        other => return Err(unsupported(format!("data type {other}"))),
+    };
+    Array4::from_shape_vec((c, d, h, w), values).map_err(|e| unsupported(e.to_string()))
+}
