@@ -14,6 +14,7 @@ use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 mod demo;
 mod montage;
 mod sample;
+mod stitch;
 
 /// Fast data loading for deep learning on huge 3D EM volumes.
 #[derive(Parser)]
@@ -44,6 +45,9 @@ enum Command {
     Preview(sample::PreviewArgs),
     /// Write a synthetic EM-like uint8 volume into a store (test data for your own disk).
     Synth(SynthArgs),
+    /// Blend predicted grid windows (NNNNNN_pred.npy beside a `sample --mode grid` manifest)
+    /// into a Zarr array (C, D, H, W).
+    Stitch(stitch::StitchArgs),
 }
 
 #[derive(Args)]
@@ -190,6 +194,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Preview(args) => sample::preview(&args),
         Command::Demo(args) => demo::run(&args.dir, &args.volume, args.tile, args.seconds),
         Command::Synth(args) => synth(&args),
+        Command::Stitch(args) => stitch::stitch(&args),
     }
 }
 

@@ -1,0 +1,235 @@
+//! `voxload stitch`: blend a folder of predicted grid windows (`NNNNNN_pred.npy` beside the
+//! manifest of `voxload sample --mode grid`) into a Zarr array.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use ndarray::{Array4, ArrayD, Ix4};
+use rayon::prelude::*;
+use serde_json::Value;
+use voxload::config::{Config, Source};
+use voxload::geometry::parse_triple;
+use voxload::predict::{is_complete, singly_name, OutputType, PredictionWriter, Weight};
+use voxload::sampler::separate_arrays;
+use voxload::store::{array_dir, split_address, ArrayMeta};
+use voxload::{Coord, Encoding, Shape};
+
+#[derive(Args)]
+pub struct StitchArgs {
+    /// The folder holding manifest.json and NNNNNN_pred.npy files ((C, d, h, w), or (d, h, w)
+    /// for one channel; (C, h, w) or (h, w) in 2D).
+    dir: PathBuf,
+    /// The configuration the grid was sampled with (volumes, MODEL.INPUT_SIZE,
+    /// INFERENCE.STRIDE, DATASET.PAD_SIZE, DO_2D, INFERENCE.DO_SINGLY).
+    #[arg(long)]
+    config: PathBuf,
+    /// STORE/ARRAY to write; with several volumes or DO_SINGLY, ARRAY/0000, ARRAY/0001, ...
+    #[arg(long)]
+    out: PathBuf,
+    /// gaussian, bump or constant.
+    #[arg(long, default_value = "gaussian")]
+    weight: String,
+    /// float32 or uint8 (x 255, rounded, clipped).
+    #[arg(long, default_value = "float32")]
+    dtype: String,
+    /// raw, zstd or zstd:LEVEL.
+    #[arg(long, default_value = "raw")]
+    codec: String,
+    /// Spatial chunk Z,Y,X of the output (default: window depth, 256, 256).
+    #[arg(long)]
+    chunk: Option<String>,
+    /// Threads reading and blending predictions (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Replace existing output arrays (with DO_SINGLY, complete arrays are skipped instead
+    /// and unfinished ones replaced).
+    #[arg(long)]
+    overwrite: bool,
+}
+
+/// One manifest entry.
+struct Entry {
+    index: u64,
+    volume: usize,
+    start: Coord,
+    shape: Shape,
+}
+
+fn entries(dir: &Path) -> Result<Vec<Entry>> {
+    let path = dir.join("manifest.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let doc: Value =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    let samples = doc
+        .get("samples")
+        .and_then(Value::as_array)
+        .with_context(|| format!("{}: no samples list", path.display()))?;
+    samples
+        .iter()
+        .map(|s| {
+            let triple = |key: &str| -> Result<[i64; 3]> {
+                let v: Vec<i64> = serde_json::from_value(s.get(key).cloned().unwrap_or_default())
+                    .with_context(|| format!("{}: sample {key}", path.display()))?;
+                v.try_into()
+                    .map_err(|_| anyhow::anyhow!("{}: {key} is not [z, y, x]", path.display()))
+            };
+            Ok(Entry {
+                index: s
+                    .get("index")
+                    .and_then(Value::as_u64)
+                    .context("sample index")?,
+                volume: s
+                    .get("volume")
+                    .and_then(Value::as_u64)
+                    .context("sample volume")? as usize,
+                start: triple("start")?,
+                shape: triple("shape")?.map(|v| v as u64),
+            })
+        })
+        .collect()
+}
+
+/// The image shape of every volume the configuration names.
+fn volume_shapes(cfg: &Config) -> Result<Vec<Shape>> {
+    let Source::Store { volumes } = &cfg.source else {
+        bail!("DATASET.IMAGE_NAME is a list of 2D images; stitch works on store arrays");
+    };
+    let store = &cfg.input_path;
+    let mut shapes = Vec::new();
+    for names in volumes {
+        if cfg.load_2d {
+            shapes.extend(
+                separate_arrays(store, &names.image)?
+                    .into_iter()
+                    .map(|(_, m)| m.shape),
+            );
+        } else {
+            shapes.push(ArrayMeta::read(&array_dir(store, &names.image))?.shape);
+        }
+    }
+    Ok(shapes)
+}
+
+/// Reads one prediction as `(C, d, h, w)`.
+fn read_pred(path: &Path, window: Shape) -> Result<Array4<f32>> {
+    let any: ArrayD<f32> = match ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
+        Ok(a) => a,
+        Err(_) => ndarray_npy::read_npy::<_, ArrayD<f64>>(path)
+            .with_context(|| format!("reading {} (float32 or float64 .npy)", path.display()))?
+            .mapv(|v| v as f32),
+    };
+    let s = any.shape().to_vec();
+    let [d, h, w] = window.map(|v| v as usize);
+    let shape = match s.as_slice() {
+        [_, _, _, _] => s.clone(),
+        [z, y, x] if *z == d && [*y, *x] == [h, w] => vec![1, d, h, w],
+        [c, y, x] if d == 1 && [*y, *x] == [h, w] => vec![*c, 1, h, w],
+        [y, x] if d == 1 => vec![1, 1, *y, *x],
+        _ => s.clone(),
+    };
+    let reshaped = any
+        .into_shape_with_order(shape)
+        .ok()
+        .and_then(|a| a.into_dimensionality::<Ix4>().ok());
+    reshaped.with_context(|| {
+        format!(
+            "{}: prediction of shape {s:?}, expected (C, {d}, {h}, {w}) or ({d}, {h}, {w})",
+            path.display()
+        )
+    })
+}
+
+pub fn stitch(args: &StitchArgs) -> Result<()> {
+    let cfg = Config::from_file(&args.config)?;
+    let weight: Weight = args.weight.parse()?;
+    let dtype: OutputType = args.dtype.parse()?;
+    let encoding: Encoding = args.codec.parse()?;
+    let chunk: Option<Shape> = args
+        .chunk
+        .as_deref()
+        .map(parse_triple)
+        .transpose()
+        .context("--chunk")?;
+    let shapes = volume_shapes(&cfg)?;
+    let window: Shape = cfg.input_size.map(|v| v as u64);
+    let all = entries(&args.dir)?;
+    let (store, base) = split_address(&args.out);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(args.threads.unwrap_or(0))
+        .build()?;
+    let batch = 4 * pool.current_num_threads();
+    let separate = cfg.do_singly || shapes.len() > 1;
+    let t = Instant::now();
+    let (mut windows, mut skipped) = (0u64, 0usize);
+    for (v, &shape) in shapes.iter().enumerate() {
+        let name = if separate {
+            singly_name(&base, v)
+        } else {
+            base.clone()
+        };
+        if cfg.do_singly && is_complete(&store, &name)? {
+            eprintln!("{}: complete, skipped", array_dir(&store, &name).display());
+            skipped += 1;
+            continue;
+        }
+        let mine: Vec<&Entry> = all.iter().filter(|e| e.volume == v).collect();
+        let Some(first) = mine.first() else {
+            bail!("the manifest has no window of volume {v}: sample the whole grid (voxload sample --mode grid without --count, --rank)");
+        };
+        if let Some(e) = mine.iter().find(|e| e.shape != window) {
+            bail!(
+                "sample {} has shape {:?}, not MODEL.INPUT_SIZE {window:?}: was it sampled with --mode grid and this configuration?",
+                e.index,
+                e.shape
+            );
+        }
+        let pred_path = |e: &Entry| args.dir.join(format!("{:06}_pred.npy", e.index));
+        let channels = read_pred(&pred_path(first), window)?.shape()[0];
+        let mut builder = PredictionWriter::builder(shape, window, cfg.stride)
+            .pad(cfg.pad_size)
+            .channels(channels)
+            .weight(weight)
+            .dtype(dtype)
+            .encoding(encoding)
+            .overwrite(args.overwrite || cfg.do_singly);
+        if let Some(c) = chunk {
+            builder = builder.chunk(c);
+        }
+        let writer = builder.create(&store, &name)?;
+        // Batches in manifest (grid) order keep arrival nearly in order, so memory stays a slab.
+        for part in mine.chunks(batch) {
+            pool.install(|| {
+                part.par_iter().try_for_each(|e| -> Result<()> {
+                    let pred = read_pred(&pred_path(e), window)?;
+                    writer
+                        .add(e.start, pred.view())
+                        .with_context(|| format!("sample {}", e.index))
+                })
+            })?;
+        }
+        windows += writer.added();
+        let peak = writer.peak_bytes();
+        let path = writer.path().to_path_buf();
+        writer.finish()?;
+        eprintln!(
+            "wrote {} ({channels} x {shape:?} {}, {weight}; {} windows; peak {:.1} MiB of accumulators)",
+            path.display(),
+            dtype.name(),
+            mine.len(),
+            peak as f64 / (1 << 20) as f64
+        );
+    }
+    eprintln!(
+        "stitched {windows} windows in {:.1} s{}",
+        t.elapsed().as_secs_f64(),
+        if skipped > 0 {
+            format!(", {skipped} complete arrays skipped")
+        } else {
+            String::new()
+        }
+    );
+    Ok(())
+}
