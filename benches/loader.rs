@@ -51,6 +51,40 @@ fn serial_rate(b: &LoaderBuilder, seconds: f64) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// The same work as one worker, done inline with no loader at all: draw, read image and label
+/// windows, convert, augment — no batching, no channel, no threads.
+fn bare_rate(volume: &Volume, compose: &Compose, seconds: f64) -> f64 {
+    use voxload::augment::{Sample, Voxels};
+    use voxload::sampler::{sample_rng, RandomSampler, WindowSettings};
+    use voxload::store::AnyArray;
+    let windows = WindowSettings {
+        sample: compose.sample_size().map(|v| v as u64),
+        input: compose.input_size().map(|v| v as u64),
+        ..WindowSettings::default()
+    };
+    let sampler =
+        RandomSampler::new(vec![volume.sample_volume()], windows, Rejection::default()).unwrap();
+    let (AnyArray::U8(image), Some(AnyArray::U16(label))) =
+        (volume.image().as_ref(), volume.label().map(|l| l.as_ref()))
+    else {
+        panic!("bench volume: uint8 image, uint16 label");
+    };
+    let (t, mut n) = (Instant::now(), 0u64);
+    while t.elapsed().as_secs_f64() < seconds {
+        let d = sampler.draw(0, 0, n).unwrap();
+        let im = image
+            .read(d.window, PadMode::Reflect)
+            .unwrap()
+            .mapv(|v| f32::from(v) / 255.0);
+        let lb = label.read(d.window, PadMode::Reflect).unwrap();
+        let sample = Sample::new(im).with("label", Voxels::U16(lb));
+        let out = compose.apply(sample, &mut sample_rng(1, 0, n)).unwrap();
+        std::hint::black_box(out.into_parts());
+        n += 1;
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
 fn main() {
     voxload::memory::keep_freed_memory();
     let seconds: f64 = std::env::var("VOXLOAD_BENCH_SECONDS")
@@ -74,12 +108,23 @@ fn main() {
     .batch_size(2);
     let bytes_per_sample = (INPUT.iter().product::<usize>() * 6) as f64; // f32 image + u16 label
 
+    let bare = bare_rate(
+        &volume(true),
+        &Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap(),
+        seconds,
+    );
     let serial = serial_rate(&augmented, seconds);
     let one = rate(&augmented, 1, seconds);
     let two = rate(&augmented, 2, seconds);
     println!("augmented (PyTC defaults, image + label), batch 2:");
-    println!("  serial (no threads, no channel): {serial:8.1} samples/s");
-    println!("  prefetch, 1 worker:              {one:8.1} samples/s ({:.0} MB/s); loader overhead {:+.1} % vs serial", one * bytes_per_sample / 1e6, 100.0 * (serial / one - 1.0));
+    println!(
+        "  inline, no loader:               {bare:8.1} samples/s (draw, read, convert, augment)"
+    );
+    println!(
+        "  serial iterator (batching):      {serial:8.1} samples/s; overhead {:+.1} % of its time",
+        100.0 * (1.0 - serial / bare)
+    );
+    println!("  prefetch, 1 worker:              {one:8.1} samples/s ({:.0} MB/s); loader overhead {:+.1} % of its time", one * bytes_per_sample / 1e6, 100.0 * (1.0 - one / bare));
     println!(
         "  prefetch, 2 workers:             {two:8.1} samples/s ({:.0} MB/s); {:.2}x 1 worker",
         two * bytes_per_sample / 1e6,

@@ -36,6 +36,30 @@ pub(crate) struct Producer {
     pub busy_nanos: AtomicU64,
 }
 
+/// Where a sample comes from.
+struct Located {
+    /// Its index in the stream (training) or in the whole grid.
+    index: u64,
+    volume: usize,
+    window: Bbox,
+    rejections: u32,
+    forced: bool,
+}
+
+impl Located {
+    fn info(&self, transforms: Vec<crate::augment::Applied>) -> SampleInfo {
+        SampleInfo {
+            index: self.index,
+            volume: self.volume,
+            start: self.window.begin,
+            shape: self.window.shape,
+            rejections: self.rejections,
+            forced: self.forced,
+            transforms,
+        }
+    }
+}
+
 /// One finished sample before stacking.
 struct Made {
     info: SampleInfo,
@@ -115,44 +139,51 @@ impl Producer {
         Ok(batch)
     }
 
-    /// Where sample `i` comes from: its index in the stream or grid, its volume, its window,
-    /// rejections and whether it was forced.
-    fn locate(&self, i: u64) -> Result<(u64, usize, Bbox, u32, bool)> {
-        // Grid items keep their index in the whole grid, whatever the rank.
+    /// Where sample `i` comes from.
+    fn locate(&self, i: u64) -> Result<Located> {
         Ok(match self.mode {
             Mode::Train => {
                 let sampler = self.sampler.as_ref().expect("train mode has a sampler");
                 let d = sampler.draw(self.seed, self.epoch, i)?;
-                (i, d.volume, d.window, d.rejections, d.forced)
+                Located {
+                    index: i,
+                    volume: d.volume,
+                    window: d.window,
+                    rejections: d.rejections,
+                    forced: d.forced,
+                }
             }
+            // Grid items keep their index in the whole grid, whatever the rank.
             Mode::Grid => {
                 let item = self.grid[i as usize];
-                let pad = self.grid_pad.map(|p| -p);
-                (item.index, item.volume, item.window.shift(pad), 0, false)
+                Located {
+                    index: item.index,
+                    volume: item.volume,
+                    window: item.window.shift(self.grid_pad.map(|p| -p)),
+                    rejections: 0,
+                    forced: false,
+                }
             }
         })
     }
 
-    /// Sample `i` of the stream.
+    fn is_image(&self, key: &str) -> bool {
+        self.compose.targets().get(key) == Some(&crate::augment::TargetKind::Img)
+    }
+
+    /// Sample `i` of the stream, read and augmented.
     fn sample(&self, i: u64) -> Result<Made> {
-        let (index, volume, window, rejections, forced) = self.locate(i)?;
-        let v = &self.volumes[volume];
-        let mut sample = Sample::new(read_image(v.image(), window, self.pad_mode)?);
-        if let Some(label) = v.label() {
-            sample.insert("label", read_voxels(label, window, self.pad_mode)?);
-        }
-        if let Some(mask) = v.valid_mask() {
-            sample.insert("valid_mask", read_voxels(mask, window, self.pad_mode)?);
-        }
-        for (name, array) in v.targets() {
-            let kind = self.compose.targets().get(name).copied();
-            let data = match kind {
-                Some(crate::augment::TargetKind::Img) => {
-                    Voxels::F32(read_image(array, window, self.pad_mode)?)
-                }
-                _ => read_voxels(array, window, self.pad_mode)?,
+        let at = self.locate(i)?;
+        let mut arrays = self.volumes[at.volume].keyed().into_iter();
+        let (_, image) = arrays.next().expect("a volume has an image");
+        let mut sample = Sample::new(read_image(image, at.window, self.pad_mode)?);
+        for (key, array) in arrays {
+            let data = if self.is_image(key) {
+                Voxels::F32(read_image(array, at.window, self.pad_mode)?)
+            } else {
+                read_voxels(array, at.window, self.pad_mode)?
             };
-            sample.insert(name, data);
+            sample.insert(key, data);
         }
         let sample = match self.mode {
             Mode::Train => {
@@ -165,15 +196,7 @@ impl Producer {
         };
         let (targets, applied) = sample.into_parts();
         Ok(Made {
-            info: SampleInfo {
-                index,
-                volume,
-                start: window.begin,
-                shape: window.shape,
-                rejections,
-                forced,
-                transforms: applied,
-            },
+            info: at.info(applied),
             targets,
         })
     }
@@ -181,32 +204,20 @@ impl Producer {
     /// Without augmentation: every window read straight into its batch array (images converted
     /// on the way), no per-sample arrays.
     fn direct(&self, index: u64, range: std::ops::Range<u64>) -> Result<Batch> {
-        let keys = self.compose.targets();
         let mut columns: Vec<(String, Column)> = Vec::new();
         let mut samples = Vec::with_capacity((range.end - range.start) as usize);
         for i in range {
-            let (index, volume, window, rejections, forced) = self.locate(i)?;
-            let v = &self.volumes[volume];
-            let mut arrays: Vec<(&str, &AnyArray)> = vec![("image", v.image().as_ref())];
-            arrays.extend(v.label().map(|a| ("label", a.as_ref())));
-            arrays.extend(v.valid_mask().map(|a| ("valid_mask", a.as_ref())));
-            arrays.extend(v.targets().map(|(n, a)| (n, a.as_ref())));
-            for (k, (name, array)) in arrays.into_iter().enumerate() {
-                let image = keys.get(name) == Some(&crate::augment::TargetKind::Img);
+            let at = self.locate(i)?;
+            for (k, (key, array)) in self.volumes[at.volume].keyed().into_iter().enumerate() {
+                let image = self.is_image(key);
                 if columns.len() <= k {
-                    columns.push((name.to_string(), Column::for_array(array, image)));
+                    columns.push((key.to_string(), Column::for_array(array, image)));
                 }
-                columns[k].1.append(array, window, self.pad_mode, image)?;
+                columns[k]
+                    .1
+                    .append(array, at.window, self.pad_mode, image)?;
             }
-            samples.push(SampleInfo {
-                index,
-                volume,
-                start: window.begin,
-                shape: window.shape,
-                rejections,
-                forced,
-                transforms: Vec::new(),
-            });
+            samples.push(at.info(Vec::new()));
         }
         let [d, h, w] = self.compose.input_size();
         let mut shape = vec![samples.len(), d, h, w];

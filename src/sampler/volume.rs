@@ -284,6 +284,17 @@ impl Volume {
         self.targets.iter().map(|t| (t.key.as_str(), &t.array))
     }
 
+    /// Every array with the key it has in a sample: `image`, then `label` and `valid_mask` when
+    /// present, then the extra targets in order.
+    #[must_use]
+    pub fn keyed(&self) -> Vec<(&str, &Arc<AnyArray>)> {
+        let mut arrays = vec![("image", self.image())];
+        arrays.extend(self.label().map(|a| ("label", a)));
+        arrays.extend(self.valid_mask().map(|a| ("valid_mask", a)));
+        arrays.extend(self.targets());
+        arrays
+    }
+
     /// What a [`RandomSampler`](super::RandomSampler) needs of the volume: its shape, label and
     /// mask, shared, not copied.
     #[must_use]
