@@ -13,6 +13,7 @@ mod geometry;
 mod ingest;
 mod ingest_util;
 mod loader;
+mod predict;
 mod interop;
 mod read;
 mod resume;
