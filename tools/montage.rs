@@ -1,5 +1,7 @@
 //! The preview montage: each sample's middle slice in gray, labels overlaid in colour, areas
-//! outside the valid mask tinted red.
+//! outside the valid mask tinted red, and in each tile's corner the sample's index and its
+//! transforms' initials (`RO` Rotate, `EL` Elastic, `MS` MissingSection, …; the full parameters
+//! go to the legend).
 
 use std::path::Path;
 
@@ -28,6 +30,17 @@ fn middle(a: &BatchArray) -> ArrayD<f64> {
         BatchArray::U16(a) => pick(a),
         BatchArray::U32(a) => pick(a),
         BatchArray::U64(a) => pick(&a.mapv(|v| v as u32)),
+    }
+}
+
+/// A transform's initials: one capital per word (`MissingParts` → `MP`), or the first two
+/// letters of a one-word name (`Rotate` → `RO`, `Rescale` → `RE`).
+fn initials(name: &str) -> String {
+    let caps: String = name.chars().filter(char::is_ascii_uppercase).collect();
+    if caps.len() > 1 {
+        caps
+    } else {
+        name.chars().take(2).collect::<String>().to_uppercase()
     }
 }
 
@@ -91,6 +104,23 @@ pub fn write(path: &Path, batches: &[Batch]) -> Result<Vec<String>> {
             }
         }
         let info = &batches[k].samples[0];
+        let short: Vec<String> = info
+            .transforms
+            .iter()
+            .map(|t| {
+                t.name
+                    .chars()
+                    .filter(|c| c.is_ascii_uppercase())
+                    .collect::<String>()
+            })
+            .collect();
+        let scale = if tw >= 200 { 2 } else { 1 };
+        let per_line = (tw / (4 * scale)).max(1);
+        let label = format!("{} {}", info.index, short.join(" "));
+        for (line, chunk) in label.as_bytes().chunks(per_line).enumerate() {
+            let text = String::from_utf8_lossy(chunk);
+            crate::font::draw(&mut rgb, (h, w), (y0 + line * 7 * scale, x0), &text, scale);
+        }
         legend.push(format!(
             "row {r} col {c}: sample {} volume {} start {:?} shape {:?} rejections {}{}: {}",
             info.index,

@@ -12,6 +12,7 @@ use voxload::store::{list_arrays, split_address, ArrayMeta};
 use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
 mod demo;
+mod font;
 mod montage;
 mod sample;
 mod stitch;
