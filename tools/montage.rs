@@ -104,16 +104,7 @@ pub fn write(path: &Path, batches: &[Batch]) -> Result<Vec<String>> {
             }
         }
         let info = &batches[k].samples[0];
-        let short: Vec<String> = info
-            .transforms
-            .iter()
-            .map(|t| {
-                t.name
-                    .chars()
-                    .filter(|c| c.is_ascii_uppercase())
-                    .collect::<String>()
-            })
-            .collect();
+        let short: Vec<String> = info.transforms.iter().map(|t| initials(t.name)).collect();
         let scale = if tw >= 200 { 2 } else { 1 };
         let per_line = (tw / (4 * scale)).max(1);
         let label = format!("{} {}", info.index, short.join(" "));
