@@ -2,24 +2,38 @@
 //! separable Gaussian smoothing. No allocation per voxel; tables are built once per sample and
 //! reused for every slice and every target.
 
-/// Bilinear interpolation from a `(h, w)` plane, zero outside it: per output pixel, the offset
-/// of the top-left source voxel of a 2×2 block that lies inside the plane, and the four weights
-/// (zero for neighbours outside the plane).
+/// Bilinear interpolation from a `(h, w)` plane, zero outside it.
+///
+/// Per output pixel, an **interior** position (its 2×2 block inside the plane) keeps the offset
+/// of the block's top-left voxel and the two fractions `(fy, fx)`, and is interpolated as
+/// `lerp(lerp(a, b, fx), lerp(c, d, fx), fy)`; every other position (near or outside the edge,
+/// or marked invalid) is listed apart with its four weights, zero for neighbours outside the
+/// plane, and written after the fast pass. 12 bytes per pixel instead of 20 keep the table in
+/// cache while it is streamed once per slice.
 #[derive(Debug, Default)]
 pub(crate) struct LinearTable {
     offsets: Vec<u32>,
-    weights: Vec<[f32; 4]>,
-    stride: usize,
+    fracs: Vec<[f32; 2]>,
+    border: Vec<Border>,
+    size: [usize; 2],
 }
 
-/// Nearest-neighbour lookup from a plane: per output pixel, the source offset, or `u32::MAX`
-/// for a position outside the plane (read as zero).
+/// A position of a [`LinearTable`] that is not interior: output `index` is the weighted sum of
+/// the 2×2 block at `offset`.
+#[derive(Clone, Copy, Debug)]
+struct Border {
+    index: u32,
+    offset: u32,
+    weights: [f32; 4],
+}
+
+/// Nearest-neighbour lookup from a plane: per output pixel, the source offset (0 for a
+/// position outside the plane), and the list of outside positions, which read zero.
 #[derive(Debug, Default)]
 pub(crate) struct NearestTable {
     offsets: Vec<u32>,
+    outside: Vec<u32>,
 }
-
-const OUTSIDE: u32 = u32::MAX;
 
 /// `v.floor()` as an integer, without the libm call that baseline x86-64 makes of `floor`.
 #[inline]
@@ -59,76 +73,173 @@ fn axis_weights(c: f64, n: usize) -> (usize, [f32; 2]) {
     }
 }
 
-impl LinearTable {
-    /// The table for source positions `(ys[i], xs[i])` in a `(h, w)` plane; `valid[i] == false`
-    /// reads zero.
-    pub(crate) fn new(ys: &[f64], xs: &[f64], valid: &[bool], [h, w]: [usize; 2]) -> Self {
-        let mut offsets = Vec::with_capacity(ys.len());
-        let mut weights = Vec::with_capacity(ys.len());
-        for i in 0..ys.len() {
-            let (by, wy) = axis_weights(ys[i], h);
-            let (bx, wx) = axis_weights(xs[i], w);
-            let keep = if valid[i] { 1.0 } else { 0.0 };
-            offsets.push((by * w + bx) as u32);
-            weights.push([
-                wy[0] * wx[0] * keep,
-                wy[0] * wx[1] * keep,
-                wy[1] * wx[0] * keep,
-                wy[1] * wx[1] * keep,
-            ]);
+/// The tables for source positions `(ys[i], xs[i])` in a `(h, w)` plane, built in one pass:
+/// the linear one if `linear`, the nearest one if `nearest`. Positions with `valid[i] == false`
+/// read zero (`None`: all valid).
+pub(crate) fn tables(
+    ys: &[f64],
+    xs: &[f64],
+    valid: Option<&[bool]>,
+    size: [usize; 2],
+    linear: bool,
+    nearest: bool,
+) -> (Option<LinearTable>, Option<NearestTable>) {
+    match (linear, nearest) {
+        (true, true) => {
+            let (l, n) = build::<true, true>(ys, xs, valid, size);
+            (Some(l), Some(n))
         }
-        LinearTable {
-            offsets,
-            weights,
-            stride: w,
-        }
-    }
-
-    /// Appends the interpolated output plane to `out`, from `src`, a `(h, w)` plane in C order.
-    pub(crate) fn gather(&self, src: &[f32], out: &mut Vec<f32>) {
-        let s = self.stride;
-        // A source of width 1 has no right neighbour: its weights are zero, read the voxel itself.
-        let right = usize::from(s > 1);
-        let h = src.len() / s.max(1);
-        let down = if h > 1 { s } else { 0 };
-        out.extend(self.offsets.iter().zip(&self.weights).map(|(&off, wt)| {
-            let i = off as usize;
-            src[i] * wt[0]
-                + src[i + right] * wt[1]
-                + src[i + down] * wt[2]
-                + src[i + down + right] * wt[3]
-        }));
+        (true, false) => (Some(build::<true, false>(ys, xs, valid, size).0), None),
+        (false, true) => (None, Some(build::<false, true>(ys, xs, valid, size).1)),
+        (false, false) => (None, None),
     }
 }
 
-impl NearestTable {
-    /// The table for source positions rounded to the nearest voxel of a `(h, w)` plane.
-    pub(crate) fn new(ys: &[f64], xs: &[f64], valid: &[bool], [h, w]: [usize; 2]) -> Self {
-        let offsets = (0..ys.len())
-            .map(|i| {
-                let y = floor_i64(ys[i] + 0.5);
-                let x = floor_i64(xs[i] + 0.5);
-                let inside = valid[i] && y >= 0 && x >= 0 && y < h as i64 && x < w as i64;
-                if inside {
-                    (y as usize * w + x as usize) as u32
-                } else {
-                    OUTSIDE
-                }
-            })
-            .collect();
-        NearestTable { offsets }
+fn build<const LINEAR: bool, const NEAREST: bool>(
+    ys: &[f64],
+    xs: &[f64],
+    valid: Option<&[bool]>,
+    [h, w]: [usize; 2],
+) -> (LinearTable, NearestTable) {
+    let n = ys.len();
+    let xs = &xs[..n];
+    let mut lin = LinearTable {
+        offsets: Vec::with_capacity(if LINEAR { n } else { 0 }),
+        fracs: Vec::with_capacity(if LINEAR { n } else { 0 }),
+        border: Vec::new(),
+        size: [h, w],
+    };
+    let mut near = NearestTable {
+        offsets: Vec::with_capacity(if NEAREST { n } else { 0 }),
+        outside: Vec::new(),
+    };
+    if LINEAR {
+        lin.offsets.resize(n, 0);
+        lin.fracs.resize(n, [0.0; 2]);
+    }
+    if NEAREST {
+        near.offsets.resize(n, 0);
+    }
+    // Interior: top-left corner in [0, h − 2] × [0, w − 2] (none when h or w is 1).
+    let (ih, iw) = (h.saturating_sub(1) as u64, w.saturating_sub(1) as u64);
+    for i in 0..n {
+        let (y, x) = (ys[i], xs[i]);
+        let ok = valid.is_none_or(|v| v[i]);
+        if LINEAR {
+            let (iy, ix) = (floor_i64(y), floor_i64(x));
+            if ok && (iy as u64) < ih && (ix as u64) < iw {
+                lin.offsets[i] = (iy as usize * w + ix as usize) as u32;
+                lin.fracs[i] = [(y - iy as f64) as f32, (x - ix as f64) as f32];
+            } else {
+                let (by, wy) = axis_weights(y, h);
+                let (bx, wx) = axis_weights(x, w);
+                let keep = if ok { 1.0 } else { 0.0 };
+                lin.border.push(Border {
+                    index: i as u32,
+                    offset: (by * w + bx) as u32,
+                    weights: [
+                        wy[0] * wx[0] * keep,
+                        wy[0] * wx[1] * keep,
+                        wy[1] * wx[0] * keep,
+                        wy[1] * wx[1] * keep,
+                    ],
+                });
+            }
+        }
+        if NEAREST {
+            let (ny, nx) = (floor_i64(y + 0.5), floor_i64(x + 0.5));
+            if ok && (ny as u64) < h as u64 && (nx as u64) < w as u64 {
+                near.offsets[i] = (ny as usize * w + nx as usize) as u32;
+            } else {
+                near.outside.push(i as u32);
+            }
+        }
+    }
+    (lin, near)
+}
+
+/// A table that fills output planes from source planes: the bulk in ranges of output pixels
+/// (so that a range of the table stays in cache while it serves every slice), then a fix-up of
+/// the few special pixels per plane.
+pub(crate) trait PlaneGather<T> {
+    /// Output pixels per plane.
+    fn len(&self) -> usize;
+    /// Writes output pixels `range` into `out` (of the range's length) from `src`.
+    fn gather_range(&self, src: &[T], range: std::ops::Range<usize>, out: &mut [T]);
+    /// Rewrites the special pixels of a whole output plane `out` from `src`.
+    fn fix_up(&self, src: &[T], out: &mut [T]);
+    /// Appends the whole output plane to `out`.
+    fn gather(&self, src: &[T], out: &mut Vec<T>)
+    where
+        T: Copy + Default,
+    {
+        let start = out.len();
+        out.resize(start + self.len(), T::default());
+        let out = &mut out[start..];
+        self.gather_range(src, 0..self.len(), out);
+        self.fix_up(src, out);
+    }
+}
+
+impl PlaneGather<f32> for LinearTable {
+    fn len(&self) -> usize {
+        self.offsets.len()
     }
 
-    /// Appends `src[offset[i]]` for every output pixel to `out`, zero where the position was
-    /// outside.
-    pub(crate) fn gather<T: Copy + Default>(&self, src: &[T], out: &mut Vec<T>) {
-        out.extend(self.offsets.iter().map(|&off| {
-            if off == OUTSIDE {
-                T::default()
-            } else {
-                src[off as usize]
-            }
-        }));
+    fn gather_range(&self, src: &[f32], range: std::ops::Range<usize>, out: &mut [f32]) {
+        let [h, w] = self.size;
+        assert_eq!(src.len(), h * w, "source plane of the table's size");
+        if h < 2 || w < 2 {
+            // No interior position: every output pixel is a border one.
+            return;
+        }
+        let offsets = &self.offsets[range.clone()];
+        let fracs = &self.fracs[range];
+        for ((o, &off), &[fy, fx]) in out.iter_mut().zip(offsets).zip(fracs) {
+            let i = off as usize;
+            let block = &src[i..i + w + 2];
+            let (a, b, c, d) = (block[0], block[1], block[w], block[w + 1]);
+            let top = a + (b - a) * fx;
+            let bottom = c + (d - c) * fx;
+            *o = top + (bottom - top) * fy;
+        }
+    }
+
+    fn fix_up(&self, src: &[f32], out: &mut [f32]) {
+        let [h, w] = self.size;
+        // A source of width 1 has no right neighbour: its weights are zero, read the voxel itself.
+        let right = usize::from(w > 1);
+        let down = if h > 1 { w } else { 0 };
+        for b in &self.border {
+            let i = b.offset as usize;
+            let wt = b.weights;
+            out[b.index as usize] = src[i] * wt[0]
+                + src[i + right] * wt[1]
+                + src[i + down] * wt[2]
+                + src[i + down + right] * wt[3];
+        }
+    }
+}
+
+impl<T: Copy + Default> PlaneGather<T> for NearestTable {
+    fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    fn gather_range(&self, src: &[T], range: std::ops::Range<usize>, out: &mut [T]) {
+        if src.is_empty() {
+            return;
+        }
+        for (o, &off) in out.iter_mut().zip(&self.offsets[range]) {
+            *o = src[off as usize];
+        }
+    }
+
+    /// Positions outside the plane read zero.
+    fn fix_up(&self, _src: &[T], out: &mut [T]) {
+        for &i in &self.outside {
+            out[i as usize] = T::default();
+        }
     }
 }
 
@@ -163,9 +274,57 @@ pub(crate) struct Rect {
     pub x1: usize,
 }
 
+/// Output voxels computed together by [`symmetric_fir`]: a block of accumulators that stays in
+/// registers (four SSE vectors) while the taps are summed.
+const LANES: usize = 16;
+
+/// `out[j] = half[r]·at(j, r) + Σ_{t<r} half[t]·(at(j, t) + at(j, 2r − t))` for every `j`: a
+/// symmetric FIR filter of radius `r = half.len() − 1`, along one line (`ALONG`:
+/// `at(j, i) = line(0)[j + i]`) or across lines (`at(j, i) = line(i)[j]`). Each output is summed
+/// in this order whatever block it falls in, so a part of a plane is smoothed exactly as the
+/// whole is.
+#[inline(always)]
+fn symmetric_fir<'a, const ALONG: bool>(
+    half: &[f32],
+    out: &mut [f32],
+    line: impl Fn(usize) -> &'a [f32],
+) {
+    let r = half.len() - 1;
+    let n = out.len();
+    let block = |j: usize, i: usize, len: usize| -> &'a [f32] {
+        if ALONG {
+            &line(0)[j + i..j + i + len]
+        } else {
+            &line(i)[j..j + len]
+        }
+    };
+    let mut j = 0;
+    while j + LANES <= n {
+        let fixed = |i: usize| -> &'a [f32; LANES] { block(j, i, LANES).try_into().unwrap() };
+        let mut acc = fixed(r).map(|c| half[r] * c);
+        for (t, &k) in half[..r].iter().enumerate() {
+            let (lo, hi) = (fixed(t), fixed(2 * r - t));
+            for l in 0..LANES {
+                acc[l] += k * (lo[l] + hi[l]);
+            }
+        }
+        out[j..j + LANES].copy_from_slice(&acc);
+        j += LANES;
+    }
+    for (jj, o) in out.iter_mut().enumerate().skip(j) {
+        let at = |i: usize| block(jj, i, 1)[0];
+        let mut acc = half[r] * at(r);
+        for (t, &k) in half[..r].iter().enumerate() {
+            acc += k * (at(t) + at(2 * r - t));
+        }
+        *o = acc;
+    }
+}
+
 /// The `rect` part of a `(h, w)` plane smoothed by a separable Gaussian of `sigma`, edges
 /// mirrored as scipy's `gaussian_filter` (mode `reflect`) does, in C order. Only the rows and
-/// columns the part depends on are filtered.
+/// columns the part depends on are filtered: first along x, then along y, each output a
+/// symmetric sum (centre tap, then the pairs of taps from the outside in).
 pub(crate) fn gaussian_blur_rect(
     plane: &[f32],
     [h, w]: [usize; 2],
@@ -180,30 +339,28 @@ pub(crate) fn gaussian_blur_rect(
     }
     let kernel = gaussian_kernel(sigma);
     let r = kernel.len() / 2;
+    let half = &kernel[..=r];
+    // Columns x0 − r .. x1 + r, folded back into the plane.
+    let cols: Vec<usize> = (0..rw + 2 * r)
+        .map(|j| fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64))
+        .collect();
     // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's columns.
     let mut line = vec![0.0_f32; rw + 2 * r];
     let mut rows = vec![0.0_f32; (rh + 2 * r) * rw];
     for (k, out) in rows.chunks_exact_mut(rw).enumerate() {
         let sy = fold_symmetric(rect.y0 as i64 + k as i64 - r as i64, h as i64);
         let row = &plane[sy * w..(sy + 1) * w];
-        for (j, v) in line.iter_mut().enumerate() {
-            *v = row[fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64)];
+        for (v, &c) in line.iter_mut().zip(&cols) {
+            *v = row[c];
         }
-        for (t, &kw) in kernel.iter().enumerate() {
-            for (o, &v) in out.iter_mut().zip(&line[t..t + rw]) {
-                *o += kw * v;
-            }
-        }
+        let line = &line;
+        symmetric_fir::<true>(half, out, |_| line);
     }
     // Then along y.
     let mut out = vec![0.0_f32; rh * rw];
     for (y, o) in out.chunks_exact_mut(rw).enumerate() {
-        for (t, &kw) in kernel.iter().enumerate() {
-            let src = &rows[(y + t) * rw..(y + t + 1) * rw];
-            for (a, &v) in o.iter_mut().zip(src) {
-                *a += kw * v;
-            }
-        }
+        let rows = &rows;
+        symmetric_fir::<false>(half, o, |t| &rows[(y + t) * rw..(y + t + 1) * rw]);
     }
     out
 }

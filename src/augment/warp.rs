@@ -4,7 +4,7 @@
 
 use ndarray::{Array3, Axis};
 
-use super::kernel::{LinearTable, NearestTable};
+use super::kernel::{tables, PlaneGather};
 use super::voxels::map_voxels;
 use super::{TargetKind, Voxels};
 
@@ -71,7 +71,7 @@ impl PendingWarp {
             .unwrap_or_else(|| (0..first[0]).collect());
         let Some(source) = maps.first().map(|m| m.input()) else {
             for (_, v) in targets.iter_mut() {
-                **v = map_voxels!(&**v, a => a.select(Axis(0), &slices));
+                super::voxels::each_voxels!(&mut **v, a => select_slices(a, &slices));
             }
             return;
         };
@@ -97,40 +97,96 @@ impl PendingWarp {
             }
         }
         let integral = maps.iter().all(|m| m.integral());
-        let nearest = NearestTable::new(&ys, &xs, &valid, source);
-        let linear = (!integral && targets.iter().any(|(k, _)| *k == TargetKind::Img))
-            .then(|| LinearTable::new(&ys, &xs, &valid, source));
+        let interpolated = |(k, v): &(TargetKind, &mut Voxels)| {
+            !integral && *k == TargetKind::Img && matches!(v, Voxels::F32(_))
+        };
+        let (linear, nearest) = tables(
+            &ys,
+            &xs,
+            Some(&valid),
+            source,
+            targets.iter().any(interpolated),
+            !targets.iter().all(interpolated),
+        );
         let out_plane = [h, w];
         for (kind, v) in targets.iter_mut() {
             let out = match (&**v, kind, &linear) {
-                (Voxels::F32(a), TargetKind::Img, Some(table)) => {
-                    Voxels::F32(per_slice(a, &slices, out_plane, |src, dst| {
-                        table.gather(src, dst);
-                    }))
+                (Voxels::F32(a), TargetKind::Img, Some(table)) if !integral => {
+                    Voxels::F32(per_slice(a, &slices, out_plane, table))
                 }
-                _ => map_voxels!(&**v, a => per_slice(a, &slices, out_plane, |src, dst| {
-                    nearest.gather(src, dst);
-                })),
+                _ => {
+                    let nearest = nearest.as_ref().expect("a nearest table for this target");
+                    map_voxels!(&**v, a => per_slice(a, &slices, out_plane, nearest))
+                }
             };
             **v = out;
         }
     }
 }
 
-/// Builds a `(slices.len(), h, w)` array, slice `k` gathered from `source`'s plane `slices[k]`.
+/// Output tiles (rows × columns) gathered for every slice before moving on: the tile's part of
+/// the table stays in L1 while it serves all slices, and the tile's source footprint is compact
+/// whatever the rotation (a whole output row, rotated, would touch a source row per pixel).
+const TILE: [usize; 2] = [8, 64];
+
+/// Keeps slices `slices` of `a`, in that order. Increasing picks of a standard-layout array
+/// (crops, removed sections) are done in place, moving only the slices that shift down.
+fn select_slices<T: Copy>(a: &mut Array3<T>, slices: &[usize]) {
+    let (d, h, w) = a.dim();
+    let increasing = slices.windows(2).all(|p| p[0] < p[1]) && slices.last() < Some(&d);
+    if !increasing || !a.is_standard_layout() {
+        *a = a.select(Axis(0), slices);
+        return;
+    }
+    let plane = h * w;
+    let owned = std::mem::replace(
+        a,
+        Array3::from_shape_vec((0, h, w), Vec::new()).expect("empty"),
+    );
+    let (mut data, offset) = owned.into_raw_vec_and_offset();
+    let offset = offset.unwrap_or(0);
+    for (k, &z) in slices.iter().enumerate() {
+        if z != k {
+            let from = offset + z * plane;
+            data.copy_within(from..from + plane, offset + k * plane);
+        }
+    }
+    data.truncate(offset + slices.len() * plane);
+    if offset > 0 {
+        data.drain(..offset);
+    }
+    *a = Array3::from_shape_vec((slices.len(), h, w), data).expect("the kept slices");
+}
+
+/// Builds a `(slices.len(), h, w)` array, slice `k` gathered through `table` from `source`'s
+/// plane `slices[k]`.
 fn per_slice<T: Copy + Default>(
     source: &Array3<T>,
     slices: &[usize],
     [h, w]: [usize; 2],
-    mut gather: impl FnMut(&[T], &mut Vec<T>),
+    table: &impl PlaneGather<T>,
 ) -> Array3<T> {
     let source = source.as_standard_layout();
     let (_, sh, sw) = source.dim();
     let plane = sh * sw;
     let flat = source.as_slice().expect("standard layout");
-    let mut out = Vec::with_capacity(slices.len() * h * w);
-    for &z in slices {
-        gather(&flat[z * plane..(z + 1) * plane], &mut out);
+    let n = h * w;
+    let mut out = vec![T::default(); slices.len() * n];
+    let src = |z: usize| &flat[z * plane..(z + 1) * plane];
+    for y0 in (0..h).step_by(TILE[0]) {
+        for x0 in (0..w).step_by(TILE[1]) {
+            let x1 = (x0 + TILE[1]).min(w);
+            for (k, &z) in slices.iter().enumerate() {
+                let (src, dst) = (src(z), &mut out[k * n..(k + 1) * n]);
+                for y in y0..(y0 + TILE[0]).min(h) {
+                    let range = y * w + x0..y * w + x1;
+                    table.gather_range(src, range.clone(), &mut dst[range]);
+                }
+            }
+        }
+    }
+    for (k, &z) in slices.iter().enumerate() {
+        table.fix_up(src(z), &mut out[k * n..(k + 1) * n]);
     }
     Array3::from_shape_vec((slices.len(), h, w), out).expect("one plane per slice")
 }
@@ -171,36 +227,55 @@ pub(crate) fn warp_slices<'a>(
     let mut ys: Vec<f64> = (0..n).map(|i| (i / w) as f64).collect();
     let mut xs: Vec<f64> = (0..n).map(|i| (i % w) as f64).collect();
     map.map(&mut ys, &mut xs);
-    let valid = vec![true; n];
-    let source = map.input();
-    let nearest = NearestTable::new(&ys, &xs, &valid, source);
-    let linear = LinearTable::new(&ys, &xs, &valid, source);
+    let targets: Vec<_> = targets.collect();
+    let interpolated =
+        |(k, v): &(TargetKind, &mut Voxels)| *k == TargetKind::Img && matches!(v, Voxels::F32(_));
+    let (linear, nearest) = tables(
+        &ys,
+        &xs,
+        None,
+        map.input(),
+        targets.iter().any(interpolated),
+        !targets.iter().all(interpolated),
+    );
     for (kind, v) in targets {
-        match (v, kind) {
-            (Voxels::F32(a), TargetKind::Img) => {
-                rewrite_slices(a, zs.clone(), |src, dst| linear.gather(src, dst));
+        match (v, kind, &linear) {
+            (Voxels::F32(a), TargetKind::Img, Some(linear)) => {
+                rewrite_slices(a, zs.clone(), linear);
             }
-            (v, _) => super::voxels::each_voxels!(v, a => {
-                rewrite_slices(a, zs.clone(), |src, dst| nearest.gather(src, dst));
-            }),
+            (v, _, _) => {
+                let nearest = nearest.as_ref().expect("a nearest table for this target");
+                super::voxels::each_voxels!(v, a => {
+                    rewrite_slices(a, zs.clone(), nearest);
+                })
+            }
         }
     }
 }
 
-/// Replaces each slice `z` of `zs` by `gather(old slice)`.
+/// Replaces each slice `z` of `zs` by its gather through `table` (same plane size): the old
+/// slice is copied aside once and the gather writes straight into the array.
 fn rewrite_slices<T: Copy + Default>(
     a: &mut Array3<T>,
     zs: std::ops::Range<usize>,
-    mut gather: impl FnMut(&[T], &mut Vec<T>),
+    table: &impl PlaneGather<T>,
 ) {
     let mut scratch = Vec::new();
-    let mut out = Vec::new();
+    let n = table.len();
     for z in zs {
-        let mut plane = a.index_axis_mut(ndarray::Axis(0), z);
+        let mut plane = a.index_axis_mut(Axis(0), z);
         scratch.clear();
         scratch.extend(plane.iter().copied());
-        out.clear();
-        gather(&scratch, &mut out);
-        plane.iter_mut().zip(&out).for_each(|(dst, &v)| *dst = v);
+        match plane.as_slice_mut() {
+            Some(dst) => {
+                table.gather_range(&scratch, 0..n, dst);
+                table.fix_up(&scratch, dst);
+            }
+            None => {
+                let mut out = Vec::with_capacity(n);
+                table.gather(&scratch, &mut out);
+                plane.iter_mut().zip(&out).for_each(|(d, &v)| *d = v);
+            }
+        }
     }
 }
