@@ -59,6 +59,9 @@ impl OutputArray {
         }
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         make_groups(&storage, name)?;
+        // Chunks are written once and not read back soon: bypass the page cache where the
+        // filesystem allows (buffered writes into fresh page-cache memory cost more here).
+        storage.set_direct_io(true);
         let chunk4 = vec![1, chunk[0], chunk[1], chunk[2]];
         let mut builder = ArrayBuilder::new(shape.to_vec(), chunk4, dtype.name(), 0u8);
         builder.array_to_bytes_codec(Arc::new(BytesCodec::little()));

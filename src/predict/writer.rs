@@ -518,50 +518,54 @@ impl PredictionWriter {
 
     /// Normalises a completed tile (`acc / Σ weight`) and writes its chunk of every channel.
     fn write_tile(&self, t: [u64; 3], bbox: &Bbox, acc: &[f32]) -> Result<()> {
+        match self.dtype {
+            OutputType::F32 => self.write_tile_as(t, bbox, acc, |v| v as f32),
+            OutputType::U8 => self.write_tile_as(t, bbox, acc, to_u8),
+        }
+    }
+
+    fn write_tile_as<T: zarrs::array::Element + Copy + Default>(
+        &self,
+        t: [u64; 3],
+        bbox: &Bbox,
+        acc: &[f32],
+        convert: impl Fn(f64) -> T,
+    ) -> Result<()> {
         let [tz, ty, tx] = bbox.shape.map(|v| v as usize);
         let [cz, cy, cx] = self.geometry.tile.map(|v| v as usize);
         let chunk_len = cz * cy * cx;
         let s = &self.sums;
         let b = bbox.begin.map(|v| v as usize);
-        let mut values = vec![0f64; self.channels * chunk_len];
-        let mut denominator = vec![0f64; tx];
-        for z in 0..tz {
-            for y in 0..ty {
-                let (gz, gy) = (b[0] + z, b[1] + y);
-                let n = s.epsilon * s.count[0][gz] * s.count[1][gy];
-                let g = s.sum[0][gz] * s.sum[1][gy];
-                for (x, den) in denominator.iter_mut().enumerate() {
-                    *den = n * s.count[2][b[2] + x] + g * s.sum[2][b[2] + x];
-                }
-                for c in 0..self.channels {
-                    if acc.is_empty() {
-                        break;
+        let mut values = vec![T::default(); chunk_len];
+        let mut inverse = vec![0f64; ty * tx];
+        // The inverse weight sums of the tile, one z slice at a time, shared by the channels.
+        for c in 0..self.channels {
+            for z in 0..tz {
+                let gz = b[0] + z;
+                for y in 0..ty {
+                    let gy = b[1] + y;
+                    let row = &mut inverse[y * tx..(y + 1) * tx];
+                    if c == 0 || tz > 1 {
+                        let n = s.epsilon * s.count[0][gz] * s.count[1][gy];
+                        let g = s.sum[0][gz] * s.sum[1][gy];
+                        for (x, inv) in row.iter_mut().enumerate() {
+                            let gx = b[2] + x;
+                            *inv = 1.0 / (n * s.count[2][gx] + g * s.sum[2][gx]);
+                        }
                     }
                     let ai = ((c * tz + z) * ty + y) * tx;
-                    let oi = c * chunk_len + (z * cy + y) * cx;
-                    for ((o, &a), &den) in values[oi..oi + tx]
+                    let oi = (z * cy + y) * cx;
+                    for ((o, &a), &inv) in values[oi..oi + tx]
                         .iter_mut()
                         .zip(&acc[ai..ai + tx])
-                        .zip(&denominator)
+                        .zip(row.iter())
                     {
-                        *o = f64::from(a) / den;
+                        *o = convert(f64::from(a) * inv);
                     }
                 }
             }
-        }
-        for c in 0..self.channels {
-            let index = [c as u64, t[0], t[1], t[2]];
-            let chunk = &values[c * chunk_len..(c + 1) * chunk_len];
-            match self.dtype {
-                OutputType::F32 => {
-                    let v: Vec<f32> = chunk.iter().map(|&v| v as f32).collect();
-                    self.out.write_chunk(index, &v)?;
-                }
-                OutputType::U8 => {
-                    let v: Vec<u8> = chunk.iter().map(|&v| to_u8(v)).collect();
-                    self.out.write_chunk(index, &v)?;
-                }
-            }
+            self.out
+                .write_chunk([c as u64, t[0], t[1], t[2]], &values)?;
         }
         Ok(())
     }
