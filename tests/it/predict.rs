@@ -236,11 +236,14 @@ fn position_dependent_model_matches_a_dense_reference() {
     }
 }
 
+/// Reorders the `(grid index, position)` list of a run.
+type Order<'a> = &'a dyn Fn(&mut Vec<(usize, Coord)>);
+
 #[test]
 fn any_order_and_any_threads_give_bit_identical_output() {
     let dir = tempfile::tempdir().unwrap();
     let case = CASES[1];
-    let run = |name: &str, order: &dyn Fn(&mut Vec<(usize, Coord)>), threads: bool| {
+    let run = |name: &str, order: Order<'_>, threads: bool| {
         let w = writer(dir.path(), name, case, Weight::Gaussian, 2);
         let mut items: Vec<(usize, Coord)> = w.positions().enumerate().collect();
         order(&mut items);
