@@ -195,23 +195,27 @@ pub fn write_tiles(
                 for col in 0..width.div_ceil(tile) {
                     let (y0, x0) = (row * tile, col * tile);
                     let (h, w) = (tile.min(height - y0), tile.min(width - x0));
-                    let at = |i: u64| (z, y0 + i / w, x0 + i % w);
+                    // The tile's pixels in row-major order, from a value at (z, y, x).
+                    let pixels = |f: &dyn Fn(u64, u64, u64) -> u16| -> Vec<u16> {
+                        (0..h * w).map(|i| f(z, y0 + i / w, x0 + i % w)).collect()
+                    };
+                    let bytes =
+                        |v: Vec<u16>| -> Vec<u8> { v.into_iter().map(|p| p as u8).collect() };
                     let path = folder.join(format!("{row}_{col}.{ext}"));
                     match content {
                         TileContent::Label { seed } => {
-                            let pixels: Vec<u16> =
-                                (0..h * w).map(|i| { let (z, y, x) = at(i); label(z, y, x, seed) }).collect();
-                            crate::ingest::write_png_u16(&path, w as u32, h as u32, &pixels)?;
+                            let labels = pixels(&|z, y, x| label(z, y, x, seed));
+                            crate::ingest::write_png_u16(&path, w as u32, h as u32, &labels)?;
                         }
                         TileContent::Image { seed } => {
-                            let pixels: Vec<u8> =
-                                (0..h * w).map(|i| { let (z, y, x) = at(i); intensity(z, y, x, seed) }).collect();
-                            encode_gray8(&path, w as u32, h as u32, &pixels, format)?;
+                            let image =
+                                bytes(pixels(&|z, y, x| u16::from(intensity(z, y, x, seed))));
+                            encode_gray8(&path, w as u32, h as u32, &image, format)?;
                         }
                         TileContent::ValidMask => {
-                            let pixels: Vec<u8> =
-                                (0..h * w).map(|i| { let (z, y, x) = at(i); valid_mask(z, y, x, width) }).collect();
-                            encode_gray8(&path, w as u32, h as u32, &pixels, format)?;
+                            let mask =
+                                bytes(pixels(&|z, y, x| u16::from(valid_mask(z, y, x, width))));
+                            encode_gray8(&path, w as u32, h as u32, &mask, format)?;
                         }
                     }
                 }
