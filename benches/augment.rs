@@ -3,7 +3,8 @@
 //! Rescale combination that `benches/run_augment_bench.sh` compares with batchgenerators'
 //! `SpatialTransform`. Outputs `(8, 256, 256)` and `(32, 256, 256)` with one `uint16` mask
 //! target; each input is the Compose's sample size, prepared outside the timed region
-//! (criterion's `iter_batched`), and every iteration draws from a fresh sample RNG, so the
+//! (criterion's `iter_batched`, one input per iteration: freshly written, as the loader's window
+//! is), and every iteration draws from a fresh sample RNG, so the
 //! figures average over the random parameters.
 //!
 //! `cargo bench --bench augment` prints, after criterion's own report, a table of the median
@@ -166,7 +167,7 @@ fn case(c: &mut Criterion, id: &str, transforms: Vec<Box<dyn Transform>>, out: [
                 (sample, sample_rng(17, 0, k.get()))
             },
             |(sample, mut rng)| compose.apply(sample, &mut rng).unwrap().into_parts(),
-            BatchSize::SmallInput,
+            BatchSize::PerIteration,
         );
     });
     group.finish();
