@@ -76,6 +76,17 @@ impl PendingWarp {
             return;
         };
         let [h, w] = maps.last().map_or(source, |m| m.output());
+        if let Some(steps) = maps
+            .iter()
+            .all(|m| m.integral())
+            .then(|| Steps::of(&maps, [h, w]))
+            .flatten()
+        {
+            for (_, v) in targets.iter_mut() {
+                **v = map_voxels!(&**v, a => steps.gather(a, &slices, [h, w]));
+            }
+            return;
+        }
         let n = h * w;
         let mut ys = Vec::with_capacity(n);
         let mut xs = Vec::with_capacity(n);
@@ -128,6 +139,85 @@ impl PendingWarp {
 /// the table stays in L1 while it serves all slices, and the tile's source footprint is compact
 /// whatever the rotation (a whole output row, rotated, would touch a source row per pixel).
 const TILE: [usize; 2] = [8, 64];
+
+/// An integral composed map (crops, rot90, flips, transposes: each output row reads a straight
+/// run of the source plane) as offsets: output `(r, c)` reads source offset
+/// `base + r·row + c·col`.
+#[derive(Debug, Clone, Copy)]
+struct Steps {
+    base: i64,
+    row: i64,
+    col: i64,
+}
+
+impl Steps {
+    /// The steps of `maps` (all integral, hence affine) for an `[h, w]` output, if every output
+    /// position lands inside the source plane (else the table path handles the zeros).
+    fn of(maps: &[Box<dyn PlaneMap>], [h, w]: [usize; 2]) -> Option<Steps> {
+        let [sh, sw] = maps.first()?.input();
+        let mut ys = [0.0, 0.0, 1.0];
+        let mut xs = [0.0, 1.0, 0.0];
+        for map in maps.iter().rev() {
+            map.map(&mut ys, &mut xs);
+        }
+        let at = |i: usize| (ys[i] as i64, xs[i] as i64);
+        let (o, c, r) = (at(0), at(1), at(2));
+        if ys.iter().chain(&xs).any(|v| v.fract() != 0.0) {
+            return None;
+        }
+        let (dc, dr) = ((c.0 - o.0, c.1 - o.1), (r.0 - o.0, r.1 - o.1));
+        // The four corners of the output, mapped, inside the source: then all of it is.
+        let (hl, wl) = (h as i64 - 1, w as i64 - 1);
+        for (rr, cc) in [(0, 0), (0, wl), (hl, 0), (hl, wl)] {
+            let y = o.0 + rr * dr.0 + cc * dc.0;
+            let x = o.1 + rr * dr.1 + cc * dc.1;
+            if !(0..sh as i64).contains(&y) || !(0..sw as i64).contains(&x) {
+                return None;
+            }
+        }
+        let sw = sw as i64;
+        Some(Steps {
+            base: o.0 * sw + o.1,
+            row: dr.0 * sw + dr.1,
+            col: dc.0 * sw + dc.1,
+        })
+    }
+
+    /// Builds a `(slices.len(), h, w)` array, slice `k` read from `source`'s plane `slices[k]`.
+    fn gather<T: Copy + Default>(
+        &self,
+        source: &Array3<T>,
+        slices: &[usize],
+        [h, w]: [usize; 2],
+    ) -> Array3<T> {
+        let source = source.as_standard_layout();
+        let (_, sh, sw) = source.dim();
+        let plane = sh * sw;
+        let flat = source.as_slice().expect("standard layout");
+        let mut out = vec![T::default(); slices.len() * h * w];
+        for (dst, &z) in out.chunks_exact_mut(h * w).zip(slices) {
+            let src = &flat[z * plane..(z + 1) * plane];
+            for (r, row) in dst.chunks_exact_mut(w).enumerate() {
+                let start = self.base + r as i64 * self.row;
+                match self.col {
+                    1 => row.copy_from_slice(&src[start as usize..start as usize + w]),
+                    -1 => {
+                        let run = &src[(start + 1) as usize - w..=start as usize];
+                        row.iter_mut()
+                            .zip(run.iter().rev())
+                            .for_each(|(d, &s)| *d = s);
+                    }
+                    col => {
+                        for (c, d) in row.iter_mut().enumerate() {
+                            *d = src[(start + c as i64 * col) as usize];
+                        }
+                    }
+                }
+            }
+        }
+        Array3::from_shape_vec((slices.len(), h, w), out).expect("one plane per slice")
+    }
+}
 
 /// Keeps slices `slices` of `a`, in that order. Increasing picks of a standard-layout array
 /// (crops, removed sections) are done in place, moving only the slices that shift down.
