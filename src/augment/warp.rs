@@ -197,21 +197,29 @@ impl Steps {
         let mut out = vec![T::default(); slices.len() * h * w];
         for (dst, &z) in out.chunks_exact_mut(h * w).zip(slices) {
             let src = &flat[z * plane..(z + 1) * plane];
-            for (r, row) in dst.chunks_exact_mut(w).enumerate() {
-                let start = self.base + r as i64 * self.row;
-                match self.col {
-                    1 => row.copy_from_slice(&src[start as usize..start as usize + w]),
-                    -1 => {
-                        let run = &src[(start + 1) as usize - w..=start as usize];
-                        row.iter_mut()
-                            .zip(run.iter().rev())
-                            .for_each(|(d, &s)| *d = s);
-                    }
-                    col => {
-                        for (c, d) in row.iter_mut().enumerate() {
-                            *d = src[(start + c as i64 * col) as usize];
+            if self.col.abs() != 1 {
+                // A transpose: output rows read source columns, so 8 output rows are filled
+                // together, each source row visited reading 8 neighbours.
+                for r0 in (0..h).step_by(8) {
+                    let rows = r0..(r0 + 8).min(h);
+                    for c in 0..w {
+                        let start = self.base + c as i64 * self.col;
+                        for r in rows.clone() {
+                            dst[r * w + c] = src[(start + r as i64 * self.row) as usize];
                         }
                     }
+                }
+                continue;
+            }
+            for (r, row) in dst.chunks_exact_mut(w).enumerate() {
+                let start = (self.base + r as i64 * self.row) as usize;
+                if self.col == 1 {
+                    row.copy_from_slice(&src[start..start + w]);
+                } else {
+                    let run = &src[start + 1 - w..=start];
+                    row.iter_mut()
+                        .zip(run.iter().rev())
+                        .for_each(|(d, &s)| *d = s);
                 }
             }
         }
