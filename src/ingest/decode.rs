@@ -157,6 +157,35 @@ fn pack<C: Copy + Into<u64>, T: Element>(rgb: &ndarray::Array3<C>, bits: u32) ->
 /// The largest image side accepted, so a hostile header cannot make us allocate without bound.
 pub const MAX_SIDE: u32 = 1 << 17;
 
+/// The largest decoded image accepted, in bytes.
+pub const MAX_IMAGE_BYTES: u64 = 4 << 30;
+
+/// The most bytes one byte of a file can decode to: deflate's limit is about 1032, LZW's
+/// (12-bit codes of up to 4096 bytes) about 2731, PackBits' 64. A header declaring more pixels
+/// than its file could hold is refused before its buffer is allocated.
+const MAX_EXPANSION: u64 = 4096;
+
+/// Refuses a declared image of `bytes` decoded bytes from a file of `file_len` bytes when it is
+/// larger than [`MAX_IMAGE_BYTES`] or than the file could possibly hold.
+fn check_declared(width: u32, height: u32, bytes: u64, file_len: u64) -> Result<(), Reason> {
+    if width == 0 || height == 0 {
+        return Err(format!("the header declares an empty {width}x{height} image").into());
+    }
+    if bytes > MAX_IMAGE_BYTES {
+        return Err(format!(
+            "the header declares {width}x{height} pixels ({bytes} bytes), more than the limit of {MAX_IMAGE_BYTES} bytes"
+        )
+        .into());
+    }
+    if bytes > MAX_EXPANSION.saturating_mul(file_len.max(1)) {
+        return Err(format!(
+            "the header declares {width}x{height} pixels ({bytes} bytes), more than a {file_len}-byte file can hold; the file is truncated or corrupt"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Decodes a PNG or TIFF file (the first page of a TIFF).
 ///
 /// # Errors
@@ -199,7 +228,11 @@ fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
         )
         .into());
     }
-    let mut buf = vec![0u8; reader.output_buffer_size().ok_or("image too large")?];
+    let raw = info.height as u64 * info.raw_row_length() as u64;
+    check_declared(info.width, info.height, raw, bytes.len() as u64)?;
+    let out_len = reader.output_buffer_size().ok_or("image too large")?;
+    check_declared(info.width, info.height, out_len as u64, u64::MAX)?;
+    let mut buf = vec![0u8; out_len];
     let frame = reader.next_frame(&mut buf)?;
     let (h, w) = (frame.height as usize, frame.width as usize);
     buf.truncate(frame.buffer_size());
@@ -230,9 +263,11 @@ fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
 
 /// The pages of a TIFF from page `start` on, decoded lazily.
 pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
-    reader: R,
+    mut reader: R,
     start: usize,
 ) -> Result<impl Iterator<Item = Result<Plane, Reason>>, Reason> {
+    let file_len = reader.seek(std::io::SeekFrom::End(0))?;
+    reader.rewind()?;
     let mut limits = tiff::decoder::Limits::default();
     limits.decoding_buffer_size = 4 << 30;
     limits.intermediate_buffer_size = 4 << 30;
@@ -251,12 +286,13 @@ pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
             }
         }
         first = false;
-        Some(tiff_page(&mut decoder))
+        Some(tiff_page(&mut decoder, file_len))
     }))
 }
 
 fn tiff_page<R: std::io::Read + Seek>(
     decoder: &mut tiff::decoder::Decoder<R>,
+    file_len: u64,
 ) -> Result<Plane, Reason> {
     use tiff::decoder::DecodingResult as D;
     let (w, h) = decoder.dimensions()?;
@@ -271,6 +307,15 @@ fn tiff_page<R: std::io::Read + Seek>(
         tiff::ColorType::RGBA(_) => 4,
         other => return Err(format!("unsupported TIFF colour type {other:?}").into()),
     };
+    let bits = match decoder.colortype()? {
+        tiff::ColorType::Gray(b)
+        | tiff::ColorType::GrayA(b)
+        | tiff::ColorType::RGB(b)
+        | tiff::ColorType::RGBA(b) => u64::from(b),
+        _ => 8,
+    };
+    let declared = (h * w) as u64 * channels as u64 * bits.div_ceil(8);
+    check_declared(w as u32, h as u32, declared, file_len)?;
     Ok(match (decoder.read_image()?, channels) {
         (D::U8(v), 1) => Plane::U8(Array2::from_shape_vec((h, w), v)?),
         (D::U16(v), 1) => Plane::U16(Array2::from_shape_vec((h, w), v)?),

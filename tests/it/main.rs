@@ -5,6 +5,7 @@ mod util;
 mod atomic;
 mod augment;
 mod augment_intensity;
+mod bad_corpus;
 mod bad_input;
 mod cli;
 mod config;
