@@ -16,6 +16,7 @@ mod font;
 mod montage;
 mod sample;
 mod stitch;
+mod verify;
 
 /// Fast data loading for deep learning on huge 3D EM volumes.
 #[derive(Parser)]
@@ -49,6 +50,9 @@ enum Command {
     /// Blend predicted grid windows (NNNNNN_pred.npy beside a `sample --mode grid` manifest)
     /// into a Zarr array (C, D, H, W).
     Stitch(stitch::StitchArgs),
+    /// Check a store without reading voxels (metadata, completion, chunk lengths, shard
+    /// indexes), optionally comparing voxels with the ingest input; exit code 1 on any problem.
+    Verify(verify::VerifyArgs),
 }
 
 #[derive(Args)]
@@ -196,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args.dir, &args.volume, args.tile, args.seconds),
         Command::Synth(args) => synth(&args),
         Command::Stitch(args) => stitch::stitch(&args),
+        Command::Verify(args) => verify::verify(&args),
     }
 }
 

@@ -8,6 +8,7 @@ pub mod meta;
 mod raw_writer;
 mod reader;
 mod row_fill;
+pub mod verify;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -427,3 +427,197 @@ fn window_binary_fails_cleanly_on_bad_stores() {
         });
     }
 }
+
+// ------------------------------------------------------------------ verify
+
+mod verify {
+    use std::path::Path;
+    use std::process::Command;
+
+    use voxload::ingest::Ingest;
+    use voxload::store::verify::{compare_source, verify, Report};
+    use voxload::{write_array, Encoding};
+
+    use super::bad;
+    use crate::ingest_util::{random_volume, write_tile_dataset, TileFormat};
+    use crate::util::formula_volume;
+
+    /// A store with a raw, a sharded and a zstd array `raw`, `sharded`, `zstd`, (8, 8, 8) u16.
+    fn store() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = formula_volume::<u16>([8, 8, 8]);
+        write_array(dir.path(), "raw", &volume, [4, 4, 4], Encoding::Raw).unwrap();
+        let sharded = Encoding::ShardedRaw { shard: [8, 8, 8] };
+        write_array(dir.path(), "sharded", &volume, [4, 4, 4], sharded).unwrap();
+        let zstd = Encoding::Zstd { level: 3 };
+        write_array(dir.path(), "zstd", &volume, [4, 4, 4], zstd).unwrap();
+        dir
+    }
+
+    /// The problems' paths, relative to `root`.
+    fn problem_paths(report: &Report, root: &Path) -> Vec<String> {
+        report
+            .problems()
+            .map(|p| {
+                let rel = p.path.strip_prefix(root).unwrap_or(&p.path);
+                rel.to_string_lossy().into_owned()
+            })
+            .collect()
+    }
+
+    /// Runs `voxload verify ARGS`: success, stdout + stderr.
+    fn verify_cmd(args: &[&Path]) -> (bool, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_voxload"))
+            .arg("verify")
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code().is_some() && !text.contains("panicked"),
+            "{text}"
+        );
+        (out.status.success(), text)
+    }
+
+    #[test]
+    fn verify_good_store_is_clean() {
+        let dir = store();
+        let report = verify(dir.path(), None).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        let names: Vec<&str> = report.arrays.iter().map(|a| a.name.as_str()).collect();
+        assert_eq!(names, ["raw", "sharded", "zstd"]);
+        assert_eq!(report.arrays[0].files, 8);
+        assert_eq!(report.arrays[1].files, 1);
+        // Compressed chunks are not checked, and the report says so.
+        assert_eq!(report.arrays[2].files, 0);
+        assert!(!report.arrays[2].notes.is_empty());
+        let (ok, text) = verify_cmd(&[dir.path()]);
+        assert!(ok, "{text}");
+    }
+
+    #[test]
+    fn verify_absent_chunk_is_fill_not_a_problem() {
+        let dir = store();
+        std::fs::remove_file(dir.path().join("raw/c/1/1/1")).unwrap();
+        let report = verify(dir.path(), Some("raw")).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!((report.arrays[0].files, report.arrays[0].absent), (7, 1));
+    }
+
+    #[test]
+    fn verify_truncated_chunk_is_reported_naming_the_file() {
+        let dir = store();
+        let chunk = dir.path().join("raw/c/1/0/1");
+        let bytes = std::fs::read(&chunk).unwrap();
+        std::fs::write(&chunk, &bytes[..bytes.len() - 1]).unwrap();
+        let report = verify(dir.path(), None).unwrap();
+        assert_eq!(problem_paths(&report, dir.path()), ["raw/c/1/0/1"]);
+        let reason = &report.problems().next().unwrap().reason;
+        assert!(reason.contains("127 bytes, expected 128"), "{reason}");
+        let (ok, text) = verify_cmd(&[dir.path()]);
+        assert!(!ok);
+        assert!(text.contains("raw/c/1/0/1"), "{text}");
+    }
+
+    #[test]
+    fn verify_shard_with_a_bad_index_checksum_is_reported() {
+        let dir = store();
+        let shard = dir.path().join("sharded/c/0/0/0");
+        let mut bytes = std::fs::read(&shard).unwrap();
+        let n = bytes.len();
+        bytes[n - 30] ^= 0xFF;
+        std::fs::write(&shard, &bytes).unwrap();
+        let report = verify(dir.path(), Some("sharded")).unwrap();
+        assert_eq!(problem_paths(&report, dir.path()), ["sharded/c/0/0/0"]);
+        let reason = &report.problems().next().unwrap().reason;
+        assert!(reason.contains("checksum"), "{reason}");
+    }
+
+    #[test]
+    fn verify_shorter_than_its_index_shard_is_reported() {
+        let dir = store();
+        std::fs::write(dir.path().join("sharded/c/0/0/0"), b"short").unwrap();
+        let report = verify(dir.path(), Some("sharded")).unwrap();
+        assert_eq!(problem_paths(&report, dir.path()), ["sharded/c/0/0/0"]);
+    }
+
+    #[test]
+    fn verify_in_progress_array_is_reported() {
+        let dir = store();
+        let file = dir.path().join("raw/zarr.json");
+        let mut doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        doc["attributes"]["voxload"]["status"] = "in-progress".into();
+        std::fs::write(&file, doc.to_string()).unwrap();
+        let report = verify(dir.path(), None).unwrap();
+        assert_eq!(problem_paths(&report, dir.path()), ["raw/zarr.json"]);
+        assert!(report
+            .problems()
+            .next()
+            .unwrap()
+            .reason
+            .contains("in-progress"));
+        let (ok, text) = verify_cmd(&[dir.path()]);
+        assert!(!ok && text.contains("in-progress"), "{text}");
+    }
+
+    #[test]
+    fn verify_corpus_stores_report_the_bad_file() {
+        for (store, file) in [
+            ("chunk_wrong_length.zarr", "a/c/1/0/0"),
+            ("shard_past_end.zarr", "a/c/0/0/0"),
+            ("unknown_codec.zarr", "a/zarr.json"),
+            ("not_json.zarr", "a/zarr.json"),
+        ] {
+            let root = bad(store);
+            let report = verify(&root, None).unwrap();
+            assert_eq!(problem_paths(&report, &root), [file], "{store}");
+            let (ok, text) = verify_cmd(&[&root, Path::new("--array"), Path::new("a")]);
+            assert!(!ok && text.contains(file), "{store}: {text}");
+        }
+    }
+
+    #[test]
+    fn verify_missing_array_is_an_error() {
+        let dir = store();
+        assert!(matches!(
+            verify(dir.path(), Some("nope")),
+            Err(voxload::Error::NotZarr { .. })
+        ));
+        let (ok, _) = verify_cmd(&[dir.path(), Path::new("--array"), Path::new("nope")]);
+        assert!(!ok);
+    }
+
+    #[test]
+    fn verify_with_source_finds_a_chunk_rewritten_with_wrong_voxels() {
+        let dir = tempfile::tempdir().unwrap();
+        let volume = random_volume([5, 30, 30], 256, 3);
+        let json = write_tile_dataset(dir.path(), &volume, [16, 16], [0, 0], TileFormat::Png8);
+        let out = dir.path().join("out.zarr");
+        Ingest::new(&json, &out).chunk([2, 16, 16]).run().unwrap();
+        let mut report = verify(&out, Some("image")).unwrap();
+        compare_source(&out, "image", &json, false, &mut report.arrays[0]).unwrap();
+        assert!(report.is_clean(), "{report:?}");
+        assert_eq!(report.arrays[0].slabs_compared, 3);
+        // Same length, other voxels: only the comparison with the source can see it.
+        let chunk = out.join("image/c/1/0/1");
+        let mut bytes = std::fs::read(&chunk).unwrap();
+        bytes[5] = bytes[5].wrapping_add(1);
+        std::fs::write(&chunk, &bytes).unwrap();
+        assert!(verify(&out, Some("image")).unwrap().is_clean());
+        let (ok, text) = verify_cmd(&[
+            &out,
+            Path::new("--array"),
+            Path::new("image"),
+            Path::new("--source"),
+            &json,
+        ]);
+        assert!(!ok, "{text}");
+        assert!(
+            text.contains("slices [2, 4)") && text.contains("1 voxels differ"),
+            "{text}"
+        );
+    }
+}
