@@ -35,7 +35,12 @@ versions=$("$venv/bin/python" -c "import importlib.metadata as m, sys; print('py
 
 echo "== load: $(uptime)"
 echo "== voxload (cargo bench --bench augment -- Spatial)"
-table=$(cargo bench --quiet --bench augment -- Spatial 2>/dev/null | grep '^| Spatial')
+if ! out=$(cargo bench --quiet --bench augment -- Spatial 2>&1); then
+  echo "$out" | tail -20 >&2
+  echo "run_augment_bench.sh: the voxload bench failed; no comparison" >&2
+  exit 1
+fi
+table=$(echo "$out" | grep '^| Spatial' || true)
 echo "$table"
 vox_ms=$(echo "$table" | awk -F'|' '$3 ~ /8x256x256/ { gsub(/ /, "", $4); print $4 }')
 [ -n "$vox_ms" ] || { echo "run_augment_bench.sh: no voxload figure for 8x256x256" >&2; exit 1; }
