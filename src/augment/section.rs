@@ -115,11 +115,23 @@ fn shifted<T: Clone>(
     [y0, x0, y1, x1]: [usize; 4],
 ) -> Array3<T> {
     let d = a.dim().0;
-    let mut out = a.slice(s![.., y0..y0 + h, x0..x0 + w]).to_owned();
     let moved = if slip { idx..idx + 1 } else { idx..d };
-    out.slice_mut(s![moved.clone(), .., ..])
-        .assign(&a.slice(s![moved, y1..y1 + h, x1..x1 + w]));
-    out
+    // Each slice copied once, from its own offset.
+    let mut data = Vec::with_capacity(d * h * w);
+    for z in 0..d {
+        let (y, x) = if moved.contains(&z) {
+            (y1, x1)
+        } else {
+            (y0, x0)
+        };
+        for row in a.slice(s![z, y..y + h, x..x + w]).rows() {
+            match row.as_slice() {
+                Some(run) => data.extend_from_slice(run),
+                None => data.extend(row.iter().cloned()),
+            }
+        }
+    }
+    Array3::from_shape_vec((d, h, w), data).expect("d slices of (h, w)")
 }
 
 impl Transform for MisAlignment {
