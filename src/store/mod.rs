@@ -1,9 +1,9 @@
 //! The Zarr v3 store: metadata, atomic writers and memory-mapped readers.
 
 mod any;
-mod image;
 pub mod atomic;
 mod chunks;
+mod image;
 pub mod meta;
 mod raw_writer;
 mod reader;
@@ -13,8 +13,8 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use any::AnyArray;
 pub(crate) use any::with_window;
+pub use any::AnyArray;
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};
 pub use reader::{MappedArray, OpenOptions};
