@@ -106,16 +106,25 @@ fn main() {
         Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap(),
     )
     .batch_size(2);
-    let bytes_per_sample = (INPUT.iter().product::<usize>() * 6) as f64; // f32 image + u16 label
 
+    // VOXLOAD_BENCH_ONLY_PLAIN=1: only the no-augmentation comparison.
+    let only_plain = std::env::var_os("VOXLOAD_BENCH_ONLY_PLAIN").is_some();
+    if !only_plain {
+        augmented_figures(&augmented, &volume(true), seconds);
+    }
+    plain_figures(&store, volume(false), seconds);
+}
+
+fn augmented_figures(augmented: &LoaderBuilder, volume: &Volume, seconds: f64) {
+    let bytes_per_sample = (INPUT.iter().product::<usize>() * 6) as f64; // f32 image + u16 label
     let bare = bare_rate(
-        &volume(true),
+        volume,
         &Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap(),
         seconds,
     );
-    let serial = serial_rate(&augmented, seconds);
-    let one = rate(&augmented, 1, seconds);
-    let two = rate(&augmented, 2, seconds);
+    let serial = serial_rate(augmented, seconds);
+    let one = rate(augmented, 1, seconds);
+    let two = rate(augmented, 2, seconds);
     println!("augmented (PyTC defaults, image + label), batch 2:");
     println!(
         "  inline, no loader:               {bare:8.1} samples/s (draw, read, convert, augment)"
@@ -131,13 +140,30 @@ fn main() {
         two / one
     );
 
-    let plain = Loader::builder(
-        vec![volume(false)],
-        Compose::disabled(INPUT, LABEL).unwrap(),
-    )
-    .batch_size(2);
+    let rejecting = augmented.clone().rejection(Rejection {
+        size_thres: 1000,
+        p: 0.95,
+        ..Rejection::default()
+    });
+    let mut it = rejecting.clone().workers(1).build_prefetch().unwrap();
+    let (t, mut accepted) = (Instant::now(), 0usize);
+    while t.elapsed().as_secs_f64() < seconds {
+        accepted += it.next().unwrap().unwrap().samples.len();
+    }
+    let with = accepted as f64 / t.elapsed().as_secs_f64();
+    let stats = it.stats();
+    println!(
+        "rejection (1 % foreground, SIZE_THRES 1000, P 0.95), 1 worker: {with:8.1} accepted samples/s vs {one:.1} without: +{:.1} % time per accepted sample; {:.2} rejected per accepted",
+        100.0 * (one / with - 1.0),
+        stats.rejected as f64 / stats.samples.max(1) as f64
+    );
+}
+
+fn plain_figures(store: &std::path::Path, volume: Volume, seconds: f64) {
+    let plain =
+        Loader::builder(vec![volume], Compose::disabled(INPUT, LABEL).unwrap()).batch_size(2);
     let plain_rate = rate(&plain, 1, seconds);
-    let image = MappedArray::<u8>::open(&store, "image").unwrap();
+    let image = MappedArray::<u8>::open(store, "image").unwrap();
     let mut out = vec![0u8; INPUT.iter().product()];
     let shape = INPUT.map(|v| v as u64);
     let (t, mut n) = (Instant::now(), 0u64);
@@ -158,22 +184,4 @@ fn main() {
     }
     let reads = n as f64 / t.elapsed().as_secs_f64();
     println!("no augmentation, image only, 1 worker: {plain_rate:8.1} samples/s (uint8 -> float32 batches); raw uint8 window reads {reads:8.1}/s: {:.2}x slower", reads / plain_rate);
-
-    let rejecting = augmented.clone().rejection(Rejection {
-        size_thres: 1000,
-        p: 0.95,
-        ..Rejection::default()
-    });
-    let mut it = rejecting.clone().workers(1).build_prefetch().unwrap();
-    let (t, mut accepted) = (Instant::now(), 0usize);
-    while t.elapsed().as_secs_f64() < seconds {
-        accepted += it.next().unwrap().unwrap().samples.len();
-    }
-    let with = accepted as f64 / t.elapsed().as_secs_f64();
-    let stats = it.stats();
-    println!(
-        "rejection (1 % foreground, SIZE_THRES 1000, P 0.95), 1 worker: {with:8.1} accepted samples/s vs {one:.1} without: +{:.1} % time per accepted sample; {:.2} rejected per accepted",
-        100.0 * (one / with - 1.0),
-        stats.rejected as f64 / stats.samples.max(1) as f64
-    );
 }

@@ -206,12 +206,17 @@ impl Producer {
     fn direct(&self, index: u64, range: std::ops::Range<u64>) -> Result<Batch> {
         let mut columns: Vec<(String, Column)> = Vec::new();
         let mut samples = Vec::with_capacity((range.end - range.start) as usize);
+        let batch_voxels = (range.end - range.start) as usize
+            * self.compose.input_size().iter().product::<usize>();
         for i in range {
             let at = self.locate(i)?;
             for (k, (key, array)) in self.volumes[at.volume].keyed().into_iter().enumerate() {
                 let image = self.is_image(key);
                 if columns.len() <= k {
-                    columns.push((key.to_string(), Column::for_array(array, image)));
+                    columns.push((
+                        key.to_string(),
+                        Column::for_array(array, image, batch_voxels),
+                    ));
                 }
                 columns[k]
                     .1
@@ -312,14 +317,15 @@ enum Column {
 }
 
 impl Column {
-    fn for_array(array: &AnyArray, image: bool) -> Column {
+    /// An empty column with room for `voxels` values.
+    fn for_array(array: &AnyArray, image: bool, voxels: usize) -> Column {
         match array {
-            _ if image => Column::F32(Vec::new()),
-            AnyArray::U8(_) => Column::U8(Vec::new()),
-            AnyArray::U16(_) => Column::U16(Vec::new()),
-            AnyArray::U32(_) => Column::U32(Vec::new()),
-            AnyArray::U64(_) => Column::U64(Vec::new()),
-            AnyArray::F32(_) => Column::F32(Vec::new()),
+            _ if image => Column::F32(Vec::with_capacity(voxels)),
+            AnyArray::U8(_) => Column::U8(Vec::with_capacity(voxels)),
+            AnyArray::U16(_) => Column::U16(Vec::with_capacity(voxels)),
+            AnyArray::U32(_) => Column::U32(Vec::with_capacity(voxels)),
+            AnyArray::U64(_) => Column::U64(Vec::with_capacity(voxels)),
+            AnyArray::F32(_) => Column::F32(Vec::with_capacity(voxels)),
         }
     }
 
