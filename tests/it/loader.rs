@@ -10,7 +10,7 @@ use voxload::loader::{Batch, BatchArray, Loader, LoaderBuilder, Mode};
 use voxload::sampler::{ArrayNames, Volume};
 use voxload::{write_array, Bbox, Encoding, MappedArray, OpenOptions, PadMode};
 
-use crate::util::naive_window;
+use crate::util::{in_child_process, naive_window, rss_anon_kib};
 
 const LABEL: [(&str, TargetKind); 1] = [("label", TargetKind::Mask)];
 
@@ -275,35 +275,6 @@ fn dropping_a_half_consumed_loader_joins_its_workers() {
         // Other tests run threads too: the three workers must be gone at least.
         assert!(threads() < before + 3, "workers leaked");
     });
-}
-
-fn rss_anon_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Runs `test` alone in a child process of this test binary (RssAnon is per process, and other
-/// tests allocate in parallel), returning whether it passed.
-fn in_child_process(test: &str) -> bool {
-    if std::env::var_os("VOXLOAD_TEST_CHILD").is_some() {
-        return false;
-    }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--test-threads", "1", "--nocapture"])
-        .env("VOXLOAD_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    true
 }
 
 #[test]

@@ -13,6 +13,8 @@ use voxload::predict::{
 };
 use voxload::{write_array, Bbox, Coord, Encoding, Error, MappedArray, PadMode, Shape};
 
+use crate::util::{in_child_process, rss_anon_kib};
+
 const WEIGHTS: [Weight; 3] = [Weight::Gaussian, Weight::Bump, Weight::Constant];
 
 /// A grid: volume, window, stride, padding.
@@ -337,35 +339,6 @@ fn bad_windows_are_typed_errors() {
         .pad(case.pad)
         .create(dir.path(), "pred");
     assert!(matches!(again, Err(Error::Write { .. })));
-}
-
-fn rss_anon_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Runs `test` alone in a child process of this test binary (RssAnon is per process, and
-/// other tests allocate in parallel), returning whether this is the parent.
-fn in_child_process(test: &str) -> bool {
-    if std::env::var_os("VOXLOAD_TEST_CHILD").is_some() {
-        return false;
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([test, "--exact", "--test-threads", "1", "--nocapture"])
-        .env("VOXLOAD_TEST_CHILD", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && text.contains("1 passed"),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    true
 }
 
 #[test]

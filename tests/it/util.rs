@@ -88,3 +88,34 @@ pub const ALL_MODES: [PadMode; 5] = [
     PadMode::Symmetric,
     PadMode::Edge,
 ];
+
+/// Anonymous resident memory of this process (`RssAnon` in /proc/self/status), KiB; mapped
+/// page cache does not count.
+pub fn rss_anon_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Runs `test` alone in a child process of this test binary (RssAnon is per process, and other
+/// tests allocate in parallel), asserting that it passed; true in the parent, false in the child.
+pub fn in_child_process(test: &str) -> bool {
+    if std::env::var_os("VOXLOAD_TEST_CHILD").is_some() {
+        return false;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--test-threads", "1", "--nocapture"])
+        .env("VOXLOAD_TEST_CHILD", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    true
+}
