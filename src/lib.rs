@@ -25,6 +25,18 @@
 //! assert_eq!(window[[0, 4, 0]], volume[[2, 62, 0]]);
 //! ```
 
+/// A builder method that sets field `$name` (doc comments pass through).
+macro_rules! setter {
+    ($(#[$doc:meta])* $name:ident: $t:ty) => {
+        $(#[$doc])*
+        #[must_use]
+        pub fn $name(mut self, $name: $t) -> Self {
+            self.$name = $name;
+            self
+        }
+    };
+}
+
 pub mod augment;
 pub mod bench;
 pub mod config;

@@ -297,17 +297,6 @@ pub struct LoaderBuilder {
     indexes: Vec<(usize, Arc<ForegroundIndex>)>,
 }
 
-macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident: $t:ty) => {
-        $(#[$doc])*
-        #[must_use]
-        pub fn $name(mut self, $name: $t) -> Self {
-            self.$name = $name;
-            self
-        }
-    };
-}
-
 impl LoaderBuilder {
     setter!(/// `DATASET.PAD_SIZE` (default `[2, 64, 64]`).
         pad: Coord);

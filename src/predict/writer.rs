@@ -161,17 +161,6 @@ pub struct PredictionBuilder {
     overwrite: bool,
 }
 
-macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident: $t:ty) => {
-        $(#[$doc])*
-        #[must_use]
-        pub fn $name(mut self, $name: $t) -> Self {
-            self.$name = $name;
-            self
-        }
-    };
-}
-
 impl PredictionBuilder {
     setter!(/// `DATASET.PAD_SIZE`: the grid runs over the volume padded by this much on each side
         /// (as the loader's grid mode does), and the output is cropped back to the volume
