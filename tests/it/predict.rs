@@ -2,7 +2,6 @@
 //! threads, typed errors, bounded memory and `voxload stitch` end to end.
 
 use std::path::Path;
-use std::process::Command;
 
 use ndarray::{Array3, Array4};
 use rand::seq::SliceRandom;
@@ -397,13 +396,8 @@ fn walk_size(dir: &Path) -> u64 {
 }
 
 fn voxload(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_voxload"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "voxload {args:?}: {text}");
+    let (ok, text) = crate::util::run_voxload(args);
+    assert!(ok, "voxload {args:?}: {text}");
     text
 }
 

@@ -1,7 +1,6 @@
 //! `voxload sample` and `voxload preview`: the manifest and `.npy` files of SPEC section 8.
 
 use std::path::Path;
-use std::process::Command;
 
 use ndarray::{Array3, ArrayD};
 use serde_json::Value;
@@ -9,15 +8,7 @@ use voxload::{write_array, Bbox, Encoding, PadMode};
 
 use crate::util::naive_window;
 
-fn voxload(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_voxload"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
+use crate::util::run_voxload as voxload;
 
 /// A store `em.zarr` (image uint8, seg uint16, mask uint8) and a config naming it.
 fn setup(dir: &Path, augment: bool) -> (Array3<u8>, Array3<u16>) {

@@ -119,3 +119,14 @@ pub fn in_child_process(test: &str) -> bool {
     );
     true
 }
+
+/// Runs the `voxload` binary: whether it succeeded, and its stdout then stderr.
+pub fn run_voxload(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
