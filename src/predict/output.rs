@@ -8,12 +8,12 @@ use ndarray::Array4;
 use serde_json::{json, Map, Value};
 use zarrs::array::codec::{BytesCodec, ZstdCodec};
 use zarrs::array::{Array, ArrayBuilder, ArraySubset, CodecOptions};
-use zarrs::group::GroupBuilder;
 
 use super::OutputType;
 use crate::store::atomic::AtomicFsStore;
 use crate::store::meta::{read_node, Status, ATTRIBUTE};
-use crate::store::{array_dir, Encoding};
+use crate::store::{array_dir, zarrs_path, Encoding};
+use crate::store::{make_groups, mark_complete, record};
 use crate::{Error, Result, Shape};
 
 /// The output array and how its chunks are written.
@@ -21,16 +21,6 @@ pub(crate) struct OutputArray {
     array: Array<AtomicFsStore>,
     dir: PathBuf,
     options: CodecOptions,
-}
-
-fn zarrs_path(name: &str) -> String {
-    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    format!("/{}", parts.join("/"))
-}
-
-/// voxload's record in the output's attributes: version and status, no time or host.
-fn record(status: Status) -> Value {
-    json!({"version": env!("CARGO_PKG_VERSION"), "status": status.as_str()})
 }
 
 impl OutputArray {
@@ -105,30 +95,8 @@ impl OutputArray {
 
     /// Marks the array complete.
     pub fn finish(&mut self) -> Result<()> {
-        self.array
-            .attributes_mut()
-            .insert(ATTRIBUTE.into(), record(Status::Complete));
-        self.array
-            .store_metadata()
-            .map_err(|e| Error::zarrs(&self.dir, e))
+        mark_complete(&mut self.array, &self.dir)
     }
-}
-
-/// Writes group metadata for the store root and every parent of `name` that has none.
-fn make_groups(storage: &Arc<AtomicFsStore>, name: &str) -> Result<()> {
-    let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
-    for depth in 0..parts.len() {
-        let prefix = parts[..depth].join("/");
-        let dir = array_dir(storage.root(), &prefix);
-        if dir.join("zarr.json").exists() {
-            continue;
-        }
-        let group = GroupBuilder::new()
-            .build(storage.clone(), &zarrs_path(&prefix))
-            .map_err(|e| Error::zarrs(&dir, e))?;
-        group.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
-    }
-    Ok(())
 }
 
 /// Whether array `name` of the store exists and is marked complete by a prediction writer

@@ -18,6 +18,7 @@ pub use any::AnyArray;
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};
 pub use reader::{MappedArray, OpenOptions};
+pub(crate) use writer::{make_groups, mark_complete, record};
 pub use writer::{write_array, ArrayWriter, Encoding, Existing};
 
 use crate::{Result, Shape};

@@ -268,12 +268,7 @@ impl<T: Element> ArrayWriter<T> {
     /// # Errors
     /// [`Error::Zarrs`] when the metadata cannot be written.
     pub fn finish(mut self) -> Result<()> {
-        self.array
-            .attributes_mut()
-            .insert(ATTRIBUTE.into(), record(Status::Complete));
-        self.array
-            .store_metadata()
-            .map_err(|e| Error::zarrs(&self.dir, e))
+        mark_complete(&mut self.array, &self.dir)
     }
 }
 
@@ -337,15 +332,23 @@ fn expected_layout(chunk: Shape, encoding: Encoding) -> Option<Layout> {
 }
 
 /// voxload's record in an array's attributes: version and status, no time or host.
-fn record(status: Status) -> Value {
+pub(crate) fn record(status: Status) -> Value {
     json!({
         "version": env!("CARGO_PKG_VERSION"),
         "status": status.as_str(),
     })
 }
 
+/// Marks `array` (in directory `dir`) complete: its last write.
+pub(crate) fn mark_complete(array: &mut Array<AtomicFsStore>, dir: &Path) -> Result<()> {
+    array
+        .attributes_mut()
+        .insert(ATTRIBUTE.into(), record(Status::Complete));
+    array.store_metadata().map_err(|e| Error::zarrs(dir, e))
+}
+
 /// Writes group metadata for the store root and every parent of `name` that has none.
-fn make_groups(storage: &Arc<AtomicFsStore>, name: &str) -> Result<()> {
+pub(crate) fn make_groups(storage: &Arc<AtomicFsStore>, name: &str) -> Result<()> {
     let parts: Vec<&str> = name.split('/').filter(|p| !p.is_empty()).collect();
     for depth in 0..parts.len() {
         let dir = array_dir(storage.root(), &parts[..depth].join("/"));
