@@ -159,29 +159,63 @@ fn augmented_figures(augmented: &LoaderBuilder, volume: &Volume, seconds: f64) {
     );
 }
 
+/// Without augmentation against raw window reads, measured in alternating rounds (the VM's
+/// speed drifts by tens of percent over seconds): each round times the loader, then raw
+/// `MappedArray` reads of the same window size at random positions; the medians are reported.
 fn plain_figures(store: &std::path::Path, volume: Volume, seconds: f64) {
+    const ROUNDS: usize = 5;
     let plain =
         Loader::builder(vec![volume], Compose::disabled(INPUT, LABEL).unwrap()).batch_size(2);
-    let plain_rate = rate(&plain, 1, seconds);
+    let mut it = plain.workers(1).prefetch(2).build_prefetch().unwrap();
     let image = MappedArray::<u8>::open(store, "image").unwrap();
     let mut out = vec![0u8; INPUT.iter().product()];
     let shape = INPUT.map(|v| v as u64);
-    let (t, mut n) = (Instant::now(), 0u64);
     let mut rng = 0x2545_F491_4F6C_DD1Du64;
-    while t.elapsed().as_secs_f64() < seconds {
-        rng ^= rng << 13;
-        rng ^= rng >> 7;
-        rng ^= rng << 17;
-        let begin = [
-            (rng % 190) as i64,
-            ((rng >> 16) % 760) as i64,
-            ((rng >> 32) % 760) as i64,
-        ];
-        image
-            .read_into(Bbox::new(begin, shape), PadMode::Reflect, &mut out)
-            .unwrap();
-        n += 1;
+    let slice = seconds / ROUNDS as f64;
+    let (mut loader_rates, mut read_rates, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        // Batches made while the raw reads ran are taken untimed.
+        for _ in 0..3 {
+            it.next().unwrap().unwrap();
+        }
+        let (t, mut n) = (Instant::now(), 0usize);
+        while t.elapsed().as_secs_f64() < slice {
+            n += it.next().unwrap().unwrap().samples.len();
+        }
+        let loader = n as f64 / t.elapsed().as_secs_f64();
+        let (t, mut n) = (Instant::now(), 0u64);
+        while t.elapsed().as_secs_f64() < slice {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let begin = [
+                (rng % 190) as i64,
+                ((rng >> 16) % 760) as i64,
+                ((rng >> 32) % 760) as i64,
+            ];
+            image
+                .read_into(Bbox::new(begin, shape), PadMode::Reflect, &mut out)
+                .unwrap();
+            n += 1;
+        }
+        let reads = n as f64 / t.elapsed().as_secs_f64();
+        loader_rates.push(loader);
+        read_rates.push(reads);
+        ratios.push(reads / loader);
     }
-    let reads = n as f64 / t.elapsed().as_secs_f64();
-    println!("no augmentation, image only, 1 worker: {plain_rate:8.1} samples/s (uint8 -> float32 batches); raw uint8 window reads {reads:8.1}/s: {:.2}x slower", reads / plain_rate);
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let spread = format!(
+        "{:.2}..{:.2}",
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max)
+    );
+    let (loader, reads, ratio) = (
+        median(&mut loader_rates),
+        median(&mut read_rates),
+        median(&mut ratios),
+    );
+    println!("no augmentation, image only, 1 worker: {loader:8.1} samples/s ({:.0} MB/s float32); raw uint8 window reads {reads:8.1}/s; median of {ROUNDS} alternating rounds: {ratio:.2}x slower (rounds {spread})", loader * INPUT.iter().product::<usize>() as f64 * 4.0 / 1e6);
 }

@@ -40,6 +40,7 @@ macro_rules! setter {
 pub mod augment;
 pub mod bench;
 pub mod config;
+pub mod convert;
 pub mod element;
 pub mod error;
 pub mod geometry;
@@ -48,6 +49,7 @@ pub mod loader;
 pub mod memory;
 pub mod pad;
 pub mod predict;
+pub mod recycle;
 pub mod sampler;
 pub mod store;
 pub mod synth;

@@ -34,6 +34,7 @@
 mod config;
 mod prefetch;
 mod produce;
+mod stack;
 
 pub use prefetch::Prefetch;
 
@@ -89,6 +90,24 @@ impl BatchArray {
         }
     }
 
+    /// The element type.
+    ///
+    /// ```
+    /// use voxload::loader::BatchArray;
+    /// let a = BatchArray::U16(ndarray::ArrayD::zeros(vec![2, 4, 4]));
+    /// assert_eq!(a.dtype(), voxload::DType::U16);
+    /// ```
+    #[must_use]
+    pub fn dtype(&self) -> crate::DType {
+        match self {
+            BatchArray::F32(_) => crate::DType::F32,
+            BatchArray::U8(_) => crate::DType::U8,
+            BatchArray::U16(_) => crate::DType::U16,
+            BatchArray::U32(_) => crate::DType::U32,
+            BatchArray::U64(_) => crate::DType::U64,
+        }
+    }
+
     /// Bytes of voxel data.
     #[must_use]
     pub fn nbytes(&self) -> usize {
@@ -138,6 +157,9 @@ impl SampleInfo {
 }
 
 /// One batch: per key a stacked array, and per sample its provenance.
+///
+/// Dropping a batch hands its arrays' buffers back to the loader, whose workers fill them again
+/// (take an array out of `arrays` to keep it).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Batch {
     /// The batch's index in the stream.
@@ -146,6 +168,28 @@ pub struct Batch {
     pub arrays: Vec<(String, BatchArray)>,
     /// Per sample, in order.
     pub samples: Vec<SampleInfo>,
+    recycler: Recycler,
+}
+
+/// Where a batch's buffers go when it is dropped (no part of its value: batches compare equal
+/// whatever their pools).
+#[derive(Clone, Debug, Default)]
+struct Recycler(Option<Arc<crate::recycle::Pool>>);
+
+impl PartialEq for Recycler {
+    fn eq(&self, _: &Recycler) -> bool {
+        true
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(pool) = &self.recycler.0 {
+            for (_, array) in self.arrays.drain(..) {
+                array.recycle(pool);
+            }
+        }
+    }
 }
 
 impl Batch {
@@ -153,6 +197,31 @@ impl Batch {
     #[must_use]
     pub fn array(&self, key: &str) -> Option<&BatchArray> {
         self.arrays.iter().find(|(k, _)| k == key).map(|(_, a)| a)
+    }
+
+    /// The arrays and the sample records, owned (the arrays' buffers then stay with the
+    /// caller instead of going back to the loader).
+    ///
+    /// ```
+    /// # use voxload::augment::Compose;
+    /// # use voxload::loader::Loader;
+    /// # use voxload::sampler::{ArrayNames, Volume};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = ndarray::Array3::<u8>::zeros((4, 32, 32));
+    /// # voxload::write_array(dir.path(), "image", &image, [4, 32, 32], voxload::Encoding::Raw)?;
+    /// # let volume = Volume::open(0, dir.path(), &ArrayNames::new("image"), &Default::default())?;
+    /// let compose = Compose::disabled([4, 16, 16], [] as [(&str, _); 0])?;
+    /// let mut loader = Loader::builder(vec![volume], compose).batch_size(3).build()?;
+    /// let (arrays, samples) = loader.next().unwrap()?.into_parts();
+    /// assert_eq!((arrays[0].0.as_str(), samples.len()), ("image", 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn into_parts(mut self) -> (Vec<(String, BatchArray)>, Vec<SampleInfo>) {
+        (
+            std::mem::take(&mut self.arrays),
+            std::mem::take(&mut self.samples),
+        )
     }
 
     /// Bytes of voxel data in the batch.
@@ -357,7 +426,8 @@ impl LoaderBuilder {
         self
     }
 
-    fn producer(&self) -> Result<Producer> {
+    /// The shared batch maker; `in_flight` batches may exist at once (made, queued or held).
+    fn producer(&self, in_flight: usize) -> Result<Producer> {
         if self.batch_size == 0 {
             return Err(Error::Geometry(
                 "SAMPLES_PER_BATCH must be at least 1".into(),
@@ -421,6 +491,9 @@ impl LoaderBuilder {
             samples_made: AtomicU64::new(0),
             bytes_made: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
+            batch_buffers: Arc::new(crate::recycle::Pool::new(
+                (in_flight + 1) * self.volumes.first().map_or(1, |v| v.keyed().len()),
+            )),
         })
     }
 
@@ -451,7 +524,7 @@ impl LoaderBuilder {
     /// schedule that cannot hold a window, or a zero batch size.
     pub fn build(&self) -> Result<Serial> {
         Ok(Serial {
-            producer: self.producer()?,
+            producer: self.producer(1)?,
             next: 0,
             done: false,
             started: Instant::now(),
@@ -464,7 +537,7 @@ impl LoaderBuilder {
     /// As [`LoaderBuilder::build`].
     pub fn build_prefetch(&self) -> Result<Prefetch> {
         Ok(Prefetch::start(
-            Arc::new(self.producer()?),
+            Arc::new(self.producer(self.prefetch + self.workers)?),
             self.workers,
             self.prefetch,
         ))

@@ -3,12 +3,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use ndarray::{Array3, ArrayD, Axis, IxDyn};
+use std::sync::Arc;
 
-use super::{Batch, BatchArray, Mode, SampleInfo};
+use ndarray::Array3;
+
+use super::stack::Stacker;
+use super::{Batch, Mode, Recycler, SampleInfo};
 use crate::augment::{Compose, Sample, Voxels};
+use crate::recycle::{self, Pool};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
-use crate::store::{with_window, AnyArray};
+use crate::store::AnyArray;
 use crate::{Bbox, Coord, Error, PadMode, Result};
 
 /// Domain separation between the sampler's stream and the augmentor's stream of one sample.
@@ -34,6 +38,8 @@ pub(crate) struct Producer {
     pub samples_made: AtomicU64,
     pub bytes_made: AtomicU64,
     pub busy_nanos: AtomicU64,
+    /// Buffers of dropped batches, for the next ones.
+    pub batch_buffers: Arc<Pool>,
 }
 
 /// Where a sample comes from.
@@ -60,52 +66,35 @@ impl Located {
     }
 }
 
-/// One finished sample before stacking.
-struct Made {
-    info: SampleInfo,
-    targets: Vec<(String, Voxels)>,
-}
-
-/// Appends `window` of `array`, as an image, to `out`: `float32`, integers scaled to `[0, 1]`
-/// by their type's maximum (uint8 / 255, uint16 / 65535, …), floats unchanged. The window is
-/// read into a per-thread buffer, so only `out` grows.
-fn append_image(array: &AnyArray, window: Bbox, pad: PadMode, out: &mut Vec<f32>) -> Result<()> {
-    match array {
-        AnyArray::U8(a) => with_window(a, window, pad, |v| {
-            out.extend(v.iter().map(|&x| f32::from(x) / 255.0));
-        }),
-        AnyArray::U16(a) => with_window(a, window, pad, |v| {
-            out.extend(v.iter().map(|&x| f32::from(x) / 65535.0));
-        }),
-        AnyArray::U32(a) => with_window(a, window, pad, |v| {
-            out.extend(
-                v.iter()
-                    .map(|&x| (f64::from(x) / f64::from(u32::MAX)) as f32),
-            );
-        }),
-        AnyArray::U64(a) => with_window(a, window, pad, |v| {
-            out.extend(v.iter().map(|&x| (x as f64 / u64::MAX as f64) as f32));
-        }),
-        AnyArray::F32(a) => with_window(a, window, pad, |v| out.extend_from_slice(v)),
-    }
-}
-
-/// Reads `window` of `array` as an image (see [`append_image`]).
-pub(crate) fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32>> {
-    let mut out = Vec::with_capacity(window.num_voxels() as usize);
-    append_image(array, window, pad, &mut out)?;
+/// Reads `window` of `array` as an image (see [`AnyArray::read_image_into`]) into a buffer
+/// from this thread's pool.
+fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32>> {
+    let mut data = recycle::take(window.num_voxels() as usize);
+    array.read_image_into(window, pad, &mut data)?;
     let [d, h, w] = window.shape.map(|v| v as usize);
-    Array3::from_shape_vec((d, h, w), out).map_err(|e| Error::Geometry(e.to_string()))
+    Array3::from_shape_vec((d, h, w), data).map_err(|e| Error::Geometry(e.to_string()))
 }
 
-/// Reads `window` of `array` in its stored type (masks, labels).
-pub(crate) fn read_voxels(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Voxels> {
+/// Reads `window` of `array` in its stored type (masks, labels) into a buffer from this
+/// thread's pool.
+fn read_voxels(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Voxels> {
+    let [d, h, w] = window.shape.map(|v| v as usize);
+    macro_rules! read {
+        ($a:expr, $variant:ident) => {{
+            let mut data = recycle::take(d * h * w);
+            $a.read_into(window, pad, &mut data)?;
+            Voxels::$variant(
+                Array3::from_shape_vec((d, h, w), data)
+                    .map_err(|e| Error::Geometry(e.to_string()))?,
+            )
+        }};
+    }
     Ok(match array {
-        AnyArray::U8(a) => Voxels::U8(a.read(window, pad)?),
-        AnyArray::U16(a) => Voxels::U16(a.read(window, pad)?),
-        AnyArray::U32(a) => Voxels::U32(a.read(window, pad)?),
-        AnyArray::U64(a) => Voxels::U64(a.read(window, pad)?),
-        AnyArray::F32(a) => Voxels::F32(a.read(window, pad)?),
+        AnyArray::U8(a) => read!(a, U8),
+        AnyArray::U16(a) => read!(a, U16),
+        AnyArray::U32(a) => read!(a, U32),
+        AnyArray::U64(a) => read!(a, U64),
+        AnyArray::F32(a) => read!(a, F32),
     })
 }
 
@@ -123,13 +112,26 @@ impl Producer {
             Some(n) => (first + self.batch_size).min(n),
             None => first + self.batch_size,
         };
-        let batch = if self.compose.is_enabled() {
-            let made = (first..last)
-                .map(|i| self.sample(i))
-                .collect::<Result<Vec<_>>>()?;
-            self.stack(k, made)?
-        } else {
-            self.direct(k, first..last)?
+        let count = (last - first) as usize;
+        let mut stack = Stacker::new(
+            Arc::clone(&self.batch_buffers),
+            count,
+            self.compose.input_size(),
+            self.two_d,
+        );
+        let mut samples = Vec::with_capacity(count);
+        for (slot, i) in (first..last).enumerate() {
+            samples.push(if self.compose.is_enabled() {
+                self.augmented(i, slot, &mut stack)?
+            } else {
+                self.direct(i, slot, &mut stack)?
+            });
+        }
+        let batch = Batch {
+            index: k,
+            arrays: stack.finish(),
+            samples,
+            recycler: Recycler(Some(Arc::clone(&self.batch_buffers))),
         };
         self.samples_made.fetch_add(last - first, Ordering::Relaxed);
         self.bytes_made
@@ -171,8 +173,8 @@ impl Producer {
         self.compose.targets().get(key) == Some(&crate::augment::TargetKind::Img)
     }
 
-    /// Sample `i` of the stream, read and augmented.
-    fn sample(&self, i: u64) -> Result<Made> {
+    /// Sample `i` of the stream, read, augmented and copied into batch slot `slot`.
+    fn augmented(&self, i: u64, slot: usize, stack: &mut Stacker) -> Result<SampleInfo> {
         let at = self.locate(i)?;
         let mut arrays = self.volumes[at.volume].keyed().into_iter();
         let (_, image) = arrays.next().expect("a volume has an image");
@@ -195,174 +197,20 @@ impl Producer {
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
-        Ok(Made {
-            info: at.info(applied),
-            targets,
-        })
-    }
-
-    /// Without augmentation: every window read straight into its batch array (images converted
-    /// on the way), no per-sample arrays.
-    fn direct(&self, index: u64, range: std::ops::Range<u64>) -> Result<Batch> {
-        let mut columns: Vec<(String, Column)> = Vec::new();
-        let mut samples = Vec::with_capacity((range.end - range.start) as usize);
-        let batch_voxels = (range.end - range.start) as usize
-            * self.compose.input_size().iter().product::<usize>();
-        for i in range {
-            let at = self.locate(i)?;
-            for (k, (key, array)) in self.volumes[at.volume].keyed().into_iter().enumerate() {
-                let image = self.is_image(key);
-                if columns.len() <= k {
-                    columns.push((
-                        key.to_string(),
-                        Column::for_array(array, image, batch_voxels),
-                    ));
-                }
-                columns[k]
-                    .1
-                    .append(array, at.window, self.pad_mode, image)?;
-            }
-            samples.push(at.info(Vec::new()));
+        for (k, (key, data)) in targets.into_iter().enumerate() {
+            stack.push((k, &key), slot, data)?;
         }
-        let [d, h, w] = self.compose.input_size();
-        let mut shape = vec![samples.len(), d, h, w];
-        if self.two_d && d == 1 {
-            shape.remove(1);
+        Ok(at.info(applied))
+    }
+
+    /// Sample `i` without augmentation: every window read straight into batch slot `slot`
+    /// (images converted on the way).
+    fn direct(&self, i: u64, slot: usize, stack: &mut Stacker) -> Result<SampleInfo> {
+        let at = self.locate(i)?;
+        for (k, (key, array)) in self.volumes[at.volume].keyed().into_iter().enumerate() {
+            let image = self.is_image(key);
+            stack.read((k, key), slot, (array, at.window, self.pad_mode), image)?;
         }
-        let arrays = columns
-            .into_iter()
-            .map(|(name, c)| Ok((name, c.into_array(&shape)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Batch {
-            index,
-            arrays,
-            samples,
-        })
-    }
-
-    /// Stacks samples into `(B, D, H, W)` arrays per key (`(B, H, W)` in 2D).
-    fn stack(&self, index: u64, made: Vec<Made>) -> Result<Batch> {
-        let Some(first) = made.first() else {
-            return Err(Error::Geometry(format!("batch {index} has no samples")));
-        };
-        let names: Vec<String> = first.targets.iter().map(|(n, _)| n.clone()).collect();
-        let mut columns: Vec<Vec<Voxels>> = names.iter().map(|_| Vec::new()).collect();
-        let mut samples = Vec::with_capacity(made.len());
-        for m in made {
-            for (column, (_, data)) in columns.iter_mut().zip(m.targets) {
-                column.push(data);
-            }
-            samples.push(m.info);
-        }
-        let arrays = names
-            .into_iter()
-            .zip(columns)
-            .map(|(name, column)| Ok((name, stack_column(column, self.two_d)?)))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Batch {
-            index,
-            arrays,
-            samples,
-        })
-    }
-}
-
-/// Stacks same-typed arrays along a new first axis, dropping z in 2D.
-fn stack_column(column: Vec<Voxels>, two_d: bool) -> Result<BatchArray> {
-    macro_rules! stack {
-        ($variant:ident) => {{
-            let arrays: Vec<_> = column
-                .into_iter()
-                .map(|v| match v {
-                    Voxels::$variant(a) => Ok(a),
-                    other => Err(Error::Geometry(format!(
-                        "samples of one batch hold different types ({})",
-                        other.dtype()
-                    ))),
-                })
-                .collect::<Result<_>>()?;
-            BatchArray::$variant(stack_arrays(arrays, two_d)?)
-        }};
-    }
-    Ok(match column.first() {
-        Some(Voxels::F32(_)) => stack!(F32),
-        Some(Voxels::U8(_)) => stack!(U8),
-        Some(Voxels::U16(_)) => stack!(U16),
-        Some(Voxels::U32(_)) => stack!(U32),
-        Some(Voxels::U64(_)) | None => stack!(U64),
-    })
-}
-
-fn stack_arrays<T: Clone>(arrays: Vec<Array3<T>>, two_d: bool) -> Result<ArrayD<T>> {
-    let views: Vec<_> = arrays.iter().map(|a| a.view()).collect();
-    let stacked = ndarray::stack(Axis(0), &views)
-        .map_err(|e| Error::Geometry(format!("samples of one batch have different shapes: {e}")))?;
-    let stacked = stacked.into_dyn();
-    if two_d && stacked.shape()[1] == 1 {
-        let shape: Vec<usize> = [0, 2, 3].iter().map(|&a| stacked.shape()[a]).collect();
-        return stacked
-            .into_shape_with_order(IxDyn(&shape))
-            .map_err(|e| Error::Geometry(e.to_string()));
-    }
-    Ok(stacked)
-}
-
-/// One key's voxels of a batch, appended sample by sample.
-enum Column {
-    F32(Vec<f32>),
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
-}
-
-impl Column {
-    /// An empty column with room for `voxels` values.
-    fn for_array(array: &AnyArray, image: bool, voxels: usize) -> Column {
-        match array {
-            _ if image => Column::F32(Vec::with_capacity(voxels)),
-            AnyArray::U8(_) => Column::U8(Vec::with_capacity(voxels)),
-            AnyArray::U16(_) => Column::U16(Vec::with_capacity(voxels)),
-            AnyArray::U32(_) => Column::U32(Vec::with_capacity(voxels)),
-            AnyArray::U64(_) => Column::U64(Vec::with_capacity(voxels)),
-            AnyArray::F32(_) => Column::F32(Vec::with_capacity(voxels)),
-        }
-    }
-
-    fn append(&mut self, array: &AnyArray, window: Bbox, pad: PadMode, image: bool) -> Result<()> {
-        match (self, array) {
-            (Column::F32(out), a) if image => append_image(a, window, pad, out),
-            (Column::U8(out), AnyArray::U8(a)) => {
-                with_window(a, window, pad, |v| out.extend_from_slice(v))
-            }
-            (Column::U16(out), AnyArray::U16(a)) => {
-                with_window(a, window, pad, |v| out.extend_from_slice(v))
-            }
-            (Column::U32(out), AnyArray::U32(a)) => {
-                with_window(a, window, pad, |v| out.extend_from_slice(v))
-            }
-            (Column::U64(out), AnyArray::U64(a)) => {
-                with_window(a, window, pad, |v| out.extend_from_slice(v))
-            }
-            (Column::F32(out), AnyArray::F32(a)) => {
-                with_window(a, window, pad, |v| out.extend_from_slice(v))
-            }
-            (_, a) => Err(Error::Geometry(format!(
-                "volumes of one loader hold different types for one key ({})",
-                a.dtype()
-            ))),
-        }
-    }
-
-    fn into_array(self, shape: &[usize]) -> Result<BatchArray> {
-        let shape = IxDyn(shape);
-        let bad = |e: ndarray::ShapeError| Error::Geometry(e.to_string());
-        Ok(match self {
-            Column::F32(v) => BatchArray::F32(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
-            Column::U8(v) => BatchArray::U8(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
-            Column::U16(v) => BatchArray::U16(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
-            Column::U32(v) => BatchArray::U32(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
-            Column::U64(v) => BatchArray::U64(ArrayD::from_shape_vec(shape, v).map_err(bad)?),
-        })
+        Ok(at.info(Vec::new()))
     }
 }

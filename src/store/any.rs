@@ -81,6 +81,63 @@ impl AnyArray {
         each!(self, a => a.meta().dtype)
     }
 
+    /// Reads `window` (padded by `pad`) into `out` as a `float32` image: integers scaled to
+    /// `[0, 1]` by their type's maximum (`uint8 / 255`, `uint16 / 65535`, exactly rounded, see
+    /// [`crate::convert`]), floats unchanged.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::store::AnyArray;
+    /// use voxload::{write_array, Bbox, Encoding, OpenOptions, PadMode};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// write_array(dir.path(), "image", &Array3::from_elem((2, 4, 4), 51u8), [2, 4, 4], Encoding::Raw)?;
+    /// let image = AnyArray::open(dir.path(), "image", &OpenOptions::default())?;
+    /// let mut out = vec![0.0f32; 2 * 3 * 3];
+    /// image.read_image_into(Bbox::new([0, -1, -1], [2, 3, 3]), PadMode::Edge, &mut out)?;
+    /// assert!(out.iter().all(|&v| v == 0.2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MappedArray::read`]; [`crate::Error::Geometry`] if `out` does not hold the window.
+    pub fn read_image_into(&self, window: Bbox, pad: PadMode, out: &mut [f32]) -> Result<()> {
+        self.read_image_with(window, pad, out, Writes::Cached)
+    }
+
+    /// [`AnyArray::read_image_into`] with the output written around the caches (see
+    /// [`crate::convert::unit_f32_streaming`]): for large outputs read much later, such as the
+    /// loader's batch arrays. The values are the same.
+    ///
+    /// # Errors
+    /// As [`AnyArray::read_image_into`].
+    pub fn read_image_streaming(&self, window: Bbox, pad: PadMode, out: &mut [f32]) -> Result<()> {
+        self.read_image_with(window, pad, out, Writes::Streaming)
+    }
+
+    fn read_image_with(
+        &self,
+        window: Bbox,
+        pad: PadMode,
+        out: &mut [f32],
+        writes: Writes,
+    ) -> Result<()> {
+        if out.len() as u64 != window.num_voxels() {
+            return Err(crate::Error::Geometry(format!(
+                "output buffer holds {} voxels, window {window:?} needs {}",
+                out.len(),
+                window.num_voxels()
+            )));
+        }
+        match self {
+            AnyArray::F32(a) => a.read_into(window, pad, out),
+            AnyArray::U8(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
+            AnyArray::U16(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
+            AnyArray::U32(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
+            AnyArray::U64(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
+        }
+    }
+
     /// The number of non-zero voxels of `window` (padded by `pad`).
     ///
     /// # Errors
@@ -103,6 +160,22 @@ impl AnyArray {
     }
 }
 
+/// How converted images are written.
+#[derive(Clone, Copy)]
+enum Writes {
+    Cached,
+    Streaming,
+}
+
+impl Writes {
+    fn convert<T: crate::convert::UnitScale>(self, src: &[T], dst: &mut [f32]) {
+        match self {
+            Writes::Cached => crate::convert::unit_f32(src, dst),
+            Writes::Streaming => crate::convert::unit_f32_streaming(src, dst),
+        }
+    }
+}
+
 fn count_nonzero<T: crate::Element>(voxels: &[T]) -> u64 {
     let zero = T::default();
     voxels.iter().filter(|v| **v != zero).count() as u64
@@ -110,7 +183,7 @@ fn count_nonzero<T: crate::Element>(voxels: &[T]) -> u64 {
 
 /// Reads `window` into this thread's reusable buffer and applies `f` to its voxels, so tests
 /// run for every rejected candidate allocate nothing.
-pub(crate) fn with_window<T: crate::Element, R>(
+fn with_window<T: crate::Element, R>(
     array: &MappedArray<T>,
     window: Bbox,
     pad: PadMode,

@@ -13,7 +13,6 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub(crate) use any::with_window;
 pub use any::AnyArray;
 pub use chunks::CacheLimits;
 pub use meta::{ArrayMeta, Layout, Status};

@@ -126,7 +126,7 @@ fn grid_mode_walks_the_padded_grid_in_order_and_splits_ranks() {
         .batch_size(4);
     let all: Vec<_> = collect(b.build().unwrap())
         .into_iter()
-        .flat_map(|b| b.samples)
+        .flat_map(|b| b.into_parts().1)
         .collect();
     // Padded volume (8, 48, 48): starts 0, 4 in z and 0, 16, 32 in y and x, shifted by −4.
     assert_eq!(all.len(), 2 * 3 * 3);
@@ -140,7 +140,7 @@ fn grid_mode_walks_the_padded_grid_in_order_and_splits_ranks() {
     for r in 0..3 {
         let part: Vec<_> = collect(b.clone().rank(r, 3).build_prefetch().unwrap())
             .into_iter()
-            .flat_map(|b| b.samples)
+            .flat_map(|b| b.into_parts().1)
             .collect();
         ranks.extend(part);
     }

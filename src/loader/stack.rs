@@ -1,0 +1,167 @@
+//! Stacking samples into a batch: one array per key, taken from the loader's pool of batch
+//! buffers and filled slot by slot, either read straight from the store or copied from an
+//! augmented sample (whose buffers then go back to the worker's own pool).
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+
+use super::BatchArray;
+use crate::augment::Voxels;
+use crate::recycle::{self, Pool};
+use crate::store::AnyArray;
+use crate::{Bbox, DType, Error, PadMode, Result};
+
+/// The batch arrays being filled, one slot per sample.
+pub(crate) struct Stacker {
+    pool: Arc<Pool>,
+    shape: Vec<usize>,
+    slot: usize,
+    columns: Vec<(String, BatchArray)>,
+}
+
+impl Stacker {
+    /// Arrays for `samples` samples of `input` voxels each (`(B, D, H, W)`, or `(B, H, W)`
+    /// when `two_d` and `D` is 1).
+    pub(crate) fn new(pool: Arc<Pool>, samples: usize, input: [usize; 3], two_d: bool) -> Self {
+        let mut shape = vec![samples, input[0], input[1], input[2]];
+        if two_d && input[0] == 1 {
+            shape.remove(1);
+        }
+        Stacker {
+            pool,
+            shape,
+            slot: input.iter().product(),
+            columns: Vec::new(),
+        }
+    }
+
+    /// Column `k` (`key`, of type `dtype`), created on first use.
+    fn column(&mut self, k: usize, key: &str, dtype: DType) -> Result<&mut BatchArray> {
+        if k == self.columns.len() {
+            let array = BatchArray::pooled(dtype, &self.shape, &self.pool);
+            self.columns.push((key.to_string(), array));
+        }
+        let (name, array) = &mut self.columns[k];
+        if name != key || array.dtype() != dtype {
+            return Err(Error::Geometry(format!(
+                "samples of one batch differ: `{key}` ({dtype}) where `{name}` ({}) was",
+                array.dtype()
+            )));
+        }
+        Ok(array)
+    }
+
+    /// Reads `window` of `array` into sample `i`'s slot of column `k`: as a `float32` image
+    /// (integers scaled by their type's maximum) when `image`, else in its stored type.
+    pub(crate) fn read(
+        &mut self,
+        (k, key): (usize, &str),
+        i: usize,
+        (array, window, pad): (&AnyArray, Bbox, PadMode),
+        image: bool,
+    ) -> Result<()> {
+        let slot = self.slot;
+        let range = i * slot..(i + 1) * slot;
+        let dtype = if image { DType::F32 } else { array.dtype() };
+        let column = self.column(k, key, dtype)?;
+        if window.num_voxels() != slot as u64 {
+            return Err(Error::Geometry(format!(
+                "window {window:?} does not fill a batch slot of {slot} voxels"
+            )));
+        }
+        match (column, array) {
+            (BatchArray::F32(out), a) if image => {
+                a.read_image_streaming(window, pad, &mut flat(out)[range])
+            }
+            (BatchArray::U8(out), AnyArray::U8(a)) => {
+                a.read_into(window, pad, &mut flat(out)[range])
+            }
+            (BatchArray::U16(out), AnyArray::U16(a)) => {
+                a.read_into(window, pad, &mut flat(out)[range])
+            }
+            (BatchArray::U32(out), AnyArray::U32(a)) => {
+                a.read_into(window, pad, &mut flat(out)[range])
+            }
+            (BatchArray::U64(out), AnyArray::U64(a)) => {
+                a.read_into(window, pad, &mut flat(out)[range])
+            }
+            (BatchArray::F32(out), AnyArray::F32(a)) => {
+                a.read_into(window, pad, &mut flat(out)[range])
+            }
+            _ => unreachable!("the column was checked to have the array's type"),
+        }
+    }
+
+    /// Copies an augmented sample's target into sample `i`'s slot of column `k`, then gives
+    /// the target's buffer back to this thread's pool.
+    pub(crate) fn push(&mut self, (k, key): (usize, &str), i: usize, data: Voxels) -> Result<()> {
+        let slot = self.slot;
+        if data.shape().iter().product::<usize>() != slot {
+            return Err(Error::Geometry(format!(
+                "sample target `{key}` has shape {:?}, not the batch's slot of {slot} voxels",
+                data.shape()
+            )));
+        }
+        let range = i * slot..(i + 1) * slot;
+        macro_rules! copy {
+            ($out:expr, $a:expr) => {{
+                match $a.as_slice() {
+                    Some(s) => flat($out)[range].copy_from_slice(s),
+                    None => flat($out)[range]
+                        .iter_mut()
+                        .zip($a.iter())
+                        .for_each(|(d, &v)| *d = v),
+                }
+                recycle::give_array($a);
+            }};
+        }
+        match (self.column(k, key, data.dtype())?, data) {
+            (BatchArray::F32(out), Voxels::F32(a)) => copy!(out, a),
+            (BatchArray::U8(out), Voxels::U8(a)) => copy!(out, a),
+            (BatchArray::U16(out), Voxels::U16(a)) => copy!(out, a),
+            (BatchArray::U32(out), Voxels::U32(a)) => copy!(out, a),
+            (BatchArray::U64(out), Voxels::U64(a)) => copy!(out, a),
+            _ => unreachable!("the column was checked to have the target's type"),
+        }
+        Ok(())
+    }
+
+    /// The filled arrays, by key.
+    pub(crate) fn finish(self) -> Vec<(String, BatchArray)> {
+        self.columns
+    }
+}
+
+/// The voxels of a batch array made by [`BatchArray::pooled`] (standard layout).
+fn flat<T>(a: &mut ArrayD<T>) -> &mut [T] {
+    a.as_slice_mut()
+        .expect("batch arrays are made in standard layout")
+}
+
+impl BatchArray {
+    /// An array of `shape` and `dtype` on a buffer from `pool` (contents unspecified).
+    pub(crate) fn pooled(dtype: DType, shape: &[usize], pool: &Pool) -> BatchArray {
+        let n = shape.iter().product();
+        let shape = IxDyn(shape);
+        let what = "a pooled buffer of the shape's size";
+        match dtype {
+            DType::U8 => BatchArray::U8(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
+            DType::U16 => BatchArray::U16(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
+            DType::U32 => BatchArray::U32(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
+            DType::U64 => BatchArray::U64(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
+            DType::F32 => BatchArray::F32(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
+        }
+    }
+
+    /// Hands the array's buffer back to `pool`.
+    pub(crate) fn recycle(self, pool: &Pool) {
+        match self {
+            BatchArray::F32(a) => pool.give_array(a),
+            BatchArray::U8(a) => pool.give_array(a),
+            BatchArray::U16(a) => pool.give_array(a),
+            BatchArray::U32(a) => pool.give_array(a),
+            BatchArray::U64(a) => pool.give_array(a),
+        }
+    }
+}
