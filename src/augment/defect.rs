@@ -232,7 +232,12 @@ impl Transform for MotionBlur {
             order.swap(i, j);
         }
         order.truncate(n);
-        let (mut plane_scratch, mut blur_scratch) = (Vec::new(), Vec::new());
+        let empty = || {
+            let mut v = crate::recycle::take::<f32>(h * w);
+            v.clear();
+            v
+        };
+        let (mut plane_scratch, mut blur_scratch) = (empty(), empty());
         for image in sample.images_mut() {
             for &z in &order {
                 with_plane(image, z, &mut plane_scratch, |plane| {
@@ -246,6 +251,8 @@ impl Transform for MotionBlur {
                 });
             }
         }
+        crate::recycle::give(plane_scratch);
+        crate::recycle::give(blur_scratch);
         Ok(params! {
             "direction" => if horizontal { "horizontal" } else { "vertical" },
             "slices" => order,

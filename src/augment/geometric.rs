@@ -289,9 +289,11 @@ impl Transform for Elastic {
         // only where the composed warp reads them (see `Displacement::map`).
         let alpha = self.alpha as f32;
         let mut noise = || -> Vec<f32> {
-            (0..h * w)
-                .map(|_| (rng.random::<f32>() * 2.0 - 1.0) * alpha)
-                .collect()
+            let mut field = crate::recycle::take(h * w);
+            for v in &mut field {
+                *v = (rng.random::<f32>() * 2.0 - 1.0) * alpha;
+            }
+            field
         };
         let dx = noise();
         let dy = noise();
@@ -302,6 +304,14 @@ impl Transform for Elastic {
             dx,
         }));
         Ok(params! {"alpha" => self.alpha, "sigma" => self.sigma})
+    }
+}
+
+/// The noise goes back to this thread's pool once the warp has run.
+impl Drop for Displacement {
+    fn drop(&mut self) {
+        crate::recycle::give(std::mem::take(&mut self.dy));
+        crate::recycle::give(std::mem::take(&mut self.dx));
     }
 }
 
@@ -344,7 +354,12 @@ impl PlaneMap for Displacement {
         let dy = gaussian_blur_rect(&self.dy, self.size, self.sigma, rect);
         let dx = gaussian_blur_rect(&self.dx, self.size, self.sigma, rect);
         // Both fields side by side: one bounds check and one cache line per corner.
-        let field: Vec<[f32; 2]> = dy.iter().zip(&dx).map(|(&a, &b)| [a, b]).collect();
+        let mut field = crate::recycle::take::<[f32; 2]>(dy.len());
+        for ((f, &a), &b) in field.iter_mut().zip(&dy).zip(&dx) {
+            *f = [a, b];
+        }
+        crate::recycle::give(dy);
+        crate::recycle::give(dx);
         let rw = x1 - x0;
         let (hm, wm) = ((h - 1) as f64, (w - 1) as f64);
         for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
@@ -365,5 +380,6 @@ impl PlaneMap for Displacement {
             *y += lerp(0);
             *x += lerp(1);
         }
+        crate::recycle::give(field);
     }
 }

@@ -192,17 +192,43 @@ const CHUNK: usize = 512;
 /// and top 7 mantissa bits, the fraction its remaining 16 bits; below `2^-32` the first entry
 /// interpolates linearly from 0.
 pub(super) struct GammaLut {
-    table: Box<[[f32; 2]; ENTRIES]>,
+    /// Always `Some` until dropped (then it goes back to the thread's tables).
+    table: Option<Box<[[f32; 2]; ENTRIES]>>,
+}
+
+/// Tables kept per thread for the next ones (2D mode holds one per slice at once).
+const KEPT_TABLES: usize = 64;
+
+thread_local! {
+    static TABLES: std::cell::RefCell<Vec<Box<[[f32; 2]; ENTRIES]>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Drop for GammaLut {
+    fn drop(&mut self) {
+        if let Some(table) = self.table.take() {
+            TABLES.with_borrow_mut(|kept| {
+                if kept.len() < KEPT_TABLES {
+                    kept.push(table);
+                }
+            });
+        }
+    }
 }
 
 impl GammaLut {
+    fn entries(&self) -> &[[f32; 2]; ENTRIES] {
+        self.table.as_deref().expect("a table until dropped")
+    }
+
     /// The table for `gamma`, from 33 powers of two and 128 mantissa powers.
     pub(super) fn new(gamma: f64) -> Self {
         let steps = 1usize << STEPS_LOG2;
         let mantissa: Vec<f64> = (0..steps)
             .map(|m| (1.0 + m as f64 / steps as f64).powf(gamma))
             .collect();
-        let mut values = vec![0.0f64; ENTRIES];
+        let mut values = crate::recycle::take::<f64>(ENTRIES);
+        values[0] = 0.0;
         for (k, octave) in values[1..].chunks_mut(steps).enumerate() {
             let scale = ((k as f64 - f64::from(OCTAVES)) * gamma).exp2();
             for (v, m) in octave.iter_mut().zip(&mantissa) {
@@ -210,12 +236,16 @@ impl GammaLut {
             }
         }
         values[ENTRIES - 1] = 1.0;
-        let mut table = Box::new([[0.0f32; 2]; ENTRIES]);
+        // Every entry is written below.
+        let mut table = TABLES
+            .with_borrow_mut(Vec::pop)
+            .unwrap_or_else(|| Box::new([[0.0f32; 2]; ENTRIES]));
         for i in 0..ENTRIES {
             let next = values.get(i + 1).copied().unwrap_or(values[i]);
             table[i] = [values[i] as f32, (next - values[i]) as f32];
         }
-        GammaLut { table }
+        crate::recycle::give(values);
+        GammaLut { table: Some(table) }
     }
 
     /// The table entry and interpolation fraction of `y ∈ [0, 1]` (sign ignored).
@@ -237,12 +267,13 @@ impl GammaLut {
     #[cfg(test)]
     fn power(&self, y: f32) -> f32 {
         let (i, f) = Self::locate(y);
-        let [v, step] = self.table[(i as usize).min(ENTRIES - 1)];
+        let [v, step] = self.entries()[(i as usize).min(ENTRIES - 1)];
         v + f * step
     }
 
     /// `x ← clip(a·x + b, 0, 1)^γ` over `plane`.
     pub(super) fn apply(&self, plane: &mut [f32], a: f32, b: f32) {
+        let table = self.entries();
         let mut index = [0u32; CHUNK];
         let mut frac = [0.0f32; CHUNK];
         for chunk in plane.chunks_mut(CHUNK) {
@@ -251,7 +282,7 @@ impl GammaLut {
                 (*i, *f) = Self::locate(clip_unit(*v * a + b));
             }
             for ((v, &i), &f) in chunk.iter_mut().zip(&index[..n]).zip(&frac[..n]) {
-                let [t, step] = self.table[(i as usize).min(ENTRIES - 1)];
+                let [t, step] = table[(i as usize).min(ENTRIES - 1)];
                 *v = t + f * step;
             }
         }

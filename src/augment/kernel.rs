@@ -27,6 +27,46 @@ struct Border {
     weights: [f32; 4],
 }
 
+/// Border lists kept per thread for the next tables (a few tables may be alive at once).
+const KEPT_BORDERS: usize = 4;
+
+thread_local! {
+    /// Border lists of dropped tables, reused by the next ones.
+    static BORDERS: std::cell::RefCell<Vec<Vec<Border>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An empty border list with room for `n` entries (every position of a plane of `n`), so
+/// that it never grows while a table is built.
+fn border_list(n: usize) -> Vec<Border> {
+    let mut list = BORDERS.with_borrow_mut(Vec::pop).unwrap_or_default();
+    list.clear();
+    list.reserve(n);
+    list
+}
+
+/// The tables' buffers go back to this thread's pools for the next sample's tables.
+impl Drop for LinearTable {
+    fn drop(&mut self) {
+        crate::recycle::give(std::mem::take(&mut self.offsets));
+        crate::recycle::give(std::mem::take(&mut self.fracs));
+        let border = std::mem::take(&mut self.border);
+        BORDERS.with_borrow_mut(|kept| {
+            if kept.len() < KEPT_BORDERS {
+                kept.push(border);
+            }
+        });
+    }
+}
+
+impl Drop for NearestTable {
+    fn drop(&mut self) {
+        crate::recycle::give(std::mem::take(&mut self.offsets));
+        let mut outside = std::mem::take(&mut self.outside);
+        outside.clear();
+        crate::recycle::give(outside);
+    }
+}
+
 /// Nearest-neighbour lookup from a plane: per output pixel, the source offset (0 for a
 /// position outside the plane), and the list of outside positions, which read zero.
 #[derive(Debug, Default)]
@@ -103,23 +143,21 @@ fn build<const LINEAR: bool, const NEAREST: bool>(
 ) -> (LinearTable, NearestTable) {
     let n = ys.len();
     let xs = &xs[..n];
+    use crate::recycle::{take, take_filled};
     let mut lin = LinearTable {
-        offsets: Vec::with_capacity(if LINEAR { n } else { 0 }),
-        fracs: Vec::with_capacity(if LINEAR { n } else { 0 }),
-        border: Vec::new(),
+        offsets: take_filled(if LINEAR { n } else { 0 }, 0),
+        fracs: take_filled(if LINEAR { n } else { 0 }, [0.0; 2]),
+        border: border_list(if LINEAR { n } else { 0 }),
         size: [h, w],
     };
     let mut near = NearestTable {
-        offsets: Vec::with_capacity(if NEAREST { n } else { 0 }),
-        outside: Vec::new(),
+        offsets: take_filled(if NEAREST { n } else { 0 }, 0),
+        outside: {
+            let mut outside = take::<u32>(if NEAREST { n } else { 0 });
+            outside.clear();
+            outside
+        },
     };
-    if LINEAR {
-        lin.offsets.resize(n, 0);
-        lin.fracs.resize(n, [0.0; 2]);
-    }
-    if NEAREST {
-        near.offsets.resize(n, 0);
-    }
     // Interior: top-left corner in [0, h − 2] × [0, w − 2] (none when h or w is 1).
     let (ih, iw) = (h.saturating_sub(1) as u64, w.saturating_sub(1) as u64);
     for i in 0..n {
@@ -344,9 +382,10 @@ pub(crate) fn gaussian_blur_rect(
     let cols: Vec<usize> = (0..rw + 2 * r)
         .map(|j| fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64))
         .collect();
-    // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's columns.
-    let mut line = vec![0.0_f32; rw + 2 * r];
-    let mut rows = vec![0.0_f32; (rh + 2 * r) * rw];
+    // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's
+    // columns. Every element of these buffers is written before it is read.
+    let mut line = crate::recycle::take::<f32>(rw + 2 * r);
+    let mut rows = crate::recycle::take::<f32>((rh + 2 * r) * rw);
     for (k, out) in rows.chunks_exact_mut(rw).enumerate() {
         let sy = fold_symmetric(rect.y0 as i64 + k as i64 - r as i64, h as i64);
         let row = &plane[sy * w..(sy + 1) * w];
@@ -357,11 +396,13 @@ pub(crate) fn gaussian_blur_rect(
         symmetric_fir::<true>(half, out, |_| line);
     }
     // Then along y.
-    let mut out = vec![0.0_f32; rh * rw];
+    let mut out = crate::recycle::take::<f32>(rh * rw);
     for (y, o) in out.chunks_exact_mut(rw).enumerate() {
         let rows = &rows;
         symmetric_fir::<false>(half, o, |t| &rows[(y + t) * rw..(y + t + 1) * rw]);
     }
+    crate::recycle::give(line);
+    crate::recycle::give(rows);
     out
 }
 
@@ -382,7 +423,8 @@ pub(crate) fn gaussian_blur_2d(
         x0: 0,
         x1: w,
     };
-    *scratch = gaussian_blur_rect(plane, [h, w], sigma, full);
+    let smoothed = gaussian_blur_rect(plane, [h, w], sigma, full);
+    crate::recycle::give(std::mem::replace(scratch, smoothed));
     plane.copy_from_slice(scratch);
 }
 

@@ -107,7 +107,7 @@ impl MisAlignment {
     }
 }
 
-fn shifted<T: Clone>(
+fn shifted<T: crate::recycle::Recyclable>(
     a: &Array3<T>,
     idx: usize,
     slip: bool,
@@ -117,7 +117,8 @@ fn shifted<T: Clone>(
     let d = a.dim().0;
     let moved = if slip { idx..idx + 1 } else { idx..d };
     // Each slice copied once, from its own offset.
-    let mut data = Vec::with_capacity(d * h * w);
+    let mut data = crate::recycle::take::<T>(d * h * w);
+    data.clear();
     for z in 0..d {
         let (y, x) = if moved.contains(&z) {
             (y1, x1)
@@ -127,7 +128,7 @@ fn shifted<T: Clone>(
         for row in a.slice(s![z, y..y + h, x..x + w]).rows() {
             match row.as_slice() {
                 Some(run) => data.extend_from_slice(run),
-                None => data.extend(row.iter().cloned()),
+                None => data.extend(row.iter().copied()),
             }
         }
     }
@@ -173,7 +174,9 @@ impl Transform for MisAlignment {
         let idx = rng.random_range(1..=depth - 2);
         let slip = rng.random_bool(0.5);
         for (_, v) in sample.targets_mut() {
-            *v = map_voxels!(&*v, a => shifted(a, idx, slip, [h - d, w - d], [y0, x0, y1, x1]));
+            let moved =
+                map_voxels!(&*v, a => shifted(a, idx, slip, [h - d, w - d], [y0, x0, y1, x1]));
+            std::mem::replace(v, moved).recycle();
         }
         let mode = if slip { "slip" } else { "translation" };
         Ok(params! {

@@ -48,6 +48,11 @@ macro_rules! map_voxels {
 pub(crate) use map_voxels;
 
 impl Voxels {
+    /// Hands the array's buffer to this thread's pool ([`crate::recycle`]).
+    pub(crate) fn recycle(self) {
+        each_voxels!(self, a => crate::recycle::give_array(a));
+    }
+
     /// The array's shape `(z, y, x)`.
     #[must_use]
     pub fn shape(&self) -> [usize; 3] {

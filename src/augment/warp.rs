@@ -7,6 +7,7 @@ use ndarray::{Array3, Axis};
 use super::kernel::{tables, PlaneGather};
 use super::voxels::map_voxels;
 use super::{TargetKind, Voxels};
+use crate::recycle::{self, Recyclable};
 
 /// A backward map of the `(y, x)` plane: where each output position reads from in the input.
 pub(crate) trait PlaneMap: Send + Sync + std::fmt::Debug {
@@ -83,20 +84,17 @@ impl PendingWarp {
             .flatten()
         {
             for (_, v) in targets.iter_mut() {
-                **v = map_voxels!(&**v, a => steps.gather(a, &slices, [h, w]));
+                let out = map_voxels!(&**v, a => steps.gather(a, &slices, [h, w]));
+                std::mem::replace(&mut **v, out).recycle();
             }
             return;
         }
         let n = h * w;
-        let mut ys = Vec::with_capacity(n);
-        let mut xs = Vec::with_capacity(n);
-        for y in 0..h {
-            for x in 0..w {
-                ys.push(y as f64);
-                xs.push(x as f64);
-            }
+        let (mut ys, mut xs) = (recycle::take::<f64>(n), recycle::take::<f64>(n));
+        for (i, (y, x)) in ys.iter_mut().zip(xs.iter_mut()).enumerate() {
+            (*y, *x) = ((i / w) as f64, (i % w) as f64);
         }
-        let mut valid = vec![true; n];
+        let mut valid = recycle::take_filled(n, true);
         for (i, map) in maps.iter().enumerate().rev() {
             map.map(&mut ys, &mut xs);
             if i > 0 {
@@ -119,6 +117,9 @@ impl PendingWarp {
             targets.iter().any(interpolated),
             !targets.iter().all(interpolated),
         );
+        recycle::give(ys);
+        recycle::give(xs);
+        recycle::give(valid);
         let out_plane = [h, w];
         for (kind, v) in targets.iter_mut() {
             let out = match (&**v, kind, &linear) {
@@ -130,7 +131,7 @@ impl PendingWarp {
                     map_voxels!(&**v, a => per_slice(a, &slices, out_plane, nearest))
                 }
             };
-            **v = out;
+            std::mem::replace(&mut **v, out).recycle();
         }
     }
 }
@@ -184,7 +185,7 @@ impl Steps {
     }
 
     /// Builds a `(slices.len(), h, w)` array, slice `k` read from `source`'s plane `slices[k]`.
-    fn gather<T: Copy + Default>(
+    fn gather<T: Recyclable>(
         &self,
         source: &Array3<T>,
         slices: &[usize],
@@ -194,7 +195,8 @@ impl Steps {
         let (_, sh, sw) = source.dim();
         let plane = sh * sw;
         let flat = source.as_slice().expect("standard layout");
-        let mut out = vec![T::default(); slices.len() * h * w];
+        // Every output voxel is written below.
+        let mut out = recycle::take::<T>(slices.len() * h * w);
         for (dst, &z) in out.chunks_exact_mut(h * w).zip(slices) {
             let src = &flat[z * plane..(z + 1) * plane];
             if self.col.abs() != 1 {
@@ -229,11 +231,20 @@ impl Steps {
 
 /// Keeps slices `slices` of `a`, in that order. Increasing picks of a standard-layout array
 /// (crops, removed sections) are done in place, moving only the slices that shift down.
-fn select_slices<T: Copy>(a: &mut Array3<T>, slices: &[usize]) {
+fn select_slices<T: Recyclable>(a: &mut Array3<T>, slices: &[usize]) {
     let (d, h, w) = a.dim();
     let increasing = slices.windows(2).all(|p| p[0] < p[1]) && slices.last() < Some(&d);
     if !increasing || !a.is_standard_layout() {
-        *a = a.select(Axis(0), slices);
+        let mut data = recycle::take::<T>(slices.len() * h * w);
+        for (dst, &z) in data.chunks_exact_mut(h * w).zip(slices) {
+            let plane = a.index_axis(Axis(0), z);
+            match plane.as_slice() {
+                Some(src) => dst.copy_from_slice(src),
+                None => dst.iter_mut().zip(plane.iter()).for_each(|(d, &v)| *d = v),
+            }
+        }
+        let picked = Array3::from_shape_vec((slices.len(), h, w), data).expect("picked slices");
+        recycle::give_array(std::mem::replace(a, picked));
         return;
     }
     let plane = h * w;
@@ -258,7 +269,7 @@ fn select_slices<T: Copy>(a: &mut Array3<T>, slices: &[usize]) {
 
 /// Builds a `(slices.len(), h, w)` array, slice `k` gathered through `table` from `source`'s
 /// plane `slices[k]`.
-fn per_slice<T: Copy + Default>(
+fn per_slice<T: Recyclable>(
     source: &Array3<T>,
     slices: &[usize],
     [h, w]: [usize; 2],
@@ -269,7 +280,7 @@ fn per_slice<T: Copy + Default>(
     let plane = sh * sw;
     let flat = source.as_slice().expect("standard layout");
     let n = h * w;
-    let mut out = vec![T::default(); slices.len() * n];
+    let mut out = recycle::take_filled(slices.len() * n, T::default());
     let src = |z: usize| &flat[z * plane..(z + 1) * plane];
     for y0 in (0..h).step_by(TILE[0]) {
         for x0 in (0..w).step_by(TILE[1]) {
@@ -322,8 +333,10 @@ pub(crate) fn warp_slices<'a>(
 ) {
     let [h, w] = map.output();
     let n = h * w;
-    let mut ys: Vec<f64> = (0..n).map(|i| (i / w) as f64).collect();
-    let mut xs: Vec<f64> = (0..n).map(|i| (i % w) as f64).collect();
+    let (mut ys, mut xs) = (recycle::take::<f64>(n), recycle::take::<f64>(n));
+    for (i, (y, x)) in ys.iter_mut().zip(xs.iter_mut()).enumerate() {
+        (*y, *x) = ((i / w) as f64, (i % w) as f64);
+    }
     map.map(&mut ys, &mut xs);
     let targets: Vec<_> = targets.collect();
     let interpolated =
@@ -336,6 +349,8 @@ pub(crate) fn warp_slices<'a>(
         targets.iter().any(interpolated),
         !targets.iter().all(interpolated),
     );
+    recycle::give(ys);
+    recycle::give(xs);
     for (kind, v) in targets {
         match (v, kind, &linear) {
             (Voxels::F32(a), TargetKind::Img, Some(linear)) => {
@@ -353,13 +368,13 @@ pub(crate) fn warp_slices<'a>(
 
 /// Replaces each slice `z` of `zs` by its gather through `table` (same plane size): the old
 /// slice is copied aside once and the gather writes straight into the array.
-fn rewrite_slices<T: Copy + Default>(
+fn rewrite_slices<T: Recyclable>(
     a: &mut Array3<T>,
     zs: std::ops::Range<usize>,
     table: &impl PlaneGather<T>,
 ) {
-    let mut scratch = Vec::new();
     let n = table.len();
+    let mut scratch = recycle::take::<T>(n);
     for z in zs {
         let mut plane = a.index_axis_mut(Axis(0), z);
         scratch.clear();
@@ -376,4 +391,5 @@ fn rewrite_slices<T: Copy + Default>(
             }
         }
     }
+    recycle::give(scratch);
 }

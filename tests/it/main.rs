@@ -15,6 +15,7 @@ mod ingest;
 mod ingest_util;
 mod interop;
 mod loader;
+mod loader_buffers;
 mod predict;
 mod read;
 mod resume;

@@ -179,11 +179,18 @@ fn cut_blur(
 ) {
     let (sz, sy, sx) = (zr[1] - zr[0], yr[1] - yr[0], xr[1] - xr[0]);
     let (oy, ox) = (ty.out, tx.out);
-    let mut cuboid_plane = Vec::with_capacity(sy * sx);
-    let mut yres = vec![0.0f32; oy * sx];
-    let mut transposed = vec![0.0f32; sx * oy];
-    let mut low2d = Vec::with_capacity(sz * oy * ox);
-    let mut row_buf = Vec::with_capacity(sx);
+    use crate::recycle::{give, take, take_filled};
+    // Buffers from this thread's pool: cleared where they are appended to, zeroed where summed.
+    let empty = |capacity: usize| {
+        let mut v = take::<f32>(capacity);
+        v.clear();
+        v
+    };
+    let mut cuboid_plane = empty(sy * sx);
+    let mut yres = take::<f32>(oy * sx);
+    let mut transposed = take::<f32>(sx * oy);
+    let mut low2d = empty(sz * oy * ox);
+    let mut row_buf = empty(sx);
     for z in zr[0]..zr[1] {
         // The cuboid's slice, contiguous.
         cuboid_plane.clear();
@@ -227,7 +234,7 @@ fn cut_blur(
     let low = match tz {
         None => low2d,
         Some(tz) => {
-            let mut low = vec![0.0f32; tz.out * plane];
+            let mut low = take_filled(tz.out * plane, 0.0f32);
             for (j, out) in low.chunks_exact_mut(plane).enumerate() {
                 for t in 0..tz.taps {
                     let (i, w) = (tz.index[j * tz.taps + t], tz.weight[j * tz.taps + t]);
@@ -236,9 +243,13 @@ fn cut_blur(
                     }
                 }
             }
+            give(std::mem::take(&mut low2d));
             low
         }
     };
+    give(cuboid_plane);
+    give(yres);
+    give(transposed);
     // Nearest-neighbour upsampling: build each distinct row once, copy it to its rows.
     let near_x: Vec<usize> = (0..sx).map(|i| tx.nearest(i)).collect();
     let mut last = None;
@@ -260,6 +271,8 @@ fn cut_blur(
             }
         }
     }
+    give(low);
+    give(row_buf);
 }
 
 /// Uniform noise in a random cuboid (PyTC `CutNoise`).
@@ -317,9 +330,10 @@ impl Transform for CutNoise {
         let yr = draw_range(rng, h, sy);
         let xr = draw_range(rng, w, sx);
         let scale = self.scale as f32;
-        let noise: Vec<f32> = (0..sz * sy * sx)
-            .map(|_| scale * (2.0 * rng.random::<f32>() - 1.0))
-            .collect();
+        let mut noise = crate::recycle::take::<f32>(sz * sy * sx);
+        for v in &mut noise {
+            *v = scale * (2.0 * rng.random::<f32>() - 1.0);
+        }
         for image in sample.images_mut() {
             let mut cuboid = image.slice_mut(s![zr[0]..zr[1], yr[0]..yr[1], xr[0]..xr[1]]);
             for (mut row, n) in cuboid
@@ -334,6 +348,7 @@ impl Transform for CutNoise {
                 }
             }
         }
+        crate::recycle::give(noise);
         Ok(params! {"z" => zr.to_vec(), "y" => yr.to_vec(), "x" => xr.to_vec()})
     }
 }
