@@ -151,3 +151,54 @@ impl Error {
         }
     }
 }
+
+/// The message of `error` followed by its causes, each cause left out when the text before it
+/// already says it (variants such as [`Error::Io`] show their source in their own message).
+///
+/// ```
+/// let io = std::io::Error::from_raw_os_error(28);
+/// let e = voxload::Error::Io { path: "out.zarr/c/0/0/1".into(), source: io };
+/// let text = voxload::error::report(&e);
+/// assert_eq!(text.matches("No space left on device").count(), 1);
+/// assert!(text.starts_with("out.zarr/c/0/0/1: "));
+/// ```
+#[must_use]
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// Whether `error` or one of its causes is the operating system's "no space left on device"
+/// (also when a layer in between kept only the message, as zarrs' storage errors do).
+///
+/// ```
+/// let e = voxload::Error::Io { path: "x".into(), source: std::io::Error::from_raw_os_error(28) };
+/// assert!(voxload::error::is_disk_full(&e));
+/// let missing = voxload::Error::Io { path: "x".into(), source: std::io::Error::from_raw_os_error(2) };
+/// assert!(!voxload::error::is_disk_full(&missing));
+/// ```
+#[must_use]
+pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
+    const ENOSPC: i32 = 28;
+    let message = std::io::Error::from_raw_os_error(ENOSPC).to_string();
+    let mut cause = Some(error);
+    while let Some(c) = cause {
+        let io = c.downcast_ref::<std::io::Error>();
+        if io.is_some_and(|io| io.raw_os_error() == Some(ENOSPC))
+            || c.to_string().contains(&message)
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}

@@ -75,7 +75,13 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let error: &(dyn std::error::Error + 'static) = e.as_ref();
+            eprintln!("error: {}", voxload::error::report(error));
+            if voxload::error::is_disk_full(error) {
+                eprintln!(
+                    "hint: the disk is full. Every chunk written so far is complete and kept; free space (or move the store), then rerun the same command with --resume"
+                );
+            }
             ExitCode::FAILURE
         }
     }

@@ -181,7 +181,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", voxload::error::report(e.as_ref()));
             ExitCode::FAILURE
         }
     }

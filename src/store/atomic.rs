@@ -25,11 +25,32 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 /// its `N`-th atomic write, as a crash would (used by the kill-and-resume tests).
 pub const FAULT_ENV: &str = "VOXLOAD_FAULT_AFTER_WRITES";
 
+/// The environment variable of the full-disk hook: when set to `N`, every atomic write after
+/// the process's `N`-th fails with `ENOSPC` ("No space left on device") part way through its
+/// temporary file, as on a disk that has filled up (used by the full-disk tests).
+pub const FULL_DISK_ENV: &str = "VOXLOAD_FAULT_ENOSPC_AFTER_WRITES";
+
+/// Successful atomic writes so far (counted only when a hook is set).
 static WRITES: AtomicU64 = AtomicU64::new(0);
+
+fn hook(env: &'static str, cell: &'static std::sync::OnceLock<Option<u64>>) -> Option<u64> {
+    *cell.get_or_init(|| std::env::var(env).ok().and_then(|v| v.parse().ok()))
+}
 
 fn fault_after() -> Option<u64> {
     static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    *AFTER.get_or_init(|| std::env::var(FAULT_ENV).ok().and_then(|v| v.parse().ok()))
+    hook(FAULT_ENV, &AFTER)
+}
+
+fn disk_full_after() -> Option<u64> {
+    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    hook(FULL_DISK_ENV, &AFTER)
+}
+
+/// Writes half of `bytes` to `tmp`, then fails as a full disk does.
+fn fill_up(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    std::fs::File::create(tmp)?.write_all(&bytes[..bytes.len() / 2])?;
+    Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
 }
 
 /// A zarrs filesystem store that writes atomically (temporary file, then rename).
@@ -104,6 +125,9 @@ pub fn write_atomic_with(dest: &Path, bytes: &[u8], direct: bool) -> std::io::Re
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
+        if disk_full_after().is_some_and(|n| WRITES.load(Ordering::SeqCst) >= n) {
+            fill_up(&tmp, bytes)?;
+        }
         if !(direct && write_direct(&tmp, bytes)?) {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(bytes)?;
@@ -112,8 +136,9 @@ pub fn write_atomic_with(dest: &Path, bytes: &[u8], direct: bool) -> std::io::Re
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-    } else if let Some(after) = fault_after() {
-        if WRITES.fetch_add(1, Ordering::SeqCst) + 1 >= after {
+    } else if fault_after().is_some() || disk_full_after().is_some() {
+        let done = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+        if fault_after().is_some_and(|after| done >= after) {
             std::process::abort();
         }
     }

@@ -165,3 +165,97 @@ fn finalize_before_every_range_is_done_fails() {
     let err = Ingest::finalize(&store, "image").unwrap_err();
     assert!(err.to_string().contains("not finished"), "{err}");
 }
+
+/// A disk that fills up part way: the ingest stops with an error that names the file and the
+/// cause (no abort, no panic), the store never opens as complete, no temporary file is left,
+/// and once space is back `--resume` finishes a store byte-identical to a clean ingest.
+#[test]
+fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([9, 30, 30], 256, 5);
+    let json = write_tile_dataset(dir.path(), &volume, [16, 16], [0, 0], TileFormat::Png8);
+    let json = json.to_str().unwrap();
+    let clean = dir.path().join("clean.zarr");
+    let args = |out: &std::path::Path| {
+        vec![
+            json.to_string(),
+            out.display().to_string(),
+            "--chunk".into(),
+            "2,16,16".into(),
+        ]
+    };
+    let run = |args: Vec<String>| {
+        ingest_cmd(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .output()
+            .unwrap()
+    };
+    assert!(run(args(&clean)).status.success());
+    for n in full_disk_trials() {
+        let out = dir.path().join(format!("full{n}.zarr"));
+        let failed = ingest_cmd(&args(&out).iter().map(String::as_str).collect::<Vec<_>>())
+            .env(voxload::store::atomic::FULL_DISK_ENV, n.to_string())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&failed.stderr);
+        assert_eq!(failed.status.code(), Some(1), "n = {n}: {stderr}");
+        assert!(
+            stderr.matches("No space left on device").count() == 1
+                && stderr.contains(out.to_str().unwrap())
+                && stderr.contains("--resume"),
+            "n = {n}: the error should name the cause (once) and the file, and say to resume: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "n = {n}: {stderr}");
+        if out.join("image/zarr.json").exists() {
+            assert!(
+                matches!(
+                    MappedArray::<u8>::open(&out, "image"),
+                    Err(voxload::Error::Incomplete { .. })
+                ),
+                "n = {n}: a store cut by a full disk opened as complete"
+            );
+        }
+        let leftovers: Vec<_> = walk_files(&out)
+            .into_iter()
+            .filter(|p| {
+                p.to_string_lossy()
+                    .contains(voxload::store::atomic::TEMP_MARKER)
+            })
+            .collect();
+        assert!(
+            leftovers.is_empty(),
+            "n = {n}: temporary files left: {leftovers:?}"
+        );
+        let mut resume = args(&out);
+        resume.push("--resume".into());
+        let resumed = run(resume);
+        assert!(
+            resumed.status.success(),
+            "n = {n}: resume failed: {}",
+            String::from_utf8_lossy(&resumed.stderr)
+        );
+        assert_eq!(tree(&out), tree(&clean), "n = {n}: resumed store differs");
+    }
+}
+
+/// The write counts at which the disk fills: a few in `cargo test`, every one from the first
+/// to past the last write with `VOXLOAD_RELIABILITY_TRIALS=full`.
+fn full_disk_trials() -> Vec<u32> {
+    if std::env::var("VOXLOAD_RELIABILITY_TRIALS").as_deref() == Ok("full") {
+        (0..=32).collect()
+    } else {
+        vec![0, 1, 4, 9, 17, 24]
+    }
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk_files(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
