@@ -20,3 +20,21 @@ pub fn keep_freed_memory() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
     }
 }
+
+/// The process's anonymous resident memory (`RssAnon` of `/proc/self/status`) in KiB: heap and
+/// other private memory, without the page cache of mapped files. `None` where the kernel does
+/// not report it.
+///
+/// ```
+/// if let Some(kib) = voxload::memory::rss_anon_kib() {
+///     assert!(kib > 0);
+/// }
+/// ```
+#[must_use]
+pub fn rss_anon_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("RssAnon:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}

@@ -500,7 +500,9 @@ impl Ingest {
     }
 }
 
-/// Marks the array complete when every slab is recorded; returns whether it did.
+/// Marks the array complete when every slab is recorded; returns whether it did. The records
+/// go first: a crash between the two leaves an in-progress array that a resume redoes
+/// (correct, only slower), never a complete one with stale records beside it.
 fn finish<T: Element>(
     writer: ArrayWriter<T>,
     log: &ProgressLog,
@@ -509,8 +511,8 @@ fn finish<T: Element>(
     if !log.missing(all).is_empty() {
         return Ok(false);
     }
-    writer.finish()?;
     log.clear()?;
+    writer.finish()?;
     Ok(true)
 }
 

@@ -235,6 +235,10 @@ impl TileSpec {
     }
 }
 
+/// The widest `{key:N}` placeholder filled (wider ones are kept as written; `format!` cannot
+/// pad beyond 65 535 and no file name needs more than a few digits).
+const MAX_PLACEHOLDER_WIDTH: usize = 64;
+
 /// Replaces every `{key}` in `pattern` by `value`, honouring Python's integer format specs as
 /// PyTC's `str.format` does: `{row}`, `{row:d}`, `{row:02d}`, `{row:3}`.
 ///
@@ -243,6 +247,8 @@ impl TileSpec {
 /// assert_eq!(fill_placeholder("t/{row}_{column}.png", "row", 3), "t/3_{column}.png");
 /// assert_eq!(fill_placeholder("t/{row:03d}.png", "row", 7), "t/007.png");
 /// assert_eq!(fill_placeholder("t/{row:2}.png", "row", 7), "t/ 7.png");
+/// // Widths beyond 64 are not a placeholder: kept as written (the tile is then missing).
+/// assert_eq!(fill_placeholder("t/{row:99999}.png", "row", 7), "t/{row:99999}.png");
 /// ```
 #[must_use]
 pub fn fill_placeholder(pattern: &str, key: &str, value: i64) -> String {
@@ -262,6 +268,7 @@ pub fn fill_placeholder(pattern: &str, key: &str, value: i64) -> String {
                     .parse::<usize>()
                     .ok()
                     .or(digits.is_empty().then_some(0))
+                    .filter(|&width| width <= MAX_PLACEHOLDER_WIDTH)
                     .map(|width| {
                         if zero {
                             format!("{value:0width$}")

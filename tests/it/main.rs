@@ -8,6 +8,7 @@ mod augment_intensity;
 mod bad_corpus;
 mod bad_input;
 mod cli;
+mod concurrent;
 mod config;
 mod foreign;
 mod geometry;

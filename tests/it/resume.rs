@@ -28,20 +28,15 @@ fn fault_hook_kills_then_resume_is_byte_identical() {
             .success()
     );
     // 5 slabs x 4 chunks plus metadata and markers: abort after many different write counts.
-    for n in [1u32, 2, 3, 5, 8, 13, 21, 25] {
+    // This ingest makes 28 writes in all; the full set aborts after each of them.
+    for n in trials(vec![1, 2, 3, 5, 8, 13, 21, 25], (1..=28).collect()) {
         let out = dir.path().join(format!("cut{n}.zarr"));
         let status = ingest_cmd(&[json, out.to_str().unwrap(), "--chunk", "2,16,16"])
             .env("VOXLOAD_FAULT_AFTER_WRITES", n.to_string())
             .status()
             .unwrap();
         assert!(!status.success(), "n = {n}: the fault hook did not fire");
-        if out.join("image/zarr.json").exists() {
-            let opened = MappedArray::<u8>::open(&out, "image");
-            assert!(
-                matches!(opened, Err(voxload::Error::Incomplete { .. })),
-                "n = {n}: an interrupted store opened as complete"
-            );
-        }
+        assert_incomplete_or_identical(&out, &clean, &format!("abort after write {n}"));
         let status = ingest_cmd(&[
             json,
             out.to_str().unwrap(),
@@ -69,46 +64,62 @@ fn sigkill_then_resume_is_byte_identical() {
             .unwrap()
             .success()
     );
-    let out = dir.path().join("killed.zarr");
-    let mut child = ingest_cmd(&[
-        json,
-        out.to_str().unwrap(),
-        "--chunk",
-        "1,16,16",
-        "--threads",
-        "1",
-    ])
-    .spawn()
-    .unwrap();
-    // Kill as soon as some slabs are recorded (or the ingest has finished).
-    let progress = out.join("image/.voxload-progress");
-    for _ in 0..2000 {
-        if progress.read_dir().map(|d| d.count() >= 2).unwrap_or(false) {
-            break;
+    // Kill once `k` slabs are recorded, for each `k` of the trials.
+    for k in trials(vec![2], (1..=44).step_by(3).collect()) {
+        let out = dir.path().join(format!("killed{k}.zarr"));
+        let mut child = ingest_cmd(&[
+            json,
+            out.to_str().unwrap(),
+            "--chunk",
+            "1,16,16",
+            "--threads",
+            "1",
+        ])
+        .spawn()
+        .unwrap();
+        let progress = out.join("image/.voxload-progress");
+        for _ in 0..5000 {
+            if progress
+                .read_dir()
+                .map(|d| d.count() >= k as usize)
+                .unwrap_or(false)
+            {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
-        std::thread::sleep(std::time::Duration::from_millis(1));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // The kill must have landed mid-ingest for the trial to mean anything.
+        assert!(
+            matches!(
+                MappedArray::<u8>::open(&out, "image"),
+                Err(voxload::Error::Incomplete { .. })
+            ),
+            "k = {k}: the ingest finished before it was killed; make the dataset larger"
+        );
+        let status = ingest_cmd(&[
+            json,
+            out.to_str().unwrap(),
+            "--chunk",
+            "1,16,16",
+            "--resume",
+        ])
+        .status()
+        .unwrap();
+        assert!(status.success(), "k = {k}: resume failed");
+        assert_eq!(tree(&out), tree(&clean), "k = {k}: resumed store differs");
     }
-    child.kill().unwrap();
-    child.wait().unwrap();
-    // The kill must have landed mid-ingest for the test to mean anything.
-    assert!(
-        matches!(
-            MappedArray::<u8>::open(&out, "image"),
-            Err(voxload::Error::Incomplete { .. })
-        ),
-        "the ingest finished before it was killed; make the dataset larger"
-    );
-    let status = ingest_cmd(&[
-        json,
-        out.to_str().unwrap(),
-        "--chunk",
-        "1,16,16",
-        "--resume",
-    ])
-    .status()
-    .unwrap();
-    assert!(status.success());
-    assert_eq!(tree(&out), tree(&clean));
+}
+
+/// The trials `cargo test` runs (`ci`), or the larger local set (`full`) when
+/// `VOXLOAD_RELIABILITY_TRIALS=full` (figures in RELIABILITY.md).
+fn trials(ci: Vec<u32>, full: Vec<u32>) -> Vec<u32> {
+    if std::env::var("VOXLOAD_RELIABILITY_TRIALS").as_deref() == Ok("full") {
+        full
+    } else {
+        ci
+    }
 }
 
 #[test]
@@ -190,13 +201,18 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
             .unwrap()
     };
     assert!(run(args(&clean)).status.success());
-    for n in full_disk_trials() {
+    for n in trials(vec![0, 1, 4, 9, 17, 24], (0..=32).collect()) {
         let out = dir.path().join(format!("full{n}.zarr"));
         let failed = ingest_cmd(&args(&out).iter().map(String::as_str).collect::<Vec<_>>())
             .env(voxload::store::atomic::FULL_DISK_ENV, n.to_string())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&failed.stderr);
+        if failed.status.success() {
+            // The disk filled only after the last write.
+            assert_eq!(tree(&out), tree(&clean), "n = {n}: finished store differs");
+            continue;
+        }
         assert_eq!(failed.status.code(), Some(1), "n = {n}: {stderr}");
         assert!(
             stderr.matches("No space left on device").count() == 1
@@ -205,15 +221,7 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
             "n = {n}: the error should name the cause (once) and the file, and say to resume: {stderr}"
         );
         assert!(!stderr.contains("panicked"), "n = {n}: {stderr}");
-        if out.join("image/zarr.json").exists() {
-            assert!(
-                matches!(
-                    MappedArray::<u8>::open(&out, "image"),
-                    Err(voxload::Error::Incomplete { .. })
-                ),
-                "n = {n}: a store cut by a full disk opened as complete"
-            );
-        }
+        assert_incomplete_or_identical(&out, &clean, &format!("disk full after write {n}"));
         let leftovers: Vec<_> = walk_files(&out)
             .into_iter()
             .filter(|p| {
@@ -237,13 +245,20 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
     }
 }
 
-/// The write counts at which the disk fills: a few in `cargo test`, every one from the first
-/// to past the last write with `VOXLOAD_RELIABILITY_TRIALS=full`.
-fn full_disk_trials() -> Vec<u32> {
-    if std::env::var("VOXLOAD_RELIABILITY_TRIALS").as_deref() == Ok("full") {
-        (0..=32).collect()
-    } else {
-        vec![0, 1, 4, 9, 17, 24]
+/// An interrupted store either does not open as complete, or is exactly the clean one (the
+/// interruption came after its last write): never complete and different.
+fn assert_incomplete_or_identical(out: &std::path::Path, clean: &std::path::Path, trial: &str) {
+    if !out.join("image/zarr.json").exists() {
+        return;
+    }
+    match MappedArray::<u8>::open(out, "image") {
+        Err(voxload::Error::Incomplete { .. }) => {}
+        Ok(_) => assert_eq!(
+            tree(out),
+            tree(clean),
+            "{trial}: a store that opens as complete differs from a clean ingest"
+        ),
+        Err(e) => panic!("{trial}: unexpected error opening the store: {e}"),
     }
 }
 

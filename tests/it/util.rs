@@ -92,12 +92,7 @@ pub const ALL_MODES: [PadMode; 5] = [
 /// Anonymous resident memory of this process (`RssAnon` in /proc/self/status), KiB; mapped
 /// page cache does not count.
 pub fn rss_anon_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("RssAnon:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
+    voxload::memory::rss_anon_kib().expect("RssAnon in /proc/self/status")
 }
 
 /// Runs `test` alone in a child process of this test binary (RssAnon is per process, and other
