@@ -1,5 +1,6 @@
-//! Integer voxels to `float32` images in `[0, 1]`: `v / MAX` of the voxel type, correctly
-//! rounded, as fast as the CPU allows.
+//! Moving voxels into batch arrays: integer voxels to `float32` images in `[0, 1]` (`v / MAX` of
+//! the voxel type, correctly rounded, as fast as the CPU allows), and copies whose stores
+//! bypass the caches.
 //!
 //! The loader turns every image window into `float32` this way (`uint8 / 255`,
 //! `uint16 / 65535`). A division per voxel costs more than reading the window, and multiplying
@@ -55,6 +56,53 @@ pub fn unit_f32<T: UnitScale>(src: &[T], dst: &mut [f32]) {
 /// ```
 pub fn unit_f32_streaming<T: UnitScale>(src: &[T], dst: &mut [f32]) {
     T::unit_f32_streaming(src, dst);
+}
+
+/// Copies `src` into `dst` (their common prefix) with non-temporal stores where the CPU has
+/// them (x86-64 with AVX2), like [`unit_f32_streaming`]: for large destinations read much later
+/// by another thread, such as a batch array filled from an augmented sample.
+///
+/// ```
+/// let src: Vec<u16> = (0..5000).collect();
+/// let mut dst = vec![0u16; 5000];
+/// voxload::convert::copy_streaming(&src, &mut dst);
+/// assert_eq!(src, dst);
+/// ```
+pub fn copy_streaming<T: bytemuck::Pod>(src: &[T], dst: &mut [T]) {
+    let n = src.len().min(dst.len());
+    let src: &[u8] = bytemuck::cast_slice(&src[..n]);
+    let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut dst[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU supports AVX2, checked just above.
+        unsafe { stream_bytes_avx2(src, dst) };
+        return;
+    }
+    dst.copy_from_slice(src);
+}
+
+/// `dst.copy_from_slice(src)` (equal lengths) with 32-byte non-temporal stores; the unaligned
+/// head and the tail are copied normally.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn stream_bytes_avx2(src: &[u8], dst: &mut [u8]) {
+    use std::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_stream_si256, _mm_sfence};
+    let n = src.len().min(dst.len());
+    let head = dst.as_ptr().align_offset(32).min(n);
+    let end = head + (n - head) / 32 * 32;
+    dst[..head].copy_from_slice(&src[..head]);
+    for i in (head..end).step_by(32) {
+        // SAFETY: `i + 32 <= n` for both slices, and `dst[i]` is 32-byte aligned.
+        unsafe {
+            let v = _mm256_loadu_si256(src.as_ptr().add(i).cast::<__m256i>());
+            _mm256_stream_si256(dst.as_mut_ptr().add(i).cast::<__m256i>(), v);
+        }
+    }
+    _mm_sfence();
+    dst[end..n].copy_from_slice(&src[end..n]);
 }
 
 /// `1 / 255` as the head `2⁻⁸` and the tail `1/255 − 2⁻⁸` (rounded).
@@ -263,6 +311,30 @@ mod tests {
         // A negative control: multiplying by the rounded reciprocal is not exact.
         let r = 1.0f32 / 255.0;
         assert!((0..=255u8).any(|v| f32::from(v) * r != f32::from(v) / 255.0));
+    }
+
+    #[test]
+    fn streamed_copies_equal_plain_copies_at_every_alignment() {
+        let src: Vec<u16> = (0..3000u16).map(|v| v.wrapping_mul(40_503)).collect();
+        for (from, to, len) in [
+            (0, 0, 3000),
+            (1, 0, 2999),
+            (0, 3, 2990),
+            (5, 7, 17),
+            (2, 1, 0),
+        ] {
+            let mut dst = vec![0xABCDu16; 3010];
+            copy_streaming(&src[from..from + len], &mut dst[to..to + len]);
+            assert_eq!(
+                &dst[to..to + len],
+                &src[from..from + len],
+                "{from} {to} {len}"
+            );
+            assert!(dst[..to]
+                .iter()
+                .chain(&dst[to + len..])
+                .all(|&v| v == 0xABCD));
+        }
     }
 
     #[test]

@@ -280,7 +280,13 @@ fn per_slice<T: Recyclable>(
     let plane = sh * sw;
     let flat = source.as_slice().expect("standard layout");
     let n = h * w;
-    let mut out = recycle::take_filled(slices.len() * n, T::default());
+    // The tables write every output position of a non-empty source plane (bulk, then fix-up);
+    // an empty source leaves the output as filled here.
+    let mut out = if plane == 0 {
+        recycle::take_filled(slices.len() * n, T::default())
+    } else {
+        recycle::take(slices.len() * n)
+    };
     let src = |z: usize| &flat[z * plane..(z + 1) * plane];
     for y0 in (0..h).step_by(TILE[0]) {
         for x0 in (0..w).step_by(TILE[1]) {

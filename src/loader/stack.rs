@@ -107,7 +107,7 @@ impl Stacker {
         macro_rules! copy {
             ($out:expr, $a:expr) => {{
                 match $a.as_slice() {
-                    Some(s) => flat($out)[range].copy_from_slice(s),
+                    Some(s) => crate::convert::copy_streaming(s, &mut flat($out)[range]),
                     None => flat($out)[range]
                         .iter_mut()
                         .zip($a.iter())
