@@ -11,6 +11,7 @@ mod cli;
 mod concurrent;
 mod config;
 mod foreign;
+mod fuzz_replay;
 mod geometry;
 mod ingest;
 mod ingest_util;
