@@ -30,7 +30,19 @@ mod bench_data;
 const INPUT: [usize; 3] = [8, 256, 256];
 const LABEL: [(&str, TargetKind); 1] = [("label", TargetKind::Mask)];
 
-const ROUNDS: usize = 5;
+/// Rounds of every comparison (`VOXLOAD_BENCH_ROUNDS`, default 5, odd for a true median).
+fn rounds() -> usize {
+    static ROUNDS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ROUNDS.get_or_init(|| {
+        std::env::var("VOXLOAD_BENCH_ROUNDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(5)
+    })
+}
+
+/// The seed of every augmented stream here.
+const SEED: u64 = 3;
 
 /// Samples per second delivered by `it` over `seconds`, after taking `untimed` batches (those
 /// made ahead while other cases ran).
@@ -49,12 +61,12 @@ fn rate(
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// Runs every case for `seconds / ROUNDS` in turn, `ROUNDS` times: `rates[case][round]`.
+/// Runs every case for `seconds / rounds()` in turn, `rounds()` times: `rates[case][round]`.
 fn alternate(seconds: f64, cases: &mut [&mut dyn FnMut(f64) -> f64]) -> Vec<Vec<f64>> {
     let mut rates = vec![Vec::new(); cases.len()];
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds() {
         for (case, rates) in cases.iter_mut().zip(&mut rates) {
-            rates.push(case(seconds / ROUNDS as f64));
+            rates.push(case(seconds / rounds() as f64));
         }
     }
     rates
@@ -62,19 +74,22 @@ fn alternate(seconds: f64, cases: &mut [&mut dyn FnMut(f64) -> f64]) -> Vec<Vec<
 
 /// The median of `f(round)` over the rounds, and its range, as text.
 fn median_of(f: impl Fn(usize) -> f64) -> (f64, String) {
-    let mut v: Vec<f64> = (0..ROUNDS).map(f).collect();
+    let mut v: Vec<f64> = (0..rounds()).map(f).collect();
     v.sort_by(f64::total_cmp);
-    (v[ROUNDS / 2], format!("{:.2}..{:.2}", v[0], v[ROUNDS - 1]))
+    (
+        v[rounds() / 2],
+        format!("{:.2}..{:.2}", v[0], v[rounds() - 1]),
+    )
 }
 
 /// The same work as one worker, done inline with no loader at all: draw, read image and label
 /// windows into pooled buffers, convert, augment, recycle — no batching, no copy into a batch,
 /// no channel, no threads.
-fn bare_rate(volume: &Volume, compose: &Compose, n: &mut u64, seconds: f64) -> f64 {
+fn bare_rate(volume: &Volume, compose: &Compose, epoch: u64, samples: u64) -> f64 {
     use ndarray::Array3;
     use voxload::augment::{Sample, Voxels};
     use voxload::recycle;
-    use voxload::sampler::{sample_rng, RandomSampler, WindowSettings};
+    use voxload::sampler::{RandomSampler, WindowSettings};
     use voxload::store::AnyArray;
     let windows = WindowSettings {
         sample: compose.sample_size().map(|v| v as u64),
@@ -89,9 +104,9 @@ fn bare_rate(volume: &Volume, compose: &Compose, n: &mut u64, seconds: f64) -> f
         panic!("bench volume: uint8 image, uint16 label");
     };
     // The same buffers the loader's workers use: the thread's pools.
-    let (t, first) = (Instant::now(), *n);
-    while t.elapsed().as_secs_f64() < seconds {
-        let d = sampler.draw(0, 0, *n).unwrap();
+    let t = Instant::now();
+    for n in 0..samples {
+        let d = sampler.draw(SEED, epoch, n).unwrap();
         let [z, y, x] = d.window.shape.map(|v| v as usize);
         let mut im = recycle::take::<f32>(z * y * x);
         image
@@ -105,7 +120,9 @@ fn bare_rate(volume: &Volume, compose: &Compose, n: &mut u64, seconds: f64) -> f
             "label",
             Voxels::U16(Array3::from_shape_vec((z, y, x), lb).unwrap()),
         );
-        let out = compose.apply(sample, &mut sample_rng(1, 0, *n)).unwrap();
+        let out = compose
+            .apply(sample, &mut voxload::loader::augment_rng(SEED, 0, epoch, n))
+            .unwrap();
         for (_, data) in out.into_parts().0 {
             match std::hint::black_box(data) {
                 Voxels::F32(a) => recycle::give_array(a),
@@ -113,9 +130,8 @@ fn bare_rate(volume: &Volume, compose: &Compose, n: &mut u64, seconds: f64) -> f
                 _ => unreachable!("float32 image, uint16 label"),
             }
         }
-        *n += 1;
     }
-    (*n - first) as f64 / t.elapsed().as_secs_f64()
+    samples as f64 / t.elapsed().as_secs_f64()
 }
 
 fn main() {
@@ -140,65 +156,95 @@ fn main() {
     plain_figures(&store, volume(false), seconds);
 }
 
-fn augmented_figures(volume: &Volume, seconds: f64) {
-    let compose = || Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap();
-    let augmented = Loader::builder(vec![volume.clone()], compose()).batch_size(2);
-    let rejecting = augmented.clone().rejection(Rejection {
-        size_thres: 1000,
-        p: 0.95,
-        ..Rejection::default()
-    });
-    let prefetch = |b: &LoaderBuilder, workers: usize| {
-        b.clone()
-            .workers(workers)
-            .prefetch(2 * workers)
+/// Samples/s of a loader making exactly `samples` samples of `epoch`, from its start.
+fn stream_rate(b: &LoaderBuilder, epoch: u64, samples: u64, workers: Option<usize>) -> f64 {
+    let b = b.clone().epoch(epoch).samples(samples);
+    let t = Instant::now();
+    let n: usize = match workers {
+        None => b.build().unwrap().map(|x| x.unwrap().samples.len()).sum(),
+        Some(w) => b
+            .workers(w)
+            .prefetch(2 * w)
             .build_prefetch()
             .unwrap()
+            .map(|x| x.unwrap().samples.len())
+            .sum(),
     };
+    assert_eq!(n as u64, samples);
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+/// Every case makes the same samples in a round (the same draws and transform parameters: the
+/// per-sample cost varies a lot with the transforms drawn), a new epoch each round.
+fn augmented_figures(volume: &Volume, seconds: f64) {
+    let compose = || Compose::new(Compose::pytc_defaults(), INPUT, LABEL).unwrap();
+    let augmented = Loader::builder(vec![volume.clone()], compose())
+        .batch_size(2)
+        .seed(SEED);
+    // The foreground index is built once here, not by every loader built below (each round
+    // builds new loaders).
+    let index = voxload::sampler::ForegroundIndex::build(
+        volume.label().expect("a label"),
+        voxload::sampler::DEFAULT_BLOCK,
+    )
+    .unwrap();
+    let rejecting = augmented
+        .clone()
+        .rejection(Rejection {
+            size_thres: 1000,
+            p: 0.95,
+            ..Rejection::default()
+        })
+        .foreground_index(0, std::sync::Arc::new(index));
+    // About `seconds / rounds()` per case and round at ~70 samples/s.
+    let samples = ((seconds / rounds() as f64 * 70.0) as u64).max(16) / 2 * 2;
     let bare_compose = compose();
-    let mut serial = augmented.build().unwrap();
-    let (mut one, mut two) = (prefetch(&augmented, 1), prefetch(&augmented, 2));
-    let mut rejecting = prefetch(&rejecting, 1);
-    let mut n = 0u64;
+    // Round k of every case is epoch k.
+    let epochs: [std::cell::Cell<u64>; 5] = Default::default();
+    let next = |case: usize| {
+        epochs[case].set(epochs[case].get() + 1);
+        epochs[case].get()
+    };
     let r = alternate(
         seconds,
         &mut [
-            &mut |s| bare_rate(volume, &bare_compose, &mut n, s),
-            &mut |s| rate(&mut serial, 0, s),
-            &mut |s| rate(&mut one, 2, s),
-            &mut |s| rate(&mut two, 4, s),
-            &mut |s| rate(&mut rejecting, 2, s),
+            &mut |_| bare_rate(volume, &bare_compose, next(0), samples),
+            &mut |_| stream_rate(&augmented, next(1), samples, None),
+            &mut |_| stream_rate(&augmented, next(2), samples, Some(1)),
+            &mut |_| stream_rate(&augmented, next(3), samples, Some(2)),
+            &mut |_| stream_rate(&rejecting, next(4), samples, Some(1)),
         ],
     );
-    let (bare, serial_rate, one_rate, two_rate, rej_rate) = (
-        median_of(|i| r[0][i]).0,
-        median_of(|i| r[1][i]).0,
-        median_of(|i| r[2][i]).0,
-        median_of(|i| r[3][i]).0,
-        median_of(|i| r[4][i]).0,
-    );
+    let rate = |case: usize| median_of(|i| r[case][i]).0;
     let overhead = |case: usize| median_of(|i| 100.0 * (1.0 - r[case][i] / r[0][i]));
     let bytes_per_sample = (INPUT.iter().product::<usize>() * 6) as f64; // f32 image + u16 label
     let mb = |rate: f64| rate * bytes_per_sample / 1e6;
-    println!("augmented (PyTC defaults, image + label), batch 2; medians of {ROUNDS} alternating rounds:");
-    println!("  inline, no loader:     {bare:7.1} samples/s (draw, read, convert, augment)");
+    println!("augmented (PyTC defaults, image + label), batch 2; {samples} samples per case and round, the same in every case; medians of {} rounds:", rounds());
+    println!(
+        "  inline, no loader:     {:7.1} samples/s (draw, read, convert, augment)",
+        rate(0)
+    );
     let (o, range) = overhead(1);
-    println!("  serial iterator:       {serial_rate:7.1} samples/s; overhead {o:+.1} % ({range})");
+    println!(
+        "  serial iterator:       {:7.1} samples/s; overhead {o:+.1} % ({range})",
+        rate(1)
+    );
     let (o, range) = overhead(2);
     println!(
-        "  prefetch, 1 worker:    {one_rate:7.1} samples/s ({:.0} MB/s); loader overhead {o:+.1} % ({range})",
-        mb(one_rate)
+        "  prefetch, 1 worker:    {:7.1} samples/s ({:.0} MB/s); loader overhead {o:+.1} % ({range})",
+        rate(2),
+        mb(rate(2))
     );
     let (scaling, range) = median_of(|i| r[3][i] / r[2][i]);
     println!(
-        "  prefetch, 2 workers:   {two_rate:7.1} samples/s ({:.0} MB/s); {scaling:.2}x 1 worker ({range})",
-        mb(two_rate)
+        "  prefetch, 2 workers:   {:7.1} samples/s ({:.0} MB/s); {scaling:.2}x 1 worker ({range})",
+        rate(3),
+        mb(rate(3))
     );
     let (extra, range) = median_of(|i| 100.0 * (r[2][i] / r[4][i] - 1.0));
-    let stats = rejecting.stats();
     println!(
-        "rejection (1 % foreground, SIZE_THRES 1000, P 0.95), 1 worker: {rej_rate:7.1} accepted samples/s: {extra:+.1} % time per accepted sample ({range}); {:.2} rejected per accepted",
-        stats.rejected as f64 / stats.samples.max(1) as f64
+        "rejection (1 % foreground, SIZE_THRES 1000, P 0.95), 1 worker: {:7.1} accepted samples/s: {extra:+.1} % time per accepted sample ({range})",
+        rate(4)
     );
 }
 
@@ -232,7 +278,8 @@ fn plain_figures(store: &std::path::Path, volume: Volume, seconds: f64) {
     let (loader, raw) = (median_of(|i| r[0][i]).0, median_of(|i| r[1][i]).0);
     let (ratio, range) = median_of(|i| r[1][i] / r[0][i]);
     println!(
-        "no augmentation, image only, 1 worker: {loader:8.1} samples/s ({:.0} MB/s float32); raw uint8 window reads {raw:8.1}/s; {ratio:.2}x slower ({range}); medians of {ROUNDS} alternating rounds",
-        loader * INPUT.iter().product::<usize>() as f64 * 4.0 / 1e6
+        "no augmentation, image only, 1 worker: {loader:8.1} samples/s ({:.0} MB/s float32); raw uint8 window reads {raw:8.1}/s; {ratio:.2}x slower ({range}); medians of {} alternating rounds",
+        loader * INPUT.iter().product::<usize>() as f64 * 4.0 / 1e6,
+        rounds()
     );
 }

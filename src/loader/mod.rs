@@ -37,6 +37,7 @@ mod produce;
 mod stack;
 
 pub use prefetch::Prefetch;
+pub use produce::augment_rng;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -18,6 +18,26 @@ use crate::{Bbox, Coord, Error, PadMode, Result};
 /// Domain separation between the sampler's stream and the augmentor's stream of one sample.
 const AUGMENT_STREAM: u64 = 0x5DEE_CE66_D1CE_4E5B;
 
+/// The random stream that augments sample `index` of a training stream (`seed`, `rank`,
+/// `epoch`): with the sampler's draw of the same sample, it reproduces the sample outside the
+/// loader.
+///
+/// ```
+/// use rand::Rng;
+/// use voxload::loader::augment_rng;
+/// let a: u64 = augment_rng(7, 0, 1, 42).random();
+/// assert_eq!(a, augment_rng(7, 0, 1, 42).random::<u64>());
+/// assert_ne!(a, augment_rng(7, 1, 1, 42).random::<u64>()); // another rank
+/// ```
+#[must_use]
+pub fn augment_rng(seed: u64, rank: u64, epoch: u64, index: u64) -> crate::augment::SampleRng {
+    sample_rng(
+        seed ^ rank.wrapping_mul(0xA24B_AED4_963E_E407) ^ AUGMENT_STREAM,
+        epoch,
+        index,
+    )
+}
+
 /// Everything a worker needs to make any batch; shared by all workers.
 pub(crate) struct Producer {
     pub volumes: Vec<Volume>,
@@ -188,12 +208,10 @@ impl Producer {
             sample.insert(key, data);
         }
         let sample = match self.mode {
-            Mode::Train => {
-                let seed =
-                    self.seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407) ^ AUGMENT_STREAM;
-                self.compose
-                    .apply(sample, &mut sample_rng(seed, self.epoch, i))?
-            }
+            Mode::Train => self.compose.apply(
+                sample,
+                &mut augment_rng(self.seed, self.rank, self.epoch, i),
+            )?,
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
