@@ -1,6 +1,8 @@
-//! The loader's steady state: once warmed up, its workers take every voxel-sized buffer (samples
+//! The loader's steady state: once warmed up, its workers take their voxel-sized buffers (samples
 //! being read and augmented, interpolation tables, smoothed fields, batch arrays) from their
-//! pools, so making more batches allocates none.
+//! pools. A buffer is allocated only when a sample needs a larger intermediate than any its
+//! worker has met (Rescale and Rotate change sizes), which becomes rare: without the pools the
+//! same batches allocate about a thousand.
 //!
 //! A test binary of its own: it counts allocations with a global allocator, which would see
 //! other tests' allocations if it shared a process with them.
@@ -110,8 +112,9 @@ fn warmed_up_workers_allocate_no_buffers() {
     eprintln!(
         "steady state: {buffers} buffer allocations, {all} allocations in all, in 120 samples"
     );
-    assert_eq!(
-        buffers, 0,
+    // At most one per 20 samples (0–2 seen; ~1 000 with the pools off).
+    assert!(
+        buffers <= 6,
         "workers allocated {buffers} buffers of ≥ 64 KiB in 60 steady-state batches"
     );
 
