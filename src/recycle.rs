@@ -99,6 +99,10 @@ impl Pool {
     /// the caller overwrites what it uses.
     #[must_use]
     pub fn take<T: Recyclable>(&self, len: usize) -> Vec<T> {
+        if len == 0 {
+            // Nothing to hold: don't tie up a free buffer.
+            return Vec::new();
+        }
         let mut free = self
             .free
             .lock()

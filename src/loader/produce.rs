@@ -1,9 +1,8 @@
 //! Making one sample and one batch: draw or grid window, read every target, augment, stack.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
-
 use std::sync::Arc;
+use std::time::Instant;
 
 use ndarray::Array3;
 
