@@ -95,7 +95,7 @@ impl WindowStream {
 /// Reads windows from `stream` for `seconds` (after `warmup` seconds of unmeasured reads).
 ///
 /// # Errors
-/// The first read error.
+/// [`crate::Error::Geometry`] for a window too large to allocate; the first read error.
 pub fn measure_reads<T: Element>(
     array: &MappedArray<T>,
     stream: &mut WindowStream,
@@ -103,7 +103,7 @@ pub fn measure_reads<T: Element>(
     warmup: f64,
     seconds: f64,
 ) -> Result<Rate> {
-    let voxels = stream.shape.iter().product::<u64>() as usize;
+    let voxels = crate::geometry::check_allocation("window shape", stream.shape, size_of::<T>())?;
     let mut out = vec![T::default(); voxels];
     let run = |stream: &mut WindowStream, out: &mut [T], limit: f64| -> Result<Rate> {
         let start = Instant::now();
@@ -124,12 +124,26 @@ pub fn measure_reads<T: Element>(
 
 /// This machine's single-thread memcpy bandwidth for copies of `copy_bytes` from random
 /// offsets of a source buffer of `source_bytes` (use at least 1 GiB so no cache holds it).
-#[must_use]
-pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Rate {
+///
+/// # Errors
+/// [`crate::Error::Geometry`] when the buffers cannot be allocated.
+pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Result<Rate> {
     let source_bytes = source_bytes.max(copy_bytes);
+    let mut source: Vec<u8> = Vec::new();
+    let mut dest: Vec<u8> = Vec::new();
+    for (buffer, bytes, what) in [
+        (&mut source, source_bytes, "memcpy source"),
+        (&mut dest, copy_bytes, "memcpy copy"),
+    ] {
+        buffer.try_reserve_exact(bytes).map_err(|_| {
+            crate::Error::Geometry(format!(
+                "a {what} buffer of {bytes} bytes: the allocator refused (not enough memory)"
+            ))
+        })?;
+    }
     // Touch every page so the copies measure memory, not page faults.
-    let source: Vec<u8> = (0..source_bytes).map(|i| (i % 251) as u8).collect();
-    let mut dest = vec![0u8; copy_bytes];
+    source.extend((0..source_bytes).map(|i| (i % 251) as u8));
+    dest.resize(copy_bytes, 0);
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
     let slots = (source_bytes - copy_bytes) / 64 + 1;
     let start = Instant::now();
@@ -140,11 +154,11 @@ pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Rate
         std::hint::black_box(&mut dest);
         items += 1;
     }
-    Rate {
+    Ok(Rate {
         items,
         bytes: items * copy_bytes as u64,
         seconds: start.elapsed().as_secs_f64(),
-    }
+    })
 }
 
 /// Brings every file under `dir` into the page cache before a benchmark; returns the bytes.

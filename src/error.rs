@@ -110,6 +110,29 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// An array name a writer refuses (empty, absolute, `..`, reserved, or resolving outside the
+    /// store); nothing was written.
+    #[error("array name `{name}`: {reason}")]
+    ArrayName {
+        /// The name as given.
+        name: String,
+        /// The rule it breaks.
+        reason: String,
+    },
+    /// Another writer holds the array's lock.
+    #[error("{path}: another writer is using this array ({holder}); wait for it to finish, or stop it — a killed writer's lock is released by the system, so a rerun then proceeds")]
+    Locked {
+        /// The array's directory.
+        path: PathBuf,
+        /// Who holds the lock, as that writer recorded it.
+        holder: String,
+    },
+    /// The array was replaced or removed while this reader had it open.
+    #[error("{path}: the array was replaced or removed while it was open (an --overwrite ingest or stitch swapped in a new one); open it again to read the new array")]
+    Replaced {
+        /// The array's directory.
+        path: PathBuf,
+    },
     /// A configuration key that is unknown, of the wrong type or out of range.
     #[error("configuration key {key}: {reason}")]
     Config {

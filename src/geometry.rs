@@ -260,6 +260,105 @@ impl ChunkGrid {
     }
 }
 
+/// Chunk and shard shapes of an array, clipped to its volume.
+///
+/// A chunk larger than the volume only makes its files larger (the padding is stored), so each
+/// chunk extent is clipped to the volume's; each shard extent is then clipped to the volume's
+/// rounded up to a multiple of the (clipped) chunk's, so a shard stays a multiple of its chunk.
+///
+/// ```
+/// use voxload::geometry::Chunking;
+/// let c = Chunking::clipped([32, 100, 100], [64, 64, 64], Some([128, 128, 128]));
+/// assert_eq!(c.chunk, [32, 64, 64]);
+/// assert_eq!(c.shard, Some([32, 128, 128])); // 100 rounded up to a multiple of 64
+/// assert_eq!(c.files([32, 100, 100]), 1);
+/// assert_eq!(c.file_bytes(2), 32 * 128 * 128 * 2);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chunking {
+    /// The chunk shape (the inner chunk shape when sharded).
+    pub chunk: Shape,
+    /// The shard shape, when sharded.
+    pub shard: Option<Shape>,
+}
+
+impl Chunking {
+    /// `chunk` and `shard` clipped to a volume of shape `volume` (an empty axis counts as 1).
+    /// Zero extents are kept as they are, for the caller to refuse.
+    #[must_use]
+    pub fn clipped(volume: Shape, chunk: Shape, shard: Option<Shape>) -> Self {
+        let chunk: Shape = std::array::from_fn(|a| chunk[a].min(volume[a].max(1)));
+        let shard = shard.map(|s| -> Shape {
+            std::array::from_fn(|a| {
+                let c = chunk[a].max(1);
+                s[a].min(volume[a].max(1).div_ceil(c).saturating_mul(c))
+            })
+        });
+        Chunking { chunk, shard }
+    }
+
+    /// The shape of one file: the shard when sharded, else the chunk.
+    #[must_use]
+    pub fn file_shape(&self) -> Shape {
+        self.shard.unwrap_or(self.chunk)
+    }
+
+    /// The number of files over a volume of shape `volume` (saturating at `u64::MAX`).
+    #[must_use]
+    pub fn files(&self, volume: Shape) -> u64 {
+        let file = self.file_shape();
+        (0..3)
+            .map(|a| volume[a].div_ceil(file[a].max(1)))
+            .fold(1u64, u64::saturating_mul)
+    }
+
+    /// The uncompressed bytes of one file of `element`-byte voxels (saturating at `u64::MAX`).
+    #[must_use]
+    pub fn file_bytes(&self, element: usize) -> u64 {
+        self.file_shape()
+            .iter()
+            .fold(element as u64, |n, &v| n.saturating_mul(v))
+    }
+}
+
+/// The number of voxels of `shape` when `shape` voxels of `element` bytes can be allocated on
+/// this machine: the size is computed without overflow and a buffer of it reserved (then freed)
+/// with `try_reserve`, so an absurd size is an error instead of an abort. `what` names the
+/// option or key the shape comes from, for the message.
+///
+/// ```
+/// use voxload::geometry::check_allocation;
+/// assert_eq!(check_allocation("--shape", [2, 3, 4], 4).unwrap(), 24);
+/// let err = check_allocation("--shape", [u64::MAX, 2, 1], 1).unwrap_err();
+/// assert!(err.to_string().contains("--shape"), "{err}");
+/// ```
+///
+/// # Errors
+/// [`Error::Geometry`] naming `what`, the shape and the bytes it implies.
+pub fn check_allocation(what: &str, shape: Shape, element: usize) -> Result<usize> {
+    let voxels = shape.iter().try_fold(1u64, |n, &v| n.checked_mul(v));
+    let bytes = voxels.and_then(|n| n.checked_mul(element as u64));
+    let fail = |reason: String| {
+        let size = match bytes {
+            Some(b) => format!("{b} bytes"),
+            None => "more than 2^64 bytes".into(),
+        };
+        Error::Geometry(format!(
+            "{what} {shape:?} needs a buffer of {size}, which {reason}; use a smaller {what}"
+        ))
+    };
+    let (Some(voxels), Some(bytes)) = (voxels, bytes) else {
+        return Err(fail("cannot be addressed".into()));
+    };
+    let (Ok(voxels), Ok(bytes)) = (usize::try_from(voxels), usize::try_from(bytes)) else {
+        return Err(fail("cannot be addressed on this machine".into()));
+    };
+    Vec::<u8>::new()
+        .try_reserve_exact(bytes)
+        .map_err(|_| fail("the allocator refused (not enough memory or address space)".into()))?;
+    Ok(voxels)
+}
+
 /// Parses `Z,Y,X` (three comma-separated integers; negatives allowed).
 ///
 /// # Errors

@@ -43,6 +43,7 @@ pub mod config;
 pub mod convert;
 pub mod element;
 pub mod error;
+pub mod file;
 pub mod geometry;
 pub mod ingest;
 pub mod loader;

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Error;
+use crate::{DType, Error};
 
 /// How voxels outside the volume are filled.
 ///
@@ -20,6 +20,9 @@ use crate::Error;
 /// assert_eq!(mode.fold(4, 4), Some(2));
 /// assert_eq!("constant:7".parse::<PadMode>().unwrap(), PadMode::Constant(7.0));
 /// assert_eq!(PadMode::Constant(0.0).fold(-1, 4), None);
+/// // Constants must be finite numbers: NaN or infinity would become 0 (or a type's maximum)
+/// // when converted to an array's type, so they are refused.
+/// assert!("constant:NaN".parse::<PadMode>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum PadMode {
@@ -81,7 +84,7 @@ impl PadMode {
 impl FromStr for PadMode {
     type Err = Error;
 
-    /// Parses `constant`, `constant:V`, `reflect`, `symmetric` or `edge`.
+    /// Parses `constant`, `constant:V` (a finite number), `reflect`, `symmetric` or `edge`.
     fn from_str(s: &str) -> Result<Self, Error> {
         let bad = |reason: String| Error::Parse {
             what: "pad mode",
@@ -94,10 +97,13 @@ impl FromStr for PadMode {
             "symmetric" => Ok(PadMode::Symmetric),
             "edge" => Ok(PadMode::Edge),
             other => match other.strip_prefix("constant:") {
-                Some(v) => v
-                    .parse::<f64>()
-                    .map(PadMode::Constant)
-                    .map_err(|e| bad(format!("constant value `{v}`: {e}"))),
+                Some(v) => match v.parse::<f64>() {
+                    Ok(c) if c.is_finite() => Ok(PadMode::Constant(c)),
+                    Ok(c) => Err(bad(format!(
+                        "constant value {c} is not a finite number (it cannot be stored in an integer array); give a finite value such as constant:0"
+                    ))),
+                    Err(e) => Err(bad(format!("constant value `{v}`: {e}"))),
+                },
                 None => Err(bad(
                     "expected constant, constant:V, reflect, symmetric or edge".into(),
                 )),
@@ -115,4 +121,39 @@ impl fmt::Display for PadMode {
             PadMode::Edge => f.write_str("edge"),
         }
     }
+}
+
+/// Checks that `value` is stored in a `dtype` array as it is (a pad constant or a fill value):
+/// for integer types a finite integer within the type's range; for `float32` NaN, an infinity
+/// or a finite value within `float32`'s range. The error says why not.
+///
+/// ```
+/// use voxload::{pad::representable, DType};
+/// assert!(representable(255.0, DType::U8).is_ok());
+/// assert!(representable(f64::NAN, DType::F32).is_ok());
+/// assert!(representable(f64::NAN, DType::U8).unwrap_err().contains("uint8"));
+/// assert!(representable(256.0, DType::U8).is_err());
+/// assert!(representable(0.5, DType::U16).is_err());
+/// ```
+///
+/// # Errors
+/// A message naming the value and the type when the value would change on conversion.
+pub fn representable(value: f64, dtype: DType) -> Result<(), String> {
+    let max = match dtype {
+        DType::U8 => f64::from(u8::MAX),
+        DType::U16 => f64::from(u16::MAX),
+        DType::U32 => f64::from(u32::MAX),
+        // The largest f64 below 2^64: every integral f64 up to it converts exactly.
+        DType::U64 => 18_446_744_073_709_549_568.0,
+        DType::F32 if value.is_finite() && value.abs() > f64::from(f32::MAX) => {
+            return Err(format!("{value} is outside the range of {dtype}"));
+        }
+        DType::F32 => return Ok(()),
+    };
+    if !value.is_finite() || value.fract() != 0.0 || !(0.0..=max).contains(&value) {
+        return Err(format!(
+            "{value} is not a {dtype} value ({dtype} holds the integers 0 to {max})"
+        ));
+    }
+    Ok(())
 }

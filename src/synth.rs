@@ -44,7 +44,8 @@ pub fn volume(shape: Shape, seed: u64) -> Array3<u8> {
 /// time so memory stays bounded whatever the volume size; returns the bytes written.
 ///
 /// # Errors
-/// As [`ArrayWriter::create`] and [`ArrayWriter::write_region`].
+/// [`crate::Error::Geometry`] when a slab cannot be allocated; as [`ArrayWriter::create`] and
+/// [`ArrayWriter::write_region`].
 pub fn write_volume(
     store: &Path,
     name: &str,
@@ -53,11 +54,13 @@ pub fn write_volume(
     encoding: Encoding,
     seed: u64,
 ) -> Result<u64> {
-    let writer = ArrayWriter::<u8>::create(store, name, shape, chunk, encoding, Map::new(), true)?;
     let slab_depth = match encoding {
         Encoding::ShardedRaw { shard } => shard[0],
         _ => chunk[0],
-    };
+    }
+    .clamp(1, shape[0].max(1));
+    crate::geometry::check_allocation("slab", [slab_depth, shape[1], shape[2]], 1)?;
+    let writer = ArrayWriter::<u8>::create(store, name, shape, chunk, encoding, Map::new(), true)?;
     let mut z0 = 0;
     while z0 < shape[0] {
         let depth = slab_depth.min(shape[0] - z0);
@@ -168,7 +171,8 @@ pub enum TileContent {
 /// always 16-bit PNG.
 ///
 /// # Errors
-/// I/O and encoding errors, as [`std::io::Error`].
+/// I/O and encoding errors, as [`std::io::Error`]; [`std::io::ErrorKind::InvalidInput`] for
+/// a `tile` of 0.
 pub fn write_tiles(
     dir: &Path,
     shape: Shape,
@@ -177,6 +181,12 @@ pub fn write_tiles(
     content: TileContent,
 ) -> std::io::Result<std::path::PathBuf> {
     use rayon::prelude::*;
+    if tile == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "tile side 0: tiles must be at least 1 pixel wide",
+        ));
+    }
     let (format, dtype) = match content {
         TileContent::Label { .. } => (TileFormat::Png, "uint16"),
         _ => (format, "uint8"),

@@ -12,6 +12,8 @@ use voxload::geometry::parse_triple;
 use voxload::ingest::Ingest;
 use voxload::{Encoding, Shape};
 
+mod process;
+
 /// Convert a PyTorch Connectomics tile JSON, a .txt list of images, a multi-page TIFF or a
 /// folder of PNG/TIFF slices into a chunked Zarr v3 array.
 #[derive(Parser)]
@@ -31,8 +33,8 @@ struct Cli {
     /// The input is a label volume: nearest resizing, RGB packed as R*65536 + G*256 + B.
     #[arg(long)]
     label: bool,
-    /// Chunk shape Z,Y,X (the inner chunk shape with --shard); default 16,256,1024 clipped to
-    /// the volume.
+    /// Chunk shape Z,Y,X (the inner chunk shape with --shard), clipped to the volume; default
+    /// 16,256,1024. Refused when one file would exceed --max-chunk-bytes.
     #[arg(long)]
     chunk: Option<String>,
     /// Write sharded raw with this shard shape Z,Y,X (a multiple of the chunk shape).
@@ -65,13 +67,16 @@ struct Cli {
     /// Write chunk files through the page cache instead of with O_DIRECT.
     #[arg(long)]
     buffered: bool,
+    /// The largest uncompressed chunk file (shard file with --shard) to allow, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = voxload::ingest::MAX_CHUNK_BYTES)]
+    max_chunk_bytes: u64,
     /// No progress bar or summary.
     #[arg(long)]
     quiet: bool,
 }
 
 fn main() -> ExitCode {
-    voxload::memory::keep_freed_memory();
+    process::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -131,8 +136,15 @@ fn run(cli: Cli) -> Result<()> {
         .z_range(z_range)
         .allow_missing(cli.allow_missing)
         .separate(cli.separate)
-        .direct_io(!cli.buffered);
+        .direct_io(!cli.buffered)
+        .max_chunk_bytes(cli.max_chunk_bytes);
     let (plan_input, _, shape, dtype) = job.plan()?;
+    // With --separate each image is its own array, checked as it is written.
+    if !cli.separate {
+        for warning in job.check_layout(shape, dtype)? {
+            eprintln!("warning: {warning}");
+        }
+    }
     if let voxload::ingest::Input::Tiles(spec) = &plan_input {
         if !spec.unknown_keys.is_empty() && !cli.quiet {
             eprintln!(

@@ -57,9 +57,14 @@ pub struct SampleArgs {
     /// Number of processes sharing the work.
     #[arg(long, default_value_t = 1)]
     world_size: u64,
-    /// Output folder: NNNNNN_<key>.npy per sample and manifest.json.
+    /// Output folder: NNNNNN_<key>.npy per sample and manifest.json (written last: a folder
+    /// without it holds no complete run).
     #[arg(long)]
     out: PathBuf,
+    /// Replace an earlier run's files in the output folder (its manifest first, then its
+    /// NNNNNN_*.npy files); without it such a folder is refused.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 fn loader(
@@ -79,10 +84,16 @@ fn loader(
     Ok(b)
 }
 
-/// Writes sample `i` of `batch`'s array `a` as an NPY file.
+/// Writes sample `i` of `batch`'s array `a` as an NPY file, atomically (temporary file, then
+/// rename), so an interrupted run never leaves a torn file under a sample's name.
 fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
     fn one<T: ndarray_npy::WritableElement>(path: &Path, a: ArrayViewD<'_, T>) -> Result<()> {
-        ndarray_npy::write_npy(path, &a).with_context(|| format!("writing {}", path.display()))
+        use ndarray_npy::WriteNpyExt;
+        let mut bytes = Vec::new();
+        a.write_npy(&mut bytes)
+            .with_context(|| format!("encoding {}", path.display()))?;
+        voxload::store::atomic::write_atomic(path, &bytes)
+            .with_context(|| format!("writing {}", path.display()))
     }
     match a {
         BatchArray::F32(a) => one(path, a.index_axis(Axis(0), i)),
@@ -94,6 +105,7 @@ fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
 }
 
 pub fn sample(args: &SampleArgs) -> Result<()> {
+    voxload::loader::check_rank(args.rank, args.world_size)?;
     let mode = Mode::from(args.mode);
     let mut b = loader(&args.config, mode, args.workers, args.seed, args.epoch)?
         .rank(args.rank, args.world_size);
@@ -104,9 +116,8 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     if let Some(n) = count {
         b = b.samples(n);
     }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
     let mut it = b.build_prefetch()?;
+    clear_earlier_run(&args.out, args.overwrite)?;
     let mut entries = Vec::new();
     for batch in it.by_ref() {
         let batch = batch?;
@@ -121,8 +132,11 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     let stats = it.stats();
     let manifest = json!({"samples": entries, "stats": stats.to_json()});
     let path = args.out.join("manifest.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&manifest)?)
-        .with_context(|| format!("writing {}", path.display()))?;
+    voxload::store::atomic::write_atomic(
+        &path,
+        serde_json::to_string_pretty(&manifest)?.as_bytes(),
+    )
+    .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
         "wrote {} samples to {} ({:.0} samples/s, {} rejected candidates, {} forced)",
         entries.len(),
@@ -131,6 +145,44 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
         stats.rejected,
         stats.forced
     );
+    Ok(())
+}
+
+/// Whether `name` is a file a `sample` run writes: `manifest.json` or `NNNNNN_<key>.npy`
+/// (predictions `NNNNNN_pred.npy` added beside them included).
+fn is_run_file(name: &str) -> bool {
+    let numbered = name.len() > 11
+        && name.as_bytes()[..6].iter().all(u8::is_ascii_digit)
+        && name.as_bytes()[6] == b'_'
+        && name.ends_with(".npy");
+    numbered || name == "manifest.json"
+}
+
+/// Makes `out` a folder for a new run: created if missing; an earlier run's files refused, or
+/// with `overwrite` removed — the manifest first, so an interruption in between leaves a folder
+/// that is clearly not a complete run. Other files are left alone.
+fn clear_earlier_run(out: &Path, overwrite: bool) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut earlier: Vec<PathBuf> = std::fs::read_dir(out)
+        .with_context(|| format!("listing {}", out.display()))?
+        .flatten()
+        .filter(|e| is_run_file(&e.file_name().to_string_lossy()))
+        .map(|e| e.path())
+        .collect();
+    if earlier.is_empty() {
+        return Ok(());
+    }
+    if !overwrite {
+        bail!(
+            "{}: holds {} files of an earlier run (manifest.json, NNNNNN_*.npy); pass --overwrite to replace them, or choose an empty folder",
+            out.display(),
+            earlier.len()
+        );
+    }
+    earlier.sort_by_key(|p| !p.ends_with("manifest.json"));
+    for path in earlier {
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -172,9 +224,7 @@ pub fn stream_for(
 }
 
 pub fn bench_loader(args: &BenchLoaderArgs) -> Result<()> {
-    if args.seconds <= 0.0 {
-        bail!("--seconds must be positive");
-    }
+    crate::positive_seconds(args.seconds)?;
     let b = loader(&args.config, Mode::Train, args.workers, 0, 0)?;
     let (samples, bytes, secs, stats) = stream_for(&b, args.seconds)?;
     let per_s = samples as f64 / secs;

@@ -115,11 +115,33 @@ fn volume_shapes(cfg: &Config) -> Result<Vec<Shape>> {
 
 /// Reads one prediction as `(C, d, h, w)`.
 fn read_pred(path: &Path, window: Shape) -> Result<Array4<f32>> {
-    let any: ArrayD<f32> = match ndarray_npy::read_npy::<_, ArrayD<f32>>(path) {
-        Ok(a) => a,
-        Err(_) => ndarray_npy::read_npy::<_, ArrayD<f64>>(path)
-            .with_context(|| format!("reading {} (float32 or float64 .npy)", path.display()))?
-            .mapv(|v| v as f32),
+    use ndarray_npy::ReadNpyExt;
+    use std::io::{Read, Seek};
+    let context = || format!("reading {} (float32 or float64 .npy)", path.display());
+    // A regular file only (a FIFO would block), whose header is checked against the window
+    // and the file's length before anything is allocated for it.
+    let opened = voxload::file::open_regular(path).with_context(context)?;
+    let mut file = std::io::BufReader::new(opened.file);
+    let mut head = vec![0u8; 16 << 10];
+    let got = (&mut file)
+        .take(head.len() as u64)
+        .read(&mut head)
+        .with_context(context)?;
+    head.truncate(got);
+    let window_values = window.iter().product::<u64>();
+    let float64 = npy_check(
+        &head,
+        opened.len,
+        window_values.saturating_mul(MAX_CHANNELS),
+    )
+    .with_context(|| format!("{}: not a usable prediction .npy", path.display()))?;
+    file.rewind().with_context(context)?;
+    let any: ArrayD<f32> = if float64 {
+        ArrayD::<f64>::read_npy(file)
+            .with_context(context)?
+            .mapv(|v| v as f32)
+    } else {
+        ArrayD::<f32>::read_npy(file).with_context(context)?
     };
     let s = any.shape().to_vec();
     let [d, h, w] = window.map(|v| v as usize);
@@ -142,7 +164,63 @@ fn read_pred(path: &Path, window: Shape) -> Result<Array4<f32>> {
     })
 }
 
+/// The most channels a prediction may have.
+const MAX_CHANNELS: u64 = 4096;
+
+/// Checks the header of a `.npy` file of `file_len` bytes starting with `head`: little-endian
+/// float32 or float64 in C order, at most `max_values` values, and exactly as many data bytes
+/// as the file holds after its header (a header claiming 13 GB in a small file is refused).
+/// Returns whether the values are float64.
+fn npy_check(head: &[u8], file_len: u64, max_values: u64) -> Result<bool> {
+    if !head.starts_with(b"\x93NUMPY") || head.len() < 10 {
+        bail!("no .npy magic");
+    }
+    let (len_at, len_size) = if head[6] == 1 { (8, 2) } else { (8, 4) };
+    let header_len = head
+        .get(len_at..len_at + len_size)
+        .map(|b| b.iter().rev().fold(0u64, |n, &x| (n << 8) | u64::from(x)))
+        .context("truncated header")?;
+    let start = (len_at + len_size) as u64;
+    let text = head
+        .get(start as usize..(start + header_len) as usize)
+        .context("header longer than 16 KiB or truncated")?;
+    let text = String::from_utf8_lossy(text);
+    let float64 = if text.contains("'<f8'") {
+        true
+    } else if text.contains("'<f4'") {
+        false
+    } else {
+        bail!("values are not little-endian float32 or float64 (header {text})");
+    };
+    if text.contains("'fortran_order': True") {
+        bail!("Fortran order is not supported; save in C order");
+    }
+    let dims = text
+        .split("'shape':")
+        .nth(1)
+        .and_then(|t| t.split_once('(')?.1.split_once(')'))
+        .map(|(inside, _)| inside)
+        .context("no shape in the header")?;
+    let values = dims
+        .split(',')
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .try_fold(1u64, |n, d| n.checked_mul(d.parse::<u64>().ok()?))
+        .context("a shape that is not a list of sizes, or overflows")?;
+    if values > max_values {
+        bail!("the header declares {values} values ({dims}), more than the window allows ({max_values} at most {MAX_CHANNELS} channels)");
+    }
+    let expected = start + header_len + values * if float64 { 8 } else { 4 };
+    if expected != file_len {
+        bail!("the header declares ({dims}), {expected} bytes with its header, but the file is {file_len} bytes; it is truncated or corrupt");
+    }
+    Ok(float64)
+}
+
 pub fn stitch(args: &StitchArgs) -> Result<()> {
+    // The output's name first, before anything is read or written.
+    voxload::store::check_array_name(&split_address(&args.out).1)
+        .context("--out takes STORE.zarr/ARRAY")?;
     let cfg = Config::from_file(&args.config)?;
     let weight: Weight = args.weight.parse()?;
     let dtype: OutputType = args.dtype.parse()?;
@@ -164,6 +242,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
     let separate = cfg.do_singly || shapes.len() > 1;
     let t = Instant::now();
     let (mut windows, mut skipped) = (0u64, 0usize);
+    let non_finite = std::sync::atomic::AtomicU64::new(0);
     for (v, &shape) in shapes.iter().enumerate() {
         let name = if separate {
             singly_name(&base, v)
@@ -204,6 +283,10 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
             pool.install(|| {
                 part.par_iter().try_for_each(|e| -> Result<()> {
                     let pred = read_pred(&pred_path(e), window)?;
+                    let bad = pred.iter().filter(|v| !v.is_finite()).count() as u64;
+                    if bad > 0 {
+                        non_finite.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
+                    }
                     writer
                         .add(e.start, pred.view())
                         .with_context(|| format!("sample {}", e.index))
@@ -212,7 +295,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         }
         windows += writer.added();
         let peak = writer.peak_bytes();
-        let path = writer.path().to_path_buf();
+        let path = array_dir(&store, &name);
         writer.finish()?;
         eprintln!(
             "wrote {} ({channels} x {shape:?} {}, {weight}; {} windows; peak {:.1} MiB of accumulators)",
@@ -220,6 +303,12 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
             dtype.name(),
             mine.len(),
             peak as f64 / (1 << 20) as f64
+        );
+    }
+    let non_finite = non_finite.into_inner();
+    if non_finite > 0 {
+        eprintln!(
+            "warning: {non_finite} predicted values were NaN or infinite; they are blended as they are, so every output voxel they touch is NaN (float32) or 0 (uint8) — check the model's output"
         );
     }
     eprintln!(

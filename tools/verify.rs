@@ -53,7 +53,8 @@ pub fn verify(args: &VerifyArgs) -> Result<()> {
         };
         println!(
             "{name}: {verdict}: {} files checked, {} absent (fill), {layout}",
-            array.files, array.absent
+            array.files + array.decoded,
+            array.absent
         );
         if array.slabs_compared > 0 {
             println!("  {} slabs compared with the source", array.slabs_compared);

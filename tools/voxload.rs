@@ -14,6 +14,7 @@ use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 mod demo;
 mod font;
 mod montage;
+mod process;
 mod sample;
 mod stitch;
 mod verify;
@@ -177,7 +178,7 @@ struct DemoArgs {
 }
 
 fn main() -> ExitCode {
-    voxload::memory::keep_freed_memory();
+    process::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -296,7 +297,15 @@ fn window(args: &WindowArgs) -> Result<()> {
     let start = parse_triple::<i64>(&args.start).context("--start")?;
     let shape = parse_triple::<u64>(&args.shape).context("--shape")?;
     let pad: PadMode = args.pad.parse()?;
+    if (0..3).any(|a| start[a].checked_add_unsigned(shape[a]).is_none()) {
+        bail!("--start {start:?} with --shape {shape:?}: the window ends beyond 2^63");
+    }
     let (store, name, meta) = open_meta(&args.address)?;
+    if let Some(c) = pad.constant() {
+        voxload::pad::representable(c, meta.dtype)
+            .map_err(|reason| anyhow::anyhow!("--pad {pad}: {reason}"))?;
+    }
+    voxload::geometry::check_allocation("--shape", shape, meta.dtype.size())?;
     let options = OpenOptions {
         allow_incomplete: args.allow_incomplete,
         ..OpenOptions::default()
@@ -321,8 +330,14 @@ fn window(args: &WindowArgs) -> Result<()> {
 fn bench_read(args: &BenchReadArgs) -> Result<()> {
     let shape = parse_triple::<u64>(&args.shape).context("--shape")?;
     let pad: PadMode = args.pad.parse()?;
-    if args.seconds <= 0.0 {
-        bail!("--seconds must be positive");
+    positive_seconds(args.seconds)?;
+    if !(args.memcpy_source_gib.is_finite()
+        && (0.0..=MAX_MEMCPY_GIB).contains(&args.memcpy_source_gib))
+    {
+        bail!(
+            "--memcpy-source-gib {}: expected a number of GiB up to {MAX_MEMCPY_GIB} (values below 1 count as 1)",
+            args.memcpy_source_gib
+        );
     }
     let (store, name, meta) = open_meta(&args.address)?;
     let placement = if args.straddle {
@@ -342,7 +357,8 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
     });
     let copy_bytes = (shape.iter().product::<u64>() as usize) * meta.dtype.size();
     let source = (args.memcpy_source_gib.max(1.0) * (1u64 << 30) as f64) as usize;
-    let memcpy = memcpy_rate(copy_bytes, source, args.seconds.min(3.0));
+    let memcpy =
+        memcpy_rate(copy_bytes, source, args.seconds.min(3.0)).context("--memcpy-source-gib")?;
     let ratio = rate.bytes_per_s() / memcpy.bytes_per_s();
     if args.json {
         let out = serde_json::json!({
@@ -423,8 +439,22 @@ fn bench_decode(args: &BenchDecodeArgs) -> Result<()> {
     Ok(())
 }
 
+/// The largest memcpy source buffer `bench read` allocates, GiB.
+const MAX_MEMCPY_GIB: f64 = 1024.0;
+
+/// Checks a `--seconds` value: a finite number above 0.
+pub(crate) fn positive_seconds(seconds: f64) -> Result<()> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--seconds {seconds}: expected a finite number of seconds above 0");
+    }
+    Ok(())
+}
+
 fn synth(args: &SynthArgs) -> Result<()> {
     let volume: Shape = parse_triple(&args.volume).context("--volume")?;
+    if args.tile == 0 {
+        bail!("--tile 0: the tile side must be at least 1 pixel");
+    }
     if let Some(format) = &args.tiles {
         let format = match format.as_str() {
             "png" => voxload::synth::TileFormat::Png,

@@ -42,8 +42,8 @@ impl Compose {
     /// ```
     ///
     /// # Errors
-    /// [`Error::Augment`] for a zero input extent, a target named `image` or declared twice, or
-    /// a probability outside `[0, 1]`.
+    /// [`Error::Augment`] for a zero input extent, a target named `image` or declared twice, a
+    /// probability outside `[0, 1]`, or parameters a transform refuses ([`Transform::check`]).
     pub fn new<S: AsRef<str>>(
         transforms: Vec<Box<dyn Transform>>,
         input_size: [usize; 3],
@@ -73,6 +73,7 @@ impl Compose {
                     t.name()
                 )));
             }
+            t.check()?;
             sample = t.growth().grow(sample);
             if two_d {
                 // 2D samples stay one slice deep; z-only transforms skip themselves.

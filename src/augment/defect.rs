@@ -212,9 +212,24 @@ impl Default for MotionBlur {
     }
 }
 
+impl MotionBlur {
+    /// The largest `kernel_size` (taps of the line kernel).
+    pub const MAX_KERNEL_SIZE: usize = 4096;
+}
+
 impl Transform for MotionBlur {
     fn name(&self) -> &'static str {
         "MotionBlur"
+    }
+    fn check(&self) -> Result<()> {
+        if self.kernel_size > Self::MAX_KERNEL_SIZE {
+            return Err(crate::Error::Augment(format!(
+                "MotionBlur: kernel_size {} is above the limit of {} taps",
+                self.kernel_size,
+                Self::MAX_KERNEL_SIZE
+            )));
+        }
+        Ok(())
     }
     fn probability(&self) -> f64 {
         self.p

@@ -269,9 +269,32 @@ impl Default for Elastic {
     }
 }
 
+impl Elastic {
+    /// The largest `sigma`, in pixels: the smoothing kernel has `8σ + 1` taps.
+    pub const MAX_SIGMA: f64 = 1024.0;
+}
+
 impl Transform for Elastic {
     fn name(&self) -> &'static str {
         "Elastic"
+    }
+    fn check(&self) -> Result<()> {
+        // A sigma of 0 leaves the field unsmoothed.
+        if !(0.0..=Self::MAX_SIGMA).contains(&self.sigma) {
+            return Err(crate::Error::Augment(format!(
+                "Elastic: sigma {} must be in [0, {}] (a Gaussian kernel of {:.0} taps)",
+                self.sigma,
+                Self::MAX_SIGMA,
+                8.0 * self.sigma + 1.0
+            )));
+        }
+        if !(0.0..=1.0e6).contains(&self.alpha) {
+            return Err(crate::Error::Augment(format!(
+                "Elastic: alpha {} must be in [0, 1000000]",
+                self.alpha
+            )));
+        }
+        Ok(())
     }
     fn probability(&self) -> f64 {
         self.p

@@ -102,10 +102,13 @@ impl Growth {
         add: [0; 3],
     };
 
-    /// Grows `size` as the formula says.
+    /// Grows `size` as the formula says (saturating at `usize::MAX`).
     #[must_use]
     pub fn grow(&self, size: [usize; 3]) -> [usize; 3] {
-        std::array::from_fn(|a| (size[a] as f64 * self.ratio[a]).ceil() as usize + 2 * self.add[a])
+        std::array::from_fn(|a| {
+            ((size[a] as f64 * self.ratio[a]).ceil() as usize)
+                .saturating_add(self.add[a].saturating_mul(2))
+        })
     }
 }
 
@@ -119,6 +122,14 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     /// How much larger than its output the transform needs its input.
     fn growth(&self) -> Growth {
         Growth::NONE
+    }
+    /// Checks the transform's parameters; [`Compose::new`] calls it.
+    ///
+    /// # Errors
+    /// [`crate::Error::Augment`] for a parameter the transform cannot work with (such as a
+    /// kernel too large to allocate).
+    fn check(&self) -> Result<()> {
+        Ok(())
     }
     /// Transforms `sample` in place, returning the drawn parameters as a JSON object.
     ///

@@ -15,6 +15,13 @@
 //! the counts must agree. `INPUT_PATH` and `.txt` lists are relative to the config file's folder
 //! (absolute paths stay as they are).
 //!
+//! Sizes and counts have upper limits, so that a typo is an error naming the key rather than
+//! an exhausted memory: shape entries at most 2^24, samples (the augmentor's enlarged window)
+//! at most 2^32 voxels, `NUM_CPUS` at most [`crate::loader::MAX_WORKERS`],
+//! `SAMPLES_PER_BATCH` at most 65 536, `NUM_TRIAL` at most 10 000, transform counts
+//! (`ITER`, `NUM_SECTION`, `DISPLACEMENT`, `SECTIONS`, `KERNEL_SIZE`) at most 4096 and
+//! `ELASTIC.SIGMA` at most 1024.
+//!
 //! | key | default | effect |
 //! |---|---|---|
 //! | `DATASET.INPUT_PATH` | the config's folder | the Zarr store holding the arrays |

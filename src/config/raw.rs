@@ -186,6 +186,21 @@ impl RawConfig {
         Ok(n)
     }
 
+    /// An integer in `[min, max]`.
+    pub(crate) fn int_in(
+        &self,
+        key: &'static str,
+        default: i64,
+        min: i64,
+        max: i64,
+    ) -> Result<i64> {
+        let n = self.int_min(key, default, min)?;
+        if n > max {
+            return Err(error(key, format!("must be at most {max}, found {n}")));
+        }
+        Ok(n)
+    }
+
     /// A number.
     pub(crate) fn float(&self, key: &'static str, default: f64) -> Result<f64> {
         match self.get(key) {

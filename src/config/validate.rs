@@ -10,11 +10,27 @@ use crate::augment::{
     CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts, MissingSection,
     MotionBlur, Rescale, Rotate, TargetKind,
 };
+use crate::loader::MAX_WORKERS;
 use crate::sampler::{ArrayNames, Rejection};
 use crate::{PadMode, Result};
 
 const TARGET_NAMES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_NAME";
 const TARGET_TYPES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_TYPE";
+
+/// The largest entry of a shape key (`MODEL.INPUT_SIZE`, `DATASET.PAD_SIZE`,
+/// `INFERENCE.STRIDE`, `DATASET.DATA_CHUNK_NUM`): 2^24 voxels.
+const MAX_EXTENT: i64 = 1 << 24;
+/// The most voxels of one sample (the augmentor's enlarged window): 2^32, 16 GiB of float32.
+const MAX_SAMPLE_VOXELS: u64 = 1 << 32;
+/// The largest `SOLVER.SAMPLES_PER_BATCH`.
+const MAX_BATCH: i64 = 1 << 16;
+/// The largest `DATASET.REJECT_SAMPLING.NUM_TRIAL`: each trial may read a label window.
+const MAX_NUM_TRIAL: i64 = 10_000;
+/// The largest count of a transform (`ITER`, `NUM_SECTION`, `DISPLACEMENT`, `SECTIONS`,
+/// `KERNEL_SIZE`): [`MotionBlur::MAX_KERNEL_SIZE`].
+const MAX_COUNT: i64 = MotionBlur::MAX_KERNEL_SIZE as i64;
+/// The largest `AUGMENTOR.ELASTIC.SIGMA`.
+const MAX_SIGMA: f64 = Elastic::MAX_SIGMA;
 
 /// Checks every value of `raw` and builds the settings; relative paths are resolved against
 /// `base` (the config file's folder).
@@ -45,6 +61,18 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         do_2d.then_some(1),
         1,
     )?;
+    let input_voxels = input_size
+        .iter()
+        .fold(1u64, |n, &v| n.saturating_mul(v as u64));
+    if input_voxels > MAX_SAMPLE_VOXELS {
+        return Err(error(
+            "MODEL.INPUT_SIZE",
+            format!(
+                "{input_size:?} is {input_voxels} voxels per sample ({} GiB of float32), above the limit of {MAX_SAMPLE_VOXELS}",
+                input_voxels.saturating_mul(4) >> 30
+            ),
+        ));
+    }
     let pad_mode = match raw.string("DATASET.PAD_MODE")? {
         None => PadMode::Reflect,
         Some(text) => text.parse::<PadMode>().map_err(|e| {
@@ -59,8 +87,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         size_thres: raw.int("DATASET.REJECT_SAMPLING.SIZE_THRES", -1)?,
         diversity: raw.int("DATASET.REJECT_SAMPLING.DIVERSITY", -1)?,
         p: raw.float_in("DATASET.REJECT_SAMPLING.P", 0.95, 0.0, 1.0)?,
-        num_trial: u32::try_from(raw.int_min("DATASET.REJECT_SAMPLING.NUM_TRIAL", 50, 0)?)
-            .map_err(|_| error("DATASET.REJECT_SAMPLING.NUM_TRIAL", "is too large"))?,
+        num_trial: raw.int_in("DATASET.REJECT_SAMPLING.NUM_TRIAL", 50, 0, MAX_NUM_TRIAL)? as u32,
         strict: raw.bool("DATASET.REJECT_SAMPLING.STRICT", false)?,
         valid_ratio: raw.float_in("DATASET.VALID_RATIO", 0.5, 0.0, 1.0)?,
     };
@@ -107,7 +134,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         ));
     }
 
-    Ok(Config {
+    let config = Config {
         input_path,
         source,
         extra_targets,
@@ -121,12 +148,33 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         stride: stride.map(|n| n as u64),
         do_singly: raw.bool("INFERENCE.DO_SINGLY", false)?,
         num_cpus: match raw.has("SYSTEM.NUM_CPUS") {
-            true => raw.int_min("SYSTEM.NUM_CPUS", 1, 1)? as usize,
-            false => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            true => raw.int_in("SYSTEM.NUM_CPUS", 1, 1, MAX_WORKERS as i64)? as usize,
+            false => std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(MAX_WORKERS),
         },
-        samples_per_batch: raw.int_min("SOLVER.SAMPLES_PER_BATCH", 2, 1)? as usize,
+        samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
-    })
+    };
+    check_sample_size(&config)?;
+    Ok(config)
+}
+
+/// Refuses augmentation settings whose enlarged sample (the window read per draw) is too
+/// large to allocate: `ELASTIC.ALPHA`, `MISALIGNMENT.DISPLACEMENT` and the others grow it.
+fn check_sample_size(config: &Config) -> Result<()> {
+    let sample = config.compose()?.sample_size();
+    let voxels = sample.iter().fold(1u64, |n, &v| n.saturating_mul(v as u64));
+    if voxels > MAX_SAMPLE_VOXELS {
+        return Err(error(
+            "MODEL.INPUT_SIZE",
+            format!(
+                "{:?} with the AUGMENTOR section's growth (ELASTIC.ALPHA, MISALIGNMENT.DISPLACEMENT, ROTATE, RESCALE, MISSINGSECTION) needs samples of {sample:?}, {voxels} voxels, above the limit of {MAX_SAMPLE_VOXELS}",
+                config.input_size
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Three integers of at least `min`. With `two_d = Some(z)` (`DO_2D`), `[H, W]` or `[d, H, W]`
@@ -162,6 +210,12 @@ fn triple(
         return Err(error(
             key,
             format!("entries must be at least {min}, found {bad} in {out:?}"),
+        ));
+    }
+    if let Some(bad) = out.iter().find(|&&n| n > MAX_EXTENT) {
+        return Err(error(
+            key,
+            format!("entries must be at most {MAX_EXTENT}, found {bad} in {out:?}"),
         ));
     }
     Ok(out)
@@ -304,7 +358,7 @@ fn augmentation(raw: &RawConfig) -> Result<Augmentation> {
     let p = |key, default| raw.float_in(key, default, 0.0, 1.0);
     let on = |key| raw.bool(key, true);
     let count = |key, default: usize| -> Result<usize> {
-        Ok(raw.int_min(key, default as i64, 0)? as usize)
+        Ok(raw.int_in(key, default as i64, 0, MAX_COUNT)? as usize)
     };
 
     let d = Rotate::default();
@@ -334,10 +388,13 @@ fn augmentation(raw: &RawConfig) -> Result<Augmentation> {
     };
     let d = Elastic::default();
     let sigma = raw.float("AUGMENTOR.ELASTIC.SIGMA", d.sigma)?;
-    if sigma.is_nan() || sigma <= 0.0 {
+    if !(sigma > 0.0 && sigma <= MAX_SIGMA) {
         return Err(error(
             "AUGMENTOR.ELASTIC.SIGMA",
-            format!("must be positive, found {sigma}"),
+            format!(
+                "must be positive and at most {MAX_SIGMA}, found {sigma} (a Gaussian kernel of {:.0} taps)",
+                8.0 * sigma + 1.0
+            ),
         ));
     }
     let elastic = Toggle {

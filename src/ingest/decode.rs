@@ -160,6 +160,10 @@ pub const MAX_SIDE: u32 = 1 << 17;
 /// The largest decoded image accepted, in bytes.
 pub const MAX_IMAGE_BYTES: u64 = 4 << 30;
 
+/// The largest image file read, in bytes: the largest decoded image, with room for headers
+/// and an encoding that expands its data (LZW on noise).
+pub const MAX_FILE_BYTES: u64 = 2 * MAX_IMAGE_BYTES;
+
 /// The most bytes one byte of a file can decode to: deflate's limit is about 1032, LZW's
 /// (12-bit codes of up to 4096 bytes) about 2731, PackBits' 64. A header declaring more pixels
 /// than its file could hold is refused before its buffer is allocated.
@@ -192,7 +196,9 @@ fn check_declared(width: u32, height: u32, bytes: u64, file_len: u64) -> Result<
 /// [`IngestError::Missing`] when the file does not exist, [`IngestError::Decode`] naming the
 /// file and the reason otherwise.
 pub fn decode_file(path: &Path) -> Result<Plane, IngestError> {
-    let bytes = match std::fs::read(path) {
+    // Regular files only (a FIFO would block, /dev/zero be read until memory runs out), of at
+    // most the largest image accepted in any encoding.
+    let bytes = match crate::file::read_regular(path, MAX_FILE_BYTES) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(IngestError::Missing { path: path.into() })
@@ -261,17 +267,25 @@ fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
     Ok(plane)
 }
 
-/// The pages of a TIFF from page `start` on, decoded lazily.
-pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
-    mut reader: R,
-    start: usize,
-) -> Result<impl Iterator<Item = Result<Plane, Reason>>, Reason> {
+type TiffDecoder<R> = tiff::decoder::Decoder<BufReader<R>>;
+
+/// A TIFF decoder over `reader` with voxload's limits, and the file's length.
+fn tiff_decoder<R: std::io::Read + Seek>(mut reader: R) -> Result<(TiffDecoder<R>, u64), Reason> {
     let file_len = reader.seek(std::io::SeekFrom::End(0))?;
     reader.rewind()?;
     let mut limits = tiff::decoder::Limits::default();
     limits.decoding_buffer_size = 4 << 30;
     limits.intermediate_buffer_size = 4 << 30;
-    let mut decoder = tiff::decoder::Decoder::new(BufReader::new(reader))?.with_limits(limits);
+    let decoder = tiff::decoder::Decoder::new(BufReader::new(reader))?.with_limits(limits);
+    Ok((decoder, file_len))
+}
+
+/// The pages of a TIFF from page `start` on, decoded lazily.
+pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
+    reader: R,
+    start: usize,
+) -> Result<impl Iterator<Item = Result<Plane, Reason>>, Reason> {
+    let (mut decoder, file_len) = tiff_decoder(reader)?;
     if start > 0 {
         decoder.seek_to_image(start)?;
     }
@@ -288,6 +302,75 @@ pub(crate) fn tiff_pages<R: std::io::Read + Seek>(
         first = false;
         Some(tiff_page(&mut decoder, file_len))
     }))
+}
+
+/// A multi-page TIFF kept open between slabs: its decoder remembers the offset of every page
+/// it has passed, so reading a stack slab by slab costs one directory read per page instead
+/// of a walk from page 0 per slab (quadratic: 10^5 pages took minutes).
+struct Stack {
+    decoder: TiffDecoder<std::fs::File>,
+    file_len: u64,
+    /// The file's length and modification time when opened: a changed file is reopened.
+    stamp: (u64, Option<std::time::SystemTime>),
+}
+
+/// Stacks kept open at once (ingest reads one; a few for concurrent callers).
+const OPEN_STACKS: usize = 4;
+
+fn open_stacks() -> &'static std::sync::Mutex<lru::LruCache<std::path::PathBuf, Stack>> {
+    static STACKS: std::sync::OnceLock<std::sync::Mutex<lru::LruCache<std::path::PathBuf, Stack>>> =
+        std::sync::OnceLock::new();
+    STACKS.get_or_init(|| {
+        let capacity =
+            std::num::NonZeroUsize::new(OPEN_STACKS).unwrap_or(std::num::NonZeroUsize::MIN);
+        std::sync::Mutex::new(lru::LruCache::new(capacity))
+    })
+}
+
+/// Decodes pages `[z0, z1)` of the TIFF stack at `path` (a regular file).
+///
+/// # Errors
+/// [`IngestError::Missing`] when the file does not exist, [`IngestError::Decode`] naming it
+/// otherwise (not a regular file, not a TIFF, fewer pages than asked, a bad page).
+pub(crate) fn read_stack(path: &Path, z0: usize, z1: usize) -> Result<Vec<Plane>, IngestError> {
+    let fail = |e: Reason| IngestError::decode(path, e);
+    let stamp_of = |m: &std::fs::Metadata| (m.len(), m.modified().ok());
+    let cached = open_stacks().lock().ok().and_then(|mut c| c.pop(path));
+    let now = std::fs::metadata(path).ok().map(|m| stamp_of(&m));
+    let mut stack = match cached.filter(|s| Some(s.stamp) == now) {
+        Some(stack) => stack,
+        None => {
+            let opened = crate::file::open_regular(path).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => IngestError::Missing { path: path.into() },
+                _ => IngestError::decode(path, e),
+            })?;
+            let stamp = opened
+                .file
+                .metadata()
+                .map(|m| stamp_of(&m))
+                .map_err(|e| fail(e.into()))?;
+            let (decoder, file_len) = tiff_decoder(opened.file).map_err(fail)?;
+            Stack {
+                decoder,
+                file_len,
+                stamp,
+            }
+        }
+    };
+    let mut planes = Vec::with_capacity(z1.saturating_sub(z0));
+    for z in z0..z1 {
+        let moved = if z == z0 {
+            stack.decoder.seek_to_image(z)
+        } else {
+            stack.decoder.next_image()
+        };
+        moved.map_err(|e| fail(format!("page {z}: {e}").into()))?;
+        planes.push(tiff_page(&mut stack.decoder, stack.file_len).map_err(fail)?);
+    }
+    if let Ok(mut c) = open_stacks().lock() {
+        c.put(path.to_path_buf(), stack);
+    }
+    Ok(planes)
 }
 
 fn tiff_page<R: std::io::Read + Seek>(

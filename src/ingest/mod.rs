@@ -39,9 +39,9 @@ use std::path::PathBuf;
 pub use decode::{decode_file, Content, Plane};
 pub use progress::ProgressLog;
 pub use resize::resize;
-pub use run::{write_png_u16, Ingest, IngestReport};
+pub use run::{write_png_u16, Ingest, IngestReport, MANY_FILES, MAX_CHUNK_BYTES};
 pub use source::Input;
-pub use spec::{fill_placeholder, TilePlacement, TileSpec};
+pub use spec::{fill_placeholder, TilePlacement, TileSpec, MAX_TILES_PER_SLICE};
 
 use crate::DType;
 

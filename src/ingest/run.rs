@@ -10,8 +10,12 @@ use super::decode::Content;
 use super::progress::ProgressLog;
 use super::source::Input;
 use super::IngestError;
-use crate::store::{ArrayMeta, ArrayWriter, Encoding, Existing, Status, DEFAULT_CHUNK};
+use crate::geometry::Chunking;
+use crate::store::{ArrayMeta, ArraySlot, ArrayWriter, Encoding, Existing, Status, DEFAULT_CHUNK};
 use crate::{DType, Element, Shape};
+
+mod layout;
+pub use layout::{MANY_FILES, MAX_CHUNK_BYTES};
 
 /// Called after each slab with `(slices done, bytes done)` of this run.
 pub type ProgressFn = Arc<dyn Fn(u64, u64) + Send + Sync>;
@@ -34,6 +38,7 @@ pub struct Ingest {
     separate: bool,
     direct_io: bool,
     progress: Option<ProgressFn>,
+    max_chunk_bytes: u64,
 }
 
 /// What an ingest did.
@@ -77,6 +82,7 @@ impl Ingest {
             separate: false,
             direct_io: true,
             progress: None,
+            max_chunk_bytes: MAX_CHUNK_BYTES,
         }
     }
 
@@ -92,14 +98,16 @@ impl Ingest {
         self.label = label;
         self
     }
-    /// The chunk shape (the inner chunk shape when sharded). Default: [`DEFAULT_CHUNK`],
-    /// clipped to the volume on each axis.
+    /// The chunk shape (the inner chunk shape when sharded). Default: [`DEFAULT_CHUNK`]. Either
+    /// is clipped to the volume on each axis (see [`Chunking`]), and refused when one file
+    /// would exceed [`Ingest::max_chunk_bytes`] (see [`Ingest::check_layout`]).
     #[must_use]
     pub fn chunk(mut self, chunk: Shape) -> Self {
         self.chunk = Some(chunk);
         self
     }
-    /// Write sharded raw with this shard shape.
+    /// Write sharded raw with this shard shape (a multiple of the chunk shape), clipped to the
+    /// volume rounded up to a multiple of the chunk shape.
     #[must_use]
     pub fn shard(mut self, shard: Option<Shape>) -> Self {
         self.shard = shard;
@@ -161,6 +169,14 @@ impl Ingest {
         self.progress = progress;
         self
     }
+    /// The largest uncompressed chunk file (shard file when sharded) a chunk shape may imply,
+    /// in bytes (default [`MAX_CHUNK_BYTES`]); larger shapes are refused by
+    /// [`Ingest::check_layout`].
+    #[must_use]
+    pub fn max_chunk_bytes(mut self, bytes: u64) -> Self {
+        self.max_chunk_bytes = bytes;
+        self
+    }
 
     /// The input, recognised, with the content type and data type the ingest will use.
     ///
@@ -185,11 +201,24 @@ impl Ingest {
     /// Any [`IngestError`]; slabs written before the error stay recorded, so a `resume` run
     /// continues from there.
     pub fn run(&self) -> Result<IngestReport, IngestError> {
+        crate::store::check_array_name(&self.array)?;
         if self.separate {
             return self.run_separate();
         }
         let (input, content, shape, dtype) = self.plan()?;
-        self.run_dtype(&input, content, shape, dtype, &self.array)
+        self.run_dtype(&input, content, shape, dtype, Place::Named(&self.array))
+    }
+
+    /// What happens to an existing array of the name: replaced (overwrite), shared with other
+    /// z-range writers, or kept as its only writer (resume).
+    fn existing(&self) -> Existing {
+        if self.overwrite {
+            Existing::Replace
+        } else if self.z_range.is_some() {
+            Existing::Share
+        } else {
+            Existing::Keep
+        }
     }
 
     fn run_dtype(
@@ -198,14 +227,14 @@ impl Ingest {
         content: Content,
         shape: Shape,
         dtype: DType,
-        array: &str,
+        place: Place<'_>,
     ) -> Result<IngestReport, IngestError> {
         match dtype {
-            DType::U8 => self.run_typed::<u8>(input, content, shape, array),
-            DType::U16 => self.run_typed::<u16>(input, content, shape, array),
-            DType::U32 => self.run_typed::<u32>(input, content, shape, array),
-            DType::U64 => self.run_typed::<u64>(input, content, shape, array),
-            DType::F32 => self.run_typed::<f32>(input, content, shape, array),
+            DType::U8 => self.run_typed::<u8>(input, content, shape, place),
+            DType::U16 => self.run_typed::<u16>(input, content, shape, place),
+            DType::U32 => self.run_typed::<u32>(input, content, shape, place),
+            DType::U64 => self.run_typed::<u64>(input, content, shape, place),
+            DType::F32 => self.run_typed::<f32>(input, content, shape, place),
         }
     }
 
@@ -221,15 +250,19 @@ impl Ingest {
                 "--separate cannot be combined with --z-range".into(),
             ));
         }
-        let parent = crate::store::array_dir(&self.store, &self.array);
-        if ArrayMeta::read(&parent).is_ok() {
-            if !self.overwrite {
-                return Err(IngestError::Options(format!(
-                    "{}: exists as a single array; pass --overwrite to replace it with one array per image",
-                    parent.display()
-                )));
-            }
-            std::fs::remove_dir_all(&parent).map_err(|e| crate::Error::io(&parent, e))?;
+        // The group of per-image arrays is one place: a replacement builds the whole new group
+        // beside the old one and swaps it in at the end.
+        let existing = if self.overwrite {
+            Existing::Replace
+        } else {
+            Existing::Keep
+        };
+        let group = ArraySlot::claim(&self.store, &self.array, existing)?;
+        if group.kept() && ArrayMeta::read(&group.write_dir()).is_ok() {
+            return Err(IngestError::Options(format!(
+                "{}: exists as a single array; pass --overwrite to replace it with one array per image",
+                group.write_dir().display()
+            )));
         }
         let content = if self.label {
             Content::Label
@@ -241,8 +274,8 @@ impl Ingest {
         for (i, file) in files.iter().enumerate() {
             let input = Input::Images(vec![file.clone()]);
             let (shape, dtype) = input.probe(content)?;
-            let name = format!("{}/{i:04}", self.array);
-            let r = self.run_dtype(&input, content, shape, dtype, &name)?;
+            let place = Place::Child(&group, format!("{i:04}"));
+            let r = self.run_dtype(&input, content, shape, dtype, place)?;
             total = Some(match total {
                 None => r,
                 Some(t) => IngestReport {
@@ -261,24 +294,35 @@ impl Ingest {
             });
         }
         let mut total = total.ok_or_else(|| IngestError::Options("no images".into()))?;
+        if total.complete {
+            group.commit()?;
+        }
         total.seconds = start.elapsed().as_secs_f64();
         Ok(total)
     }
 
-    fn encoding(&self) -> Encoding {
-        self.shard
+    /// The encoding for a volume of `shape` (the shard shape clipped to it).
+    fn encoding(&self, shape: Shape) -> Encoding {
+        self.chunking(shape)
+            .shard
             .map_or(self.codec, |shard| Encoding::ShardedRaw { shard })
+    }
+
+    /// The chunk and shard shapes for a volume of `shape`: as given (default
+    /// [`DEFAULT_CHUNK`]), clipped to the volume.
+    fn chunking(&self, shape: Shape) -> Chunking {
+        Chunking::clipped(shape, self.chunk.unwrap_or(DEFAULT_CHUNK), self.shard)
     }
 
     /// The chunk shape used for a volume of `shape`.
     fn chunk_for(&self, shape: Shape) -> Shape {
-        self.chunk
-            .unwrap_or_else(|| std::array::from_fn(|a| DEFAULT_CHUNK[a].min(shape[a].max(1))))
+        self.chunking(shape).chunk
     }
 
-    /// The slab depth: the shard depth when sharded, else the chunk depth.
+    /// The slab depth: the shard depth when sharded, else the chunk depth (at least 1; zero
+    /// extents are refused by [`Ingest::check_layout`]).
     fn slab_depth(&self, shape: Shape) -> u64 {
-        self.shard.map_or(self.chunk_for(shape)[0], |s| s[0])
+        self.chunking(shape).file_shape()[0].max(1)
     }
 
     fn slabs(&self, shape: Shape) -> Vec<(u64, u64)> {
@@ -293,9 +337,18 @@ impl Ingest {
         input: &Input,
         content: Content,
         shape: Shape,
-        array: &str,
+        place: Place<'_>,
     ) -> Result<IngestReport, IngestError> {
         let start = Instant::now();
+        self.check_layout(shape, T::DTYPE)?;
+        if let Some(fill) = self.allow_missing {
+            crate::pad::representable(fill, T::DTYPE).map_err(|reason| {
+                IngestError::Options(format!(
+                    "allow_missing (--allow-missing={fill}): the fill must be stored in the {} volume as it is: {reason}",
+                    T::DTYPE
+                ))
+            })?;
+        }
         let all = self.slabs(shape);
         let range = self.checked_range(shape, &all)?;
         let step = all.first().map_or(1, |s| s.1 - s.0) as usize;
@@ -309,26 +362,23 @@ impl Ingest {
                 IngestError::Options(format!("a slab of {step} slices of {shape:?} is too large"))
             })?;
         let mut probe: Vec<T> = Vec::new();
-        probe.try_reserve_exact(slab_voxels).map_err(|e| {
+        probe.try_reserve_exact(slab_voxels).map_err(|_| {
             IngestError::Options(format!(
-                "cannot allocate a slab of {step} x {} x {} voxels ({e}); use a smaller --chunk depth",
+                "cannot allocate a slab of {step} x {} x {} voxels (not enough memory or address space); use a smaller --chunk depth",
                 shape[1], shape[2]
             ))
         })?;
         drop(probe);
-        let dir = crate::store::array_dir(&self.store, array);
-        let exists = dir.join("zarr.json").exists();
-        if exists && !(self.overwrite || self.resume || self.z_range.is_some()) {
+        let slot = place.claim(self)?;
+        let dir = slot.write_dir();
+        // An existing array is kept only when not replacing (a replacement writes a new one).
+        let exists = slot.kept();
+        if exists && !(self.resume || self.z_range.is_some()) {
             return Err(IngestError::Options(format!(
                 "{}: the array exists; pass --overwrite to replace it or --resume to finish it",
                 dir.display()
             )));
         }
-        let existing = if self.overwrite {
-            Existing::Replace
-        } else {
-            Existing::Keep
-        };
         let mut report = IngestReport {
             shape,
             dtype: T::DTYPE,
@@ -339,7 +389,7 @@ impl Ingest {
             seconds: 0.0,
             complete: false,
         };
-        if exists && !self.overwrite && ArrayMeta::read(&dir)?.status == Status::Complete {
+        if exists && ArrayMeta::read(&dir)?.status == Status::Complete {
             report.complete = true;
             report.slabs_skipped = all.len() as u64;
             return Ok(report);
@@ -348,14 +398,13 @@ impl Ingest {
             "source".to_string(),
             json!({ "input": self.input.to_string_lossy(), "label": content == Content::Label }),
         )]);
-        let writer = ArrayWriter::<T>::create_with(
+        let writer = ArrayWriter::<T>::create_in(
             &self.store,
-            array,
             shape,
             self.chunk_for(shape),
-            self.encoding(),
+            self.encoding(shape),
             attributes,
-            existing,
+            slot,
         )?;
         writer.set_direct_io(self.direct_io);
         if self.resume {
@@ -497,6 +546,24 @@ impl Ingest {
             )));
         }
         Ok(true)
+    }
+}
+
+/// Where an ingest writes one array; claimed (name checked, lock taken, directories made) only
+/// once the input is known to fit, so a refused input leaves no trace.
+enum Place<'a> {
+    /// Array `name` of the job's store.
+    Named(&'a str),
+    /// Array `leaf` inside the claimed group (one array per image).
+    Child(&'a ArraySlot, String),
+}
+
+impl Place<'_> {
+    fn claim(&self, job: &Ingest) -> Result<ArraySlot, IngestError> {
+        Ok(match self {
+            Place::Named(name) => ArraySlot::claim(&job.store, name, job.existing())?,
+            Place::Child(group, leaf) => group.child(leaf, job.existing())?,
+        })
     }
 }
 

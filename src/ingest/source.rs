@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2};
 use rayon::prelude::*;
 
-use super::decode::{decode_file, tiff_pages, Content, Plane};
+use super::decode::{decode_file, read_stack, tiff_pages, Content, Plane};
 use super::resize::resize;
 use super::spec::{TilePlacement, TileSpec};
 use super::IngestError;
@@ -45,7 +45,8 @@ impl Input {
         } else if ext == "json" {
             Input::Tiles(TileSpec::read(path)?)
         } else if ext == "txt" {
-            let text = std::fs::read_to_string(path).map_err(|e| IngestError::decode(path, e))?;
+            let text = crate::file::read_regular_text(path, crate::file::MAX_TEXT_BYTES)
+                .map_err(|e| IngestError::decode(path, e))?;
             let base = path.parent().unwrap_or(Path::new("."));
             Input::Images(
                 text.lines()
@@ -89,7 +90,9 @@ impl Input {
                 ))
             }
             Input::Stack(path) => {
-                let file = std::fs::File::open(path).map_err(|e| IngestError::decode(path, e))?;
+                let file = crate::file::open_regular(path)
+                    .map_err(|e| IngestError::decode(path, e))?
+                    .file;
                 let mut depth = 0;
                 let mut first = None;
                 for page in tiff_pages(file, 0).map_err(|e| IngestError::decode(path, e))? {
@@ -250,6 +253,18 @@ impl Input {
             }
             _ => (1.0, tile.size),
         };
+        if ratio != 1.0 {
+            // The size the resize would make, checked before anything is allocated.
+            let (h, w) = plane.dim();
+            let resized = [h, w].map(|n| (n as f64 * ratio).round().max(1.0));
+            if resized[0] > max[0] as f64 || resized[1] > max[1] as f64 {
+                return Err(IngestError::TileSize {
+                    path: tile.path.clone(),
+                    found: resized.map(|n| n as u64),
+                    expected: tile.size,
+                });
+            }
+        }
         let fitted = if ratio == 1.0 && plane.view_as::<T>().is_some() {
             Fitted::Plane(plane)
         } else {
@@ -301,12 +316,8 @@ impl<T: Element> Fitted<T> {
 }
 
 fn read_stack_pages(path: &Path, z0: u64, z1: u64) -> Result<Vec<Plane>, IngestError> {
-    let file = std::fs::File::open(path).map_err(|e| IngestError::decode(path, e))?;
-    tiff_pages(file, z0 as usize)
-        .map_err(|e| IngestError::decode(path, e))?
-        .take((z1 - z0) as usize)
-        .map(|p| p.map_err(|e| IngestError::decode(path, e)))
-        .collect()
+    let page = |z: u64| usize::try_from(z).map_err(|e| IngestError::decode(path, e));
+    read_stack(path, page(z0)?, page(z1)?)
 }
 
 fn is_image(path: &Path) -> bool {

@@ -43,6 +43,9 @@ pub struct TilePlacement {
     pub size: [u64; 2],
 }
 
+/// The most tiles one slice may have (`height / tile_size` times `width / tile_size`).
+pub const MAX_TILES_PER_SLICE: u64 = 1 << 20;
+
 const KEYS: &[&str] = &[
     "depth",
     "height",
@@ -62,12 +65,15 @@ impl TileSpec {
     ///
     /// # Errors
     /// [`IngestError::Json`] naming the file and the key that is missing, of the wrong type or
-    /// inconsistent.
+    /// inconsistent (including a `tile_ratio` larger than the tile side, and more than
+    /// [`MAX_TILES_PER_SLICE`] tiles per slice).
     pub fn read(path: &Path) -> Result<TileSpec, IngestError> {
-        let text = std::fs::read_to_string(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => IngestError::Missing { path: path.into() },
-            _ => IngestError::decode(path, e),
-        })?;
+        let text = crate::file::read_regular_text(path, crate::file::MAX_TEXT_BYTES).map_err(
+            |e| match e.kind() {
+                std::io::ErrorKind::NotFound => IngestError::Missing { path: path.into() },
+                _ => IngestError::decode(path, e),
+            },
+        )?;
         let doc: Value = serde_json::from_str(&text).map_err(|e| IngestError::Json {
             path: path.into(),
             key: "(file)".into(),
@@ -177,7 +183,28 @@ impl TileSpec {
                 format!("lists {} slices but depth is {}", slices.len(), shape[0]),
             ));
         }
+        if tile_ratio > tile[0].min(tile[1]) as f64 {
+            return Err(err(
+                "tile_ratio",
+                format!(
+                    "{tile_ratio} with tile_size {tile:?} means source tiles of {} x {} pixels (tiles are resized by tile_ratio to tile_size); expected at most {}",
+                    tile[0] as f64 / tile_ratio,
+                    tile[1] as f64 / tile_ratio,
+                    tile[0].min(tile[1])
+                ),
+            ));
+        }
         let grid = [shape[1].div_ceil(tile[0]), shape[2].div_ceil(tile[1])];
+        let per_slice = grid[0].saturating_mul(grid[1]);
+        if per_slice > MAX_TILES_PER_SLICE {
+            return Err(err(
+                "tile_size",
+                format!(
+                    "{tile:?} over a {} x {} slice makes {per_slice} tiles per slice, above the limit of {MAX_TILES_PER_SLICE}; check tile_size, height and width",
+                    shape[1], shape[2]
+                ),
+            ));
+        }
         for (key, want) in [("n_rows", grid[0]), ("n_columns", grid[1])] {
             if let Some(v) = obj.get(key) {
                 if v.as_count() != Some(want) {

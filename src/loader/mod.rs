@@ -32,10 +32,12 @@
 //! ```
 
 mod config;
+mod limits;
 mod prefetch;
 mod produce;
 mod stack;
 
+pub use limits::{check_rank, MAX_WORKERS};
 pub use prefetch::Prefetch;
 pub use produce::augment_rng;
 
@@ -405,10 +407,11 @@ impl LoaderBuilder {
     }
 
     /// This process's rank among `world_size` (training: its own stream; grid: its block).
+    /// Building fails unless `rank < world_size` (see [`check_rank`]).
     #[must_use]
     pub fn rank(mut self, rank: u64, world_size: u64) -> Self {
         self.rank = rank;
-        self.world_size = world_size.max(1);
+        self.world_size = world_size;
         self
     }
 
@@ -434,6 +437,8 @@ impl LoaderBuilder {
                 "SAMPLES_PER_BATCH must be at least 1".into(),
             ));
         }
+        check_rank(self.rank, self.world_size)?;
+        self.check_sizes()?;
         let input = self.compose.input_size().map(|v| v as u64);
         let sample = self.compose.sample_size().map(|v| v as u64);
         let compose = Arc::clone(&self.compose);
@@ -521,7 +526,9 @@ impl LoaderBuilder {
     /// The serial iterator: batches made on the calling thread, the oracle of the prefetching one.
     ///
     /// # Errors
-    /// A volume too small for one window, a rejection threshold without a label, a chunk
+    /// [`Error::Config`] for a `rank` not below `world_size`, more than [`MAX_WORKERS`] workers
+    /// or prefetched batches, or a batch or sample that cannot be allocated; a volume too small
+    /// for one window, a rejection threshold without a label, a chunk
     /// schedule that cannot hold a window, or a zero batch size.
     pub fn build(&self) -> Result<Serial> {
         Ok(Serial {
@@ -537,11 +544,11 @@ impl LoaderBuilder {
     /// # Errors
     /// As [`LoaderBuilder::build`].
     pub fn build_prefetch(&self) -> Result<Prefetch> {
-        Ok(Prefetch::start(
+        Prefetch::start(
             Arc::new(self.producer(self.prefetch + self.workers)?),
             self.workers,
             self.prefetch,
-        ))
+        )
     }
 }
 

@@ -35,7 +35,11 @@ pub struct Prefetch {
 }
 
 impl Prefetch {
-    pub(crate) fn start(producer: Arc<Producer>, workers: usize, depth: usize) -> Self {
+    /// Starts `workers` threads making batches at most `depth` ahead.
+    ///
+    /// # Errors
+    /// [`Error::Worker`] when a thread cannot be started (the ones started are stopped).
+    pub(crate) fn start(producer: Arc<Producer>, workers: usize, depth: usize) -> Result<Self> {
         let (jobs, queue) = unbounded::<(u64, Sender<Result<Batch>>)>();
         let stopped = Arc::new(AtomicBool::new(false));
         let workers = (0..workers.max(1))
@@ -56,9 +60,9 @@ impl Prefetch {
                             let _ = reply.send(made);
                         }
                     })
-                    .expect("spawning a worker thread")
+                    .map_err(|e| Error::Worker(format!("cannot start worker thread {w}: {e}")))
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let mut prefetch = Prefetch {
             producer,
             jobs: Some(jobs),
@@ -72,7 +76,7 @@ impl Prefetch {
             started: Instant::now(),
         };
         prefetch.fill();
-        prefetch
+        Ok(prefetch)
     }
 
     /// Queues batches until `depth` are in flight or the stream is exhausted.

@@ -12,7 +12,7 @@ use zarrs::array::{Array, ArrayBuilder, ArraySubset, CodecOptions};
 use super::OutputType;
 use crate::store::atomic::AtomicFsStore;
 use crate::store::meta::{read_node, Status, ATTRIBUTE};
-use crate::store::{array_dir, zarrs_path, Encoding};
+use crate::store::{array_dir, zarrs_path, ArraySlot, Encoding, Existing};
 use crate::store::{make_groups, mark_complete, record};
 use crate::{Error, Result, Shape};
 
@@ -20,6 +20,8 @@ use crate::{Error, Result, Shape};
 pub(crate) struct OutputArray {
     array: Array<AtomicFsStore>,
     dir: PathBuf,
+    /// The claimed place (writer lock; the swap of a replacement), until finished.
+    slot: Option<ArraySlot>,
     options: CodecOptions,
 }
 
@@ -37,16 +39,15 @@ impl OutputArray {
         mut attributes: Map<String, Value>,
         overwrite: bool,
     ) -> Result<Self> {
-        let dir = array_dir(store, name);
-        if dir.join("zarr.json").exists() {
-            if !overwrite {
-                return Err(Error::Write {
-                    path: dir,
-                    reason: "the array already exists; pass --overwrite to replace it".into(),
-                });
-            }
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-        }
+        let existing = if overwrite {
+            Existing::Replace
+        } else {
+            Existing::Fail
+        };
+        let slot = ArraySlot::claim(store, name, existing)?;
+        let dir = slot.write_dir();
+        let name = slot.write_name().to_string();
+        let name = name.as_str();
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         make_groups(&storage, name)?;
         // Chunks are written once and not read back soon: bypass the page cache where the
@@ -77,6 +78,7 @@ impl OutputArray {
         Ok(OutputArray {
             array,
             dir,
+            slot: Some(slot),
             options: CodecOptions::default().with_concurrent_target(1),
         })
     }
@@ -93,9 +95,10 @@ impl OutputArray {
             .map_err(|e| Error::zarrs(&self.dir, e))
     }
 
-    /// Marks the array complete.
+    /// Marks the array complete; a replacement is then swapped into place.
     pub fn finish(&mut self) -> Result<()> {
-        mark_complete(&mut self.array, &self.dir)
+        mark_complete(&mut self.array, &self.dir)?;
+        self.slot.take().map_or(Ok(()), ArraySlot::commit)
     }
 }
 

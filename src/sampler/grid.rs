@@ -28,13 +28,24 @@ pub struct GridItem {
 /// ```
 #[must_use]
 pub fn grid_starts(length: u64, window: u64, stride: u64) -> Vec<i64> {
-    if length <= window {
-        return vec![0];
-    }
-    let count = 1 + (length - window).div_ceil(stride.max(1));
-    (0..count)
-        .map(|i| (i * stride).min(length - window) as i64)
+    let last = length.saturating_sub(window);
+    (0..start_count(length, window, stride))
+        .map(|i| (i * stride).min(last) as i64)
         .collect()
+}
+
+/// The most windows an inference grid may hold (over all its volumes): 2^32.
+pub const MAX_GRID_ITEMS: u64 = 1 << 32;
+/// The most windows along one axis of one volume: 2^24.
+const MAX_AXIS_ITEMS: u64 = 1 << 24;
+
+/// The number of starts along one axis (see [`grid_starts`]).
+fn start_count(length: u64, window: u64, stride: u64) -> u64 {
+    if length <= window {
+        1
+    } else {
+        1 + (length - window).div_ceil(stride.max(1))
+    }
 }
 
 /// An inference grid over one or more volumes, possibly restricted to one rank's block.
@@ -49,11 +60,24 @@ impl Grid {
     /// A grid of `window`-shaped windows at `stride` over volumes of the given shapes.
     ///
     /// # Errors
-    /// [`Error::Geometry`] for a zero window or stride extent.
+    /// [`Error::Geometry`] for a zero window or stride extent, or a grid of more than
+    /// [`MAX_GRID_ITEMS`] windows (naming the window, the stride and the count).
     pub fn new(volumes: Vec<Shape>, window: Shape, stride: Shape) -> Result<Self> {
         if window.contains(&0) || stride.contains(&0) {
             return Err(Error::Geometry(format!(
                 "window {window:?} and stride {stride:?} must be positive"
+            )));
+        }
+        let counts: Vec<[u64; 3]> = volumes
+            .iter()
+            .map(|shape| std::array::from_fn(|a| start_count(shape[a], window[a], stride[a])))
+            .collect();
+        let count = counts.iter().fold(0u64, |total, n| {
+            total.saturating_add(n.iter().fold(1u64, |p, &v| p.saturating_mul(v)))
+        });
+        if count > MAX_GRID_ITEMS || counts.iter().flatten().any(|&n| n > MAX_AXIS_ITEMS) {
+            return Err(Error::Geometry(format!(
+                "an inference grid of windows {window:?} at stride {stride:?} over volumes {volumes:?} has {count} windows, above the limit of {MAX_GRID_ITEMS} (or {MAX_AXIS_ITEMS} along one axis); use a larger INFERENCE.STRIDE or MODEL.INPUT_SIZE, or a smaller DATASET.PAD_SIZE"
             )));
         }
         Ok(Grid {
@@ -87,7 +111,7 @@ impl Grid {
         self.volumes.is_empty()
     }
 
-    /// Every item, in order.
+    /// Every item, in order (made one at a time: only the starts of each axis are held).
     pub fn items(&self) -> impl Iterator<Item = GridItem> + '_ {
         (0..self.volumes.len()).flat_map(move |volume| {
             let first: u64 = (0..volume)
@@ -99,19 +123,20 @@ impl Grid {
                 })
                 .sum();
             let [zs, ys, xs] = self.starts(volume);
-            let mut out = Vec::with_capacity(zs.len() * ys.len() * xs.len());
-            for &z in &zs {
-                for &y in &ys {
-                    for &x in &xs {
-                        out.push(GridItem {
-                            index: first + out.len() as u64,
-                            volume,
-                            window: Bbox::new([z, y, x], self.window),
-                        });
-                    }
-                }
-            }
-            out
+            let (ny, nx) = (ys.len() as u64, xs.len() as u64);
+            let count = zs.len() as u64 * ny * nx;
+            (0..count).map(move |i| GridItem {
+                index: first + i,
+                volume,
+                window: Bbox::new(
+                    [
+                        zs[(i / (ny * nx)) as usize],
+                        ys[(i / nx % ny) as usize],
+                        xs[(i % nx) as usize],
+                    ],
+                    self.window,
+                ),
+            })
         })
     }
 
@@ -143,18 +168,28 @@ impl Grid {
     /// The contiguous block of items of `rank` among `world_size` processes.
     ///
     /// # Errors
-    /// [`Error::Geometry`] when `rank >= world_size` or `world_size` is 0.
+    /// [`Error::Geometry`] when `rank >= world_size` or `world_size` is 0, or when the block's
+    /// items cannot be allocated.
     pub fn rank_items(&self, rank: u64, world_size: u64) -> Result<Vec<GridItem>> {
         if world_size == 0 || rank >= world_size {
             return Err(Error::Geometry(format!(
                 "rank {rank} is not in 0..world_size {world_size}"
             )));
         }
-        let n = self.len();
-        let (lo, hi) = (rank * n / world_size, (rank + 1) * n / world_size);
-        Ok(self
-            .items()
-            .filter(|i| (lo..hi).contains(&i.index))
-            .collect())
+        let n = u128::from(self.len());
+        let block = |r: u64| (u128::from(r) * n / u128::from(world_size)) as u64;
+        let (lo, hi) = (block(rank), block(rank + 1));
+        let mut items = Vec::new();
+        usize::try_from(hi - lo)
+            .ok()
+            .and_then(|count| items.try_reserve_exact(count).ok())
+            .ok_or_else(|| {
+                Error::Geometry(format!(
+                    "the {} windows of rank {rank}'s block of the inference grid cannot be allocated; use a larger INFERENCE.STRIDE or more ranks",
+                    hi - lo
+                ))
+            })?;
+        items.extend(self.items().filter(|i| (lo..hi).contains(&i.index)));
+        Ok(items)
     }
 }

@@ -20,8 +20,10 @@ mod schedule;
 mod volume;
 
 pub use fgindex::{Bounds, ForegroundIndex, DEFAULT_BLOCK, INDEX_NAME};
-pub use grid::{grid_starts, Grid, GridItem};
-pub use random::{Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings};
+pub use grid::{grid_starts, Grid, GridItem, MAX_GRID_ITEMS};
+pub use random::{
+    Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings, QUICK_TRIALS,
+};
 pub use schedule::ChunkSchedule;
 pub use volume::{separate_arrays, ArrayNames, Volume};
 

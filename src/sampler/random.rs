@@ -18,6 +18,10 @@ use super::{sample_rng, ChunkSchedule, ForegroundIndex};
 use crate::store::AnyArray;
 use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
 
+/// Settings under which no candidate can ever pass are refused when `NUM_TRIAL` is above
+/// this: every draw would test that many candidates before its forced (or strict) end.
+pub const QUICK_TRIALS: u32 = 1000;
+
 /// Rejection settings, named as in PyTC.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rejection {
@@ -195,7 +199,10 @@ impl RandomSampler {
     ///
     /// # Errors
     /// [`Error::Geometry`] when a volume cannot hold one window even with its padding (naming
-    /// the volume and both sizes), or a threshold is set without a label (configuration error).
+    /// the volume and both sizes), a threshold is set without a label (configuration error),
+    /// or no candidate can ever pass the tests while `NUM_TRIAL` is above [`QUICK_TRIALS`]
+    /// (a `SIZE_THRES` or `DIVERSITY` above the input's voxel count with `P` = 1, or a
+    /// `VALID_RATIO` of 1 or more with a valid mask).
     pub fn new(
         volumes: Vec<SampleVolume>,
         windows: WindowSettings,
@@ -230,7 +237,7 @@ impl RandomSampler {
                 "input size {input:?} is larger than the sample size {sample:?}"
             )));
         }
-        Ok(RandomSampler {
+        let sampler = RandomSampler {
             indexes: vec![None; volumes.len()],
             volumes,
             sample,
@@ -241,7 +248,64 @@ impl RandomSampler {
             rank: 0,
             schedule: None,
             stats: SamplerStats::default(),
-        })
+        };
+        sampler.check_satisfiable()?;
+        Ok(sampler)
+    }
+
+    /// Why no candidate from volume `v` can pass the rejection tests, if that is certain.
+    fn never_passes(&self, v: usize) -> Option<String> {
+        let r = &self.rejection;
+        let volume = &self.volumes[v];
+        let voxels = self.input.iter().fold(1u64, |n, &e| n.saturating_mul(e));
+        if volume.valid_mask.is_some() && r.valid_ratio >= 1.0 {
+            return Some(format!(
+                "VALID_RATIO {} rejects every window (a valid fraction is at most 1)",
+                r.valid_ratio
+            ));
+        }
+        if r.p < 1.0 || volume.label.is_none() {
+            return None;
+        }
+        if r.size_thres > 0 && r.size_thres as u64 > voxels {
+            return Some(format!(
+                "SIZE_THRES {} is more than the {voxels} voxels of the input window {:?}",
+                r.size_thres, self.input
+            ));
+        }
+        if r.diversity > 0 && r.diversity as u64 > voxels {
+            return Some(format!(
+                "DIVERSITY {} is more than the {voxels} voxels of the input window {:?}",
+                r.diversity, self.input
+            ));
+        }
+        let padded_foreground = self.pad_mode.constant().is_some_and(|c| c != 0.0);
+        let empty = self.indexes[v]
+            .as_ref()
+            .is_some_and(|index| index.counts().iter().all(|&c| c == 0));
+        if r.size_thres > 0 && empty && !padded_foreground {
+            return Some(format!(
+                "SIZE_THRES {}: the label of volume {v} has no foreground voxel at all",
+                r.size_thres
+            ));
+        }
+        None
+    }
+
+    /// Refuses settings no candidate can pass when `NUM_TRIAL` would make each draw spin.
+    fn check_satisfiable(&self) -> Result<()> {
+        let r = &self.rejection;
+        if r.num_trial <= QUICK_TRIALS {
+            return Ok(());
+        }
+        let mut reasons = (0..self.volumes.len()).map(|v| self.never_passes(v));
+        match reasons.next().flatten() {
+            Some(first) if reasons.all(|r| r.is_some()) => Err(Error::Geometry(format!(
+                "REJECT_SAMPLING: no candidate can pass ({first}, P {}), so every draw would test NUM_TRIAL {} candidates; lower the threshold, or NUM_TRIAL to at most {QUICK_TRIALS}",
+                r.p, r.num_trial
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Gives this process its own stream among several training processes.
@@ -292,8 +356,10 @@ impl RandomSampler {
     /// the label where its bounds are conclusive. The draws are exactly those without it.
     ///
     /// # Errors
-    /// [`Error::Geometry`] when there is no such volume, it has no label, or the index was made
-    /// for a label of another shape.
+    /// [`Error::Geometry`] when there is no such volume, it has no label, the index was made
+    /// for a label of another shape, or (as in [`RandomSampler::new`]) the index shows that no
+    /// candidate can pass `SIZE_THRES` in any volume while `NUM_TRIAL` is above
+    /// [`QUICK_TRIALS`].
     pub fn with_foreground_index(
         mut self,
         volume: usize,
@@ -319,6 +385,7 @@ impl RandomSampler {
             )));
         }
         self.indexes[volume] = Some(index);
+        self.check_satisfiable()?;
         Ok(self)
     }
 

@@ -15,7 +15,9 @@ use zarrs::array::chunk_cache::{ChunkCache, ChunkCacheDecodedLruSizeLimit};
 use zarrs::array::{Array, ArrayBytes};
 use zarrs::storage::ReadableStorageTraits;
 
+use super::guard::ReplacementGuard;
 use super::meta::{ArrayMeta, Layout};
+use super::shard_index::{IndexSpec, InnerLen};
 use crate::{Error, Result, Shape};
 
 /// Limits of a reader's caches.
@@ -86,6 +88,8 @@ pub(crate) enum ChunkSource {
         /// Index layout, for shards.
         index_at_start: bool,
         index_crc32c: bool,
+        /// Notices a replacement of the array after a file is fetched.
+        guard: ReplacementGuard,
     },
     Decoded(ChunkCacheDecodedLruSizeLimit),
     /// A 2D image file decoded on demand: the whole array is one chunk.
@@ -98,6 +102,7 @@ impl ChunkSource {
         array: Arc<Array<dyn ReadableStorageTraits>>,
         root: PathBuf,
         limits: CacheLimits,
+        guard: ReplacementGuard,
     ) -> Result<Self> {
         let capacity =
             NonZeroUsize::new(limits.max_mapped_files.max(1)).unwrap_or(NonZeroUsize::MIN);
@@ -110,6 +115,7 @@ impl ChunkSource {
                 sharded,
                 index_at_start,
                 index_crc32c,
+                guard: guard.clone(),
             };
         Ok(match &meta.layout {
             Layout::Raw => mapped([1, 1, 1], false, false, false),
@@ -136,9 +142,30 @@ impl ChunkSource {
         match self {
             ChunkSource::Image(image) => Ok(ChunkData::Image(image.bytes(chunk_bytes)?)),
             ChunkSource::Decoded(cache) => {
-                let bytes = cache
-                    .retrieve_chunk_bytes(&chunk, &zarrs::array::CodecOptions::default())
-                    .map_err(|e| Error::zarrs(cache.array().path().as_str(), e))?;
+                // What zarrs is given is checked first (store/bounded.rs); a panic inside zarrs
+                // is still caught here, as a last resort, and becomes an error naming the chunk.
+                let fetched = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    cache.retrieve_chunk_bytes(&chunk, &zarrs::array::CodecOptions::default())
+                }));
+                let bytes = match fetched {
+                    Ok(result) => {
+                        result.map_err(|e| Error::zarrs(cache.array().path().as_str(), e))?
+                    }
+                    Err(panic) => {
+                        let what = panic
+                            .downcast_ref::<&str>()
+                            .map(|s| (*s).to_string())
+                            .or_else(|| panic.downcast_ref::<String>().cloned())
+                            .unwrap_or_default();
+                        return Err(Error::zarrs(
+                            cache.array().path().as_str(),
+                            format!(
+                                "chunk `{}` could not be decoded (zarrs failed: {what}); the chunk file is corrupt",
+                                cache.array().chunk_key(&chunk).as_str()
+                            ),
+                        ));
+                    }
+                };
                 match bytes.as_ref() {
                     ArrayBytes::Fixed(raw) if raw.len() >= chunk_bytes => {
                         Ok(ChunkData::Decoded(bytes))
@@ -157,6 +184,7 @@ impl ChunkSource {
                 sharded,
                 index_at_start,
                 index_crc32c,
+                guard,
             } => {
                 let file_index: [u64; 3] = std::array::from_fn(|a| chunk[a] / per_file[a]);
                 let cached = files
@@ -176,7 +204,10 @@ impl ChunkSource {
                             index_at_start: *index_at_start,
                             index_crc32c: *index_crc32c,
                         };
-                        let Some(f) = map_file(&path, &layout)? else {
+                        let mapped = map_file(&path, &layout);
+                        // Whatever was fetched, it must be this array's, not a replacement's.
+                        guard.check()?;
+                        let Some(f) = mapped? else {
                             return Ok(ChunkData::Fill);
                         };
                         let f = Arc::new(f);
@@ -218,19 +249,19 @@ struct FileLayout {
     index_crc32c: bool,
 }
 
-/// Maps a chunk or shard file after checking its length against the metadata; `None` when the
-/// file does not exist (the chunk reads as fill).
+/// Maps a chunk or shard file after checking that it is a regular file and its length against
+/// the metadata; `None` when the file does not exist (the chunk reads as fill).
 fn map_file(path: &std::path::Path, layout: &FileLayout) -> Result<Option<MappedFile>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+    let (file, len) = match crate::file::open_regular(path) {
+        Ok(f) => (f.file, f.len),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let index_bytes = if layout.sharded {
-        16 * layout.inner_count as u64 + if layout.index_crc32c { 4 } else { 0 }
-    } else {
-        0
+    let spec = IndexSpec {
+        count: layout.inner_count,
+        at_start: layout.index_at_start,
+        crc32c: layout.index_crc32c,
+        big_endian: false,
     };
     let size_error = |expected| Error::ChunkSize {
         path: path.to_path_buf(),
@@ -240,8 +271,8 @@ fn map_file(path: &std::path::Path, layout: &FileLayout) -> Result<Option<Mapped
     if !layout.sharded && len != layout.inner_bytes as u64 {
         return Err(size_error(layout.inner_bytes as u64));
     }
-    if layout.sharded && len < index_bytes {
-        return Err(size_error(index_bytes));
+    if layout.sharded && len < spec.len() {
+        return Err(size_error(spec.len()));
     }
     // SAFETY: the file was opened read-only and its length checked above. The mapping stays
     // valid as long as no other process truncates the file; voxload's writers never rewrite a
@@ -259,47 +290,19 @@ fn map_file(path: &std::path::Path, layout: &FileLayout) -> Result<Option<Mapped
             inner_offsets: vec![Some(0)],
         }));
     }
-    let index_start = if layout.index_at_start {
-        0
-    } else {
-        map.len() - index_bytes as usize
-    };
-    let index = &map[index_start..index_start + index_bytes as usize];
     let shard_error = |reason: String| Error::ShardIndex {
         path: path.to_path_buf(),
         reason,
     };
-    let entries_len = 16 * layout.inner_count;
-    if layout.index_crc32c {
-        let stored = u32::from_le_bytes(index[entries_len..].try_into().unwrap_or([0; 4]));
-        let computed = crc32c::crc32c(&index[..entries_len]);
-        if stored != computed {
-            return Err(shard_error(format!(
-                "index checksum {stored:#010x} does not match the computed {computed:#010x}"
-            )));
-        }
-    }
-    let word = |i: usize| u64::from_le_bytes(index[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-    let mut inner_offsets = Vec::with_capacity(layout.inner_count);
-    for i in 0..layout.inner_count {
-        let (offset, nbytes) = (word(2 * i), word(2 * i + 1));
-        if offset == u64::MAX && nbytes == u64::MAX {
-            inner_offsets.push(None);
-            continue;
-        }
-        if nbytes != layout.inner_bytes as u64 {
-            return Err(shard_error(format!(
-                "inner chunk {i} is {nbytes} bytes, expected {}",
-                layout.inner_bytes
-            )));
-        }
-        if offset.checked_add(nbytes).is_none_or(|end| end > len) {
-            return Err(shard_error(format!(
-                "inner chunk {i} at [{offset}, {offset} + {nbytes}) lies past the end of the {len}-byte file"
-            )));
-        }
-        inner_offsets.push(Some(offset as usize));
-    }
+    let at = spec.locate(len).map_err(shard_error)?;
+    let index = &map[at.start as usize..at.end as usize];
+    let entries = spec
+        .parse(index, len, InnerLen::Exactly(layout.inner_bytes as u64))
+        .map_err(shard_error)?;
+    let inner_offsets = entries
+        .into_iter()
+        .map(|e| e.map(|(offset, _)| offset as usize))
+        .collect();
     Ok(Some(MappedFile { map, inner_offsets }))
 }
 

@@ -105,9 +105,12 @@ impl ArrayMeta {
     /// Reads `DIR/zarr.json` for the array in `dir`.
     ///
     /// # Errors
-    /// [`Error::NotZarr`] when there is no Zarr v3 array there, [`Error::UnknownCodec`] for a
-    /// codec zarrs cannot decode, [`Error::Unsupported`] for arrays that are not 3D or whose data
-    /// type or chunk grid voxload does not handle.
+    /// [`Error::NotZarr`] when there is no Zarr v3 array there (or `zarr.json` is not valid
+    /// JSON, or repeats a key), [`Error::Io`] when `zarr.json` is not a regular file (a FIFO, a
+    /// device) or is larger than [`MAX_METADATA_BYTES`], [`Error::UnknownCodec`] for a codec
+    /// zarrs cannot decode, [`Error::Unsupported`] for arrays that are not 3D, whose data type or
+    /// chunk grid voxload does not handle, or whose sizes overflow or exceed the limits
+    /// ([`MAX_DECODED_CHUNK_BYTES`], [`MAX_INNER_CHUNKS`]).
     pub fn read(dir: &Path) -> Result<ArrayMeta> {
         let doc = read_node(dir)?;
         let node_type = doc.get("node_type").and_then(Value::as_str);
@@ -166,7 +169,7 @@ impl ArrayMeta {
             Some(_) => Status::InProgress,
             None => Status::Unmarked,
         };
-        Ok(ArrayMeta {
+        let meta = ArrayMeta {
             path: dir.to_path_buf(),
             shape,
             chunk,
@@ -174,8 +177,90 @@ impl ArrayMeta {
             layout,
             status,
             attributes,
-        })
+        };
+        meta.check_sizes(codecs).map_err(unsupported)?;
+        Ok(meta)
     }
+
+    /// The bytes of one chunk of the chunk grid (one shard for sharded arrays); never
+    /// overflows for metadata that [`ArrayMeta::read`] accepted.
+    #[must_use]
+    pub fn chunk_bytes(&self) -> u64 {
+        bytes_of(self.chunk, self.dtype).unwrap_or(u64::MAX)
+    }
+
+    /// Checks, with overflow-safe arithmetic, that every size derived from the metadata can be
+    /// used: coordinates fit `i64`, the volume's and a chunk's bytes fit `u64` (a chunk's fit
+    /// the address space), a decoded chunk fits [`MAX_DECODED_CHUNK_BYTES`] and a shard
+    /// indexes at most [`MAX_INNER_CHUNKS`] inner chunks.
+    fn check_sizes(&self, codecs: &[Value]) -> std::result::Result<(), String> {
+        let (shape, chunk, dtype) = (self.shape, self.chunk, self.dtype);
+        if shape.iter().any(|&s| i64::try_from(s).is_err()) {
+            return Err(format!(
+                "shape {shape:?} has a side longer than 2^63 - 1 voxels"
+            ));
+        }
+        if bytes_of(shape, dtype).is_none() {
+            return Err(format!(
+                "shape {shape:?} of {dtype} holds more than 2^64 bytes"
+            ));
+        }
+        let chunk_bytes = bytes_of(chunk, dtype)
+            .filter(|&b| usize::try_from(b).is_ok_and(|b| b <= isize::MAX as usize))
+            .ok_or_else(|| {
+                format!("chunk shape {chunk:?} of {dtype} is larger than the address space")
+            })?;
+        let inner = match &self.layout {
+            Layout::Raw => None,
+            Layout::ShardedRaw { inner, .. } => Some(*inner),
+            Layout::Decoded { .. } => {
+                if chunk_bytes > MAX_DECODED_CHUNK_BYTES {
+                    return Err(format!(
+                        "a decoded chunk of shape {chunk:?} of {dtype} is {chunk_bytes} bytes, more than the limit of {MAX_DECODED_CHUNK_BYTES} bytes voxload decodes at once; re-chunk the array (smaller chunks or shards)"
+                    ));
+                }
+                sharding_inner(codecs)
+            }
+        };
+        if let Some(inner) = inner.filter(|i| !i.contains(&0)) {
+            let count = (0..3)
+                .map(|a| chunk[a].div_ceil(inner[a]))
+                .try_fold(1u64, u64::checked_mul);
+            if count.is_none_or(|c| c > MAX_INNER_CHUNKS) {
+                return Err(format!(
+                    "shards of {chunk:?} hold {} inner chunks of {inner:?}, more than the limit of {MAX_INNER_CHUNKS}; re-shard with larger inner chunks",
+                    count.map_or("over 2^64".into(), |c| c.to_string())
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The largest decoded chunk voxload has zarrs decode, in bytes (for sharded arrays decoded by
+/// zarrs: the largest shard). zarrs holds a whole decoded chunk in memory, so metadata asking
+/// for more is refused before any chunk is read.
+pub const MAX_DECODED_CHUNK_BYTES: u64 = 1 << 30;
+
+/// The most inner chunks one shard may index (its index is `16 ×` this many bytes).
+pub const MAX_INNER_CHUNKS: u64 = 1 << 22;
+
+/// The largest `zarr.json` read, in bytes.
+pub const MAX_METADATA_BYTES: u64 = 64 << 20;
+
+/// The bytes of a box of `shape` voxels of `dtype`, or `None` when they overflow `u64`.
+fn bytes_of(shape: Shape, dtype: DType) -> Option<u64> {
+    shape
+        .iter()
+        .try_fold(dtype.size() as u64, |n, &s| n.checked_mul(s))
+}
+
+/// The inner chunk shape of a top-level `sharding_indexed` codec, if there is one.
+fn sharding_inner(codecs: &[Value]) -> Option<Shape> {
+    codecs
+        .iter()
+        .find(|c| c.get("name").and_then(Value::as_str) == Some("sharding_indexed"))
+        .and_then(|c| triple(c.pointer("/configuration/chunk_shape")))
 }
 
 impl ArrayMeta {
@@ -198,7 +283,7 @@ impl ArrayMeta {
 /// Reads and parses `DIR/zarr.json`.
 pub(crate) fn read_node(dir: &Path) -> Result<Value> {
     let file = dir.join("zarr.json");
-    let text = match std::fs::read_to_string(&file) {
+    let text = match crate::file::read_regular_text(&file, MAX_METADATA_BYTES) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let reason = if dir.join(".zarray").exists() || dir.join(".zgroup").exists() {
@@ -210,7 +295,7 @@ pub(crate) fn read_node(dir: &Path) -> Result<Value> {
         }
         Err(e) => return Err(Error::io(file, e)),
     };
-    let doc: Value = serde_json::from_str(&text)
+    let doc = super::json::parse_unique(&text)
         .map_err(|e| not_zarr(dir, &format!("zarr.json is not valid JSON: {e}")))?;
     if doc.get("zarr_format").and_then(Value::as_u64) != Some(3) {
         return Err(not_zarr(dir, "zarr.json does not say zarr_format 3"));

@@ -2,12 +2,19 @@
 
 mod any;
 pub mod atomic;
+mod bounded;
 mod chunks;
+mod guard;
 mod image;
+mod json;
+mod lock;
 pub mod meta;
+mod name;
 mod raw_writer;
 mod reader;
 mod row_fill;
+mod shard_index;
+mod slot;
 pub mod verify;
 mod writer;
 
@@ -15,10 +22,14 @@ use std::path::{Path, PathBuf};
 
 pub use any::AnyArray;
 pub use chunks::CacheLimits;
+pub use lock::{ArrayLock, LockMode};
 pub use meta::{ArrayMeta, Layout, Status};
+pub use name::check_array_name;
 pub use reader::{MappedArray, OpenOptions};
+pub(crate) use slot::ArraySlot;
+pub use slot::Existing;
 pub(crate) use writer::{make_groups, mark_complete, record};
-pub use writer::{write_array, ArrayWriter, Encoding, Existing};
+pub use writer::{write_array, ArrayWriter, Encoding};
 
 use crate::{Result, Shape};
 
@@ -76,6 +87,10 @@ pub(crate) fn zarrs_path(name: &str) -> String {
 
 /// Every array in the store at `root`, by name, sorted; an array at the root is named `""`.
 ///
+/// Symlinks are followed, but no directory is entered twice (a symlink loop, or two links to
+/// one group, lists each array once). A directory whose `zarr.json` exists but is not a regular
+/// file is listed, with the error that makes it unreadable.
+///
 /// # Errors
 /// [`crate::Error::NotZarr`] when `root` holds no Zarr v3 node; I/O errors while walking.
 pub fn list_arrays(root: &Path) -> Result<Vec<(String, Result<ArrayMeta>)>> {
@@ -85,19 +100,52 @@ pub fn list_arrays(root: &Path) -> Result<Vec<(String, Result<ArrayMeta>)>> {
         found.push((String::new(), ArrayMeta::read(root)));
         return Ok(found);
     }
-    walk(root, "", &mut found)?;
+    let mut visited = std::collections::HashSet::new();
+    visited.insert(dir_id(root)?);
+    walk(root, "", &mut visited, &mut found)?;
     found.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(found)
 }
 
-fn walk(dir: &Path, prefix: &str, found: &mut Vec<(String, Result<ArrayMeta>)>) -> Result<()> {
+/// A directory's identity after following symlinks: `(device, inode)` on Unix.
+fn dir_id(dir: &Path) -> Result<(u64, u64)> {
+    let meta = std::fs::metadata(dir).map_err(|e| crate::Error::io(dir, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        let canonical = std::fs::canonicalize(dir).map_err(|e| crate::Error::io(dir, e))?;
+        let mut hash = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(&canonical, &mut hash);
+        Ok((0, std::hash::Hasher::finish(&hash)))
+    }
+}
+
+fn walk(
+    dir: &Path,
+    prefix: &str,
+    visited: &mut std::collections::HashSet<(u64, u64)>,
+    found: &mut Vec<(String, Result<ArrayMeta>)>,
+) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))?;
     for entry in entries.flatten() {
         let path = entry.path();
-        if !path.is_dir() || !path.join("zarr.json").is_file() {
+        // `exists` rather than `is_file`: a zarr.json that is a FIFO or a device is an array
+        // to report as unreadable, not a directory to skip.
+        if !path.is_dir() || !path.join("zarr.json").exists() {
+            continue;
+        }
+        if !dir_id(&path).is_ok_and(|id| visited.insert(id)) {
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
+        if name::is_writer_sibling(&name) {
+            continue; // a writer's staging copy of a replacement, not an array of the store
+        }
         let full = if prefix.is_empty() {
             name
         } else {
@@ -105,7 +153,7 @@ fn walk(dir: &Path, prefix: &str, found: &mut Vec<(String, Result<ArrayMeta>)>) 
         };
         match meta::read_node(&path) {
             Ok(doc) if doc.get("node_type").and_then(|v| v.as_str()) == Some("group") => {
-                walk(&path, &full, found)?;
+                walk(&path, &full, visited, found)?;
             }
             _ => found.push((full, ArrayMeta::read(&path))),
         }

@@ -10,6 +10,7 @@ use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::ReadableStorageTraits;
 
 use super::chunks::{chunk_voxels, CacheLimits, ChunkData, ChunkSource};
+use super::guard::{GuardedStore, ReplacementGuard};
 use super::meta::{ArrayMeta, Layout, Status};
 use super::row_fill::RowFill;
 use super::{array_dir, zarrs_path};
@@ -80,13 +81,17 @@ impl<T: Element> MappedArray<T> {
     pub fn open_with(store: impl AsRef<Path>, name: &str, options: &OpenOptions) -> Result<Self> {
         let root = store.as_ref();
         let dir = array_dir(root, name);
+        let guard = ReplacementGuard::new(&dir);
         let meta = ArrayMeta::read(&dir)?;
         meta.expect_dtype(T::DTYPE)?;
         if meta.status == Status::InProgress && !options.allow_incomplete {
             return Err(Error::Incomplete { path: dir });
         }
         let fs = FilesystemStore::new(root).map_err(|e| Error::zarrs(root, e))?;
-        let storage: Arc<dyn ReadableStorageTraits> = Arc::new(fs);
+        let guarded = GuardedStore::new(fs, guard.clone());
+        // Outermost, so file types and sizes are checked before anything opens the file.
+        let storage: Arc<dyn ReadableStorageTraits> =
+            Arc::new(super::bounded::BoundedStore::new(guarded, root, &meta));
         let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
         let fill = bytemuck::try_pod_read_unaligned::<T>(array.fill_value().as_ne_bytes())
             .map_err(|_| Error::Unsupported {
@@ -98,7 +103,13 @@ impl<T: Element> MappedArray<T> {
             _ => meta.chunk,
         };
         let grid = ChunkGrid::new(meta.shape, read_chunk)?;
-        let source = ChunkSource::new(&meta, Arc::new(array), root.to_path_buf(), options.limits)?;
+        let source = ChunkSource::new(
+            &meta,
+            Arc::new(array),
+            root.to_path_buf(),
+            options.limits,
+            guard,
+        )?;
         Ok(MappedArray {
             meta,
             grid,

@@ -26,7 +26,9 @@ use zarrs::array::Array;
 use zarrs::filesystem::FilesystemStore;
 use zarrs::storage::ReadableStorageTraits;
 
+use super::bounded::Chain;
 use super::meta::{ArrayMeta, Layout, Status};
+use super::shard_index::{IndexSpec, InnerLen};
 use super::{array_dir, list_arrays, zarrs_path, MappedArray, OpenOptions};
 use crate::ingest::{Content, Ingest, Input};
 use crate::{Bbox, DType, Element, Error, PadMode, Result, Shape};
@@ -57,6 +59,10 @@ pub struct ArrayReport {
     pub files: u64,
     /// Chunk or shard positions with no file (legal: they read as the fill value).
     pub absent: u64,
+    /// Chunk or shard files of an array decoded by zarrs, checked as the reader checks them
+    /// before decoding (file type and size, shard indexes, declared zstd sizes) but not
+    /// decoded; not counted in `files`, whose lengths are exact.
+    pub decoded: u64,
     /// Slabs compared with the source (0 without a source).
     pub slabs_compared: u64,
     /// Everything wrong.
@@ -98,7 +104,9 @@ pub fn verify(store: &Path, name: Option<&str>) -> Result<Report> {
     let arrays = match name {
         Some(name) => {
             let dir = array_dir(store, name);
-            if !dir.join("zarr.json").is_file() {
+            // `exists`, not `is_file`: a zarr.json that is a FIFO or a device is a problem to
+            // report (ArrayMeta::read names it), not a missing array.
+            if !dir.join("zarr.json").exists() {
                 return Err(Error::NotZarr {
                     path: dir,
                     reason: "no zarr.json here".into(),
@@ -152,25 +160,52 @@ fn verify_array(store: &Path, name: &str, meta: Result<ArrayMeta>) -> ArrayRepor
             return report;
         }
     };
-    let files = FileCheck::new(&meta);
-    match &files {
-        None => report.notes.push(
-            "chunks are decoded by zarrs: their lengths cannot be checked without decoding (use --source to compare voxels)".into(),
-        ),
-        Some(check) => {
-            for_each_index(grid_shape(meta.shape, meta.chunk), |index| {
-                let path = store.join(array.chunk_key(&index).as_str());
-                match check.check(&path) {
-                    Ok(true) => report.files += 1,
-                    Ok(false) => report.absent += 1,
-                    Err(reason) => {
-                        report.files += 1;
-                        report.problems.push(Problem { path, reason });
-                    }
-                }
+    let Some(check) = FileCheck::new(&meta) else {
+        report.problems.push(Problem {
+            path: dir.join("zarr.json"),
+            reason: "its codecs list cannot be read".into(),
+        });
+        return report;
+    };
+    if let FileCheck::Decoded(_) = check {
+        report.notes.push(
+            "chunks are decoded by zarrs: their files are checked as the reader checks them before decoding (file type and size, shard indexes, declared zstd sizes), their voxels not decoded (use --source to compare voxels)".into(),
+        );
+    }
+    // Walk the files that exist, not every chunk position: a declared shape of 2^62 voxels
+    // with a handful of files is checked at once.
+    let files = match chunk_files(store, &dir, &array, grid_shape(meta.shape, meta.chunk)) {
+        Ok(files) => files,
+        Err(e) => {
+            report.problems.push(Problem {
+                path: dir.clone(),
+                reason: format!("cannot list the chunk files: {e}"),
             });
+            return report;
+        }
+    };
+    let counter = match check {
+        FileCheck::Mapped { .. } => &mut report.files,
+        FileCheck::Decoded(_) => &mut report.decoded,
+    };
+    let mut problems = Vec::new();
+    for path in files {
+        match check.check(&path) {
+            Ok(true) => *counter += 1,
+            Ok(false) => {}
+            Err(reason) => {
+                *counter += 1;
+                problems.push(Problem { path, reason });
+            }
         }
     }
+    let present = *counter;
+    report.problems.extend(problems);
+    let positions = grid_shape(meta.shape, meta.chunk)
+        .iter()
+        .try_fold(1u64, |n, &g| n.checked_mul(g))
+        .unwrap_or(u64::MAX);
+    report.absent = positions.saturating_sub(present);
     report
 }
 
@@ -185,30 +220,89 @@ fn grid_shape(shape: Shape, chunk: Shape) -> Shape {
     std::array::from_fn(|a| shape[a].div_ceil(chunk[a]))
 }
 
-fn for_each_index(grid: Shape, mut f: impl FnMut(Vec<u64>)) {
-    for z in 0..grid[0] {
-        for y in 0..grid[1] {
-            for x in 0..grid[2] {
-                f(vec![z, y, x]);
+/// The chunk (or shard) files of the array in `dir`, sorted: every file under it whose key is
+/// the key zarrs gives a chunk position inside the grid (other files, such as voxload's
+/// progress records, are not chunks). Directories are entered once each, symlinks followed.
+fn chunk_files(
+    store: &Path,
+    dir: &Path,
+    array: &Array<dyn ReadableStorageTraits>,
+    grid: Shape,
+) -> std::io::Result<Vec<PathBuf>> {
+    let mut found = Vec::new();
+    let mut visited = std::collections::HashSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let meta = std::fs::metadata(&d)?;
+        if !visited.insert(file_id(&meta)) {
+            continue;
+        }
+        for entry in std::fs::read_dir(&d)?.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let Ok(key) = path.strip_prefix(store) else {
+                continue;
+            };
+            let key = key
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy();
+            let parts: Vec<&str> = rel.split(['/', '.']).collect();
+            let parts = match parts.as_slice() {
+                ["c", rest @ ..] => rest,
+                all => all,
+            };
+            let index: Option<Vec<u64>> = parts.iter().map(|p| p.parse().ok()).collect();
+            let Some(index) = index.filter(|i| i.len() == 3 && (0..3).all(|a| i[a] < grid[a]))
+            else {
+                continue;
+            };
+            if array.chunk_key(&index).as_str() == key {
+                found.push(path);
             }
         }
     }
+    found.sort();
+    Ok(found)
 }
 
-/// What a chunk or shard file of a memory-mappable array must look like.
-struct FileCheck {
-    /// Bytes of one (inner) chunk.
-    chunk_bytes: u64,
-    /// For shards: inner chunks per shard, index at the start, crc32c after the index.
-    shard: Option<(usize, bool, bool)>,
+/// A file's identity: `(device, inode)` on Unix.
+fn file_id(meta: &std::fs::Metadata) -> (u64, u64) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        (meta.dev(), meta.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        (0, 0)
+    }
+}
+
+/// What a chunk or shard file must look like.
+enum FileCheck {
+    /// Memory-mapped layouts: the exact length of a chunk, or of each inner chunk of a shard
+    /// with its index.
+    Mapped {
+        chunk_bytes: u64,
+        shard: Option<IndexSpec>,
+    },
+    /// Decoded by zarrs: the checks the reader makes before decoding.
+    Decoded(Chain),
 }
 
 impl FileCheck {
     fn new(meta: &ArrayMeta) -> Option<FileCheck> {
         let size = meta.dtype.size() as u64;
+        // ArrayMeta::read checked that these products do not overflow.
+        let bytes = |s: Shape| s.iter().product::<u64>() * size;
         match &meta.layout {
-            Layout::Raw => Some(FileCheck {
-                chunk_bytes: meta.chunk.iter().product::<u64>() * size,
+            Layout::Raw => Some(FileCheck::Mapped {
+                chunk_bytes: meta.chunk_bytes(),
                 shard: None,
             }),
             Layout::ShardedRaw {
@@ -217,82 +311,48 @@ impl FileCheck {
                 index_crc32c,
             } => {
                 let count = (0..3).map(|a| meta.chunk[a] / inner[a]).product::<u64>();
-                Some(FileCheck {
-                    chunk_bytes: inner.iter().product::<u64>() * size,
-                    shard: Some((count as usize, *index_at_start, *index_crc32c)),
+                Some(FileCheck::Mapped {
+                    chunk_bytes: bytes(*inner),
+                    shard: Some(IndexSpec {
+                        count: count as usize,
+                        at_start: *index_at_start,
+                        crc32c: *index_crc32c,
+                        big_endian: false,
+                    }),
                 })
             }
-            Layout::Decoded { .. } => None,
+            Layout::Decoded { .. } => Chain::for_array(meta).map(FileCheck::Decoded),
         }
     }
 
     /// `Ok(false)` when the file is absent, `Ok(true)` when it is whole, else what is wrong.
     fn check(&self, path: &Path) -> std::result::Result<bool, String> {
-        let len = match std::fs::metadata(path) {
-            Ok(m) if m.is_file() => m.len(),
-            Ok(_) => return Err("not a regular file".into()),
+        let (chunk_bytes, shard) = match self {
+            FileCheck::Decoded(chain) => return chain.check_file(path),
+            FileCheck::Mapped { chunk_bytes, shard } => (*chunk_bytes, shard),
+        };
+        let opened = match crate::file::open_regular(path) {
+            Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => return Err(e.to_string()),
         };
-        let Some((count, at_start, crc)) = self.shard else {
-            if len != self.chunk_bytes {
+        let len = opened.len;
+        let Some(spec) = shard else {
+            if len != chunk_bytes {
                 return Err(format!(
-                    "chunk file is {len} bytes, expected {}; truncated or corrupt (re-ingest it: ingest --resume redoes unrecorded slabs, --overwrite redoes all)",
-                    self.chunk_bytes
+                    "chunk file is {len} bytes, expected {chunk_bytes}; truncated or corrupt (re-ingest it: ingest --resume redoes unrecorded slabs, --overwrite redoes all)"
                 ));
             }
             return Ok(true);
         };
-        let index_len = 16 * count as u64 + if crc { 4 } else { 0 };
-        if len < index_len {
-            return Err(format!(
-                "shard file is {len} bytes, shorter than its {index_len}-byte index"
-            ));
-        }
-        let index_at = if at_start { 0 } else { len - index_len };
-        let mut index = vec![0u8; index_len as usize];
-        let mut file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        file.seek(SeekFrom::Start(index_at))
+        let at = spec.locate(len)?;
+        let mut index = vec![0u8; spec.len() as usize];
+        let mut file = opened.file;
+        file.seek(SeekFrom::Start(at.start))
             .and_then(|_| file.read_exact(&mut index))
             .map_err(|e| format!("cannot read the shard index: {e}"))?;
-        let entries = 16 * count;
-        if crc {
-            let stored = u32::from_le_bytes(index[entries..].try_into().unwrap_or([0; 4]));
-            let computed = crc32c::crc32c(&index[..entries]);
-            if stored != computed {
-                return Err(format!(
-                    "shard index checksum {stored:#010x} does not match the computed {computed:#010x}"
-                ));
-            }
-        }
-        let data = if at_start {
-            index_len..len
-        } else {
-            0..len - index_len
-        };
-        let word =
-            |i: usize| u64::from_le_bytes(index[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-        for i in 0..count {
-            let (offset, nbytes) = (word(2 * i), word(2 * i + 1));
-            if offset == u64::MAX && nbytes == u64::MAX {
-                continue;
-            }
-            if nbytes != self.chunk_bytes {
-                return Err(format!(
-                    "shard index: inner chunk {i} is {nbytes} bytes, expected {}",
-                    self.chunk_bytes
-                ));
-            }
-            match offset.checked_add(nbytes) {
-                Some(end) if offset >= data.start && end <= data.end => {}
-                _ => {
-                    return Err(format!(
-                        "shard index: inner chunk {i} at [{offset}, {offset} + {nbytes}) lies outside the shard's data [{}, {}) (past the end of the {len}-byte file, or over its index)",
-                        data.start, data.end
-                    ))
-                }
-            }
-        }
+        spec.parse(&index, len, InnerLen::Exactly(chunk_bytes))
+            .map_err(|e| format!("shard index: {e}"))?;
         Ok(true)
     }
 }

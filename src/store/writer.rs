@@ -17,6 +17,7 @@ use zarrs::group::GroupBuilder;
 
 use super::atomic::AtomicFsStore;
 use super::meta::{ArrayMeta, Layout, Status, ATTRIBUTE};
+use super::slot::{ArraySlot, Existing};
 use super::{array_dir, zarrs_path};
 use crate::{Element, Error, Result, Shape};
 
@@ -68,6 +69,8 @@ impl FromStr for Encoding {
 pub struct ArrayWriter<T> {
     array: Array<AtomicFsStore>,
     dir: PathBuf,
+    /// The claimed place: the writer lock, and the swap of a replacement.
+    slot: ArraySlot,
     /// The chunk shape when the array is raw (chunks written without zarrs), else `None`.
     raw_chunk: Option<Shape>,
     _type: PhantomData<T>,
@@ -114,7 +117,20 @@ impl<T: Element> ArrayWriter<T> {
         attributes: Map<String, Value>,
         existing: Existing,
     ) -> Result<Self> {
-        let dir = array_dir(store, name);
+        let slot = ArraySlot::claim(store, name, existing)?;
+        Self::create_in(store, shape, chunk, encoding, attributes, slot)
+    }
+
+    /// As [`ArrayWriter::create_with`], in a place already claimed.
+    pub(crate) fn create_in(
+        store: &Path,
+        shape: Shape,
+        chunk: Shape,
+        encoding: Encoding,
+        attributes: Map<String, Value>,
+        slot: ArraySlot,
+    ) -> Result<Self> {
+        let dir = slot.write_dir();
         let write_error = |reason: String| Error::Write {
             path: dir.clone(),
             reason,
@@ -124,38 +140,27 @@ impl<T: Element> ArrayWriter<T> {
                 "chunk shape {chunk:?} has a zero extent"
             )));
         }
-        if dir.join("zarr.json").exists() {
-            match existing {
-                Existing::Fail => {
-                    return Err(write_error(
-                        "the array already exists; pass --overwrite to replace it or --resume to finish it"
-                            .into(),
-                    ))
-                }
-                Existing::Replace => {
-                    std::fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?
-                }
-                Existing::Keep => {
-                    let meta = ArrayMeta::read(&dir)?;
-                    let want = expected_layout(chunk, encoding);
-                    let grid = match encoding {
-                        Encoding::ShardedRaw { shard } => shard,
-                        _ => chunk,
-                    };
-                    let same = meta.shape == shape
-                        && meta.dtype == T::DTYPE
-                        && meta.chunk == grid
-                        && want.is_none_or(|l| l == meta.layout);
-                    if !same {
-                        return Err(write_error(format!(
-                            "the array exists as {:?} {} chunks {:?} ({}), not as requested ({:?} {} chunks {:?}); pass --overwrite to replace it",
-                            meta.shape, meta.dtype, meta.chunk, meta.layout.describe(), shape, T::DTYPE, grid
-                        )));
-                    }
-                    return Self::open(store, name);
-                }
+        if slot.kept() {
+            let meta = ArrayMeta::read(&dir)?;
+            let want = expected_layout(chunk, encoding);
+            let grid = match encoding {
+                Encoding::ShardedRaw { shard } => shard,
+                _ => chunk,
+            };
+            let same = meta.shape == shape
+                && meta.dtype == T::DTYPE
+                && meta.chunk == grid
+                && want.is_none_or(|l| l == meta.layout);
+            if !same {
+                return Err(write_error(format!(
+                    "the array exists as {:?} {} chunks {:?} ({}), not as requested ({:?} {} chunks {:?}); replace it (overwrite) instead",
+                    meta.shape, meta.dtype, meta.chunk, meta.layout.describe(), shape, T::DTYPE, grid
+                )));
             }
+            return Self::open_slot(store, slot);
         }
+        let name = slot.write_name().to_string();
+        let name = name.as_str();
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
         make_groups(&storage, name)?;
         let grid_chunk = match encoding {
@@ -189,10 +194,10 @@ impl<T: Element> ArrayWriter<T> {
             .build(storage, &zarrs_path(name))
             .map_err(|e| Error::zarrs(&dir, e))?;
         array.store_metadata().map_err(|e| Error::zarrs(&dir, e))?;
-        Ok(Self::wrap(array, dir))
+        Ok(Self::wrap(array, dir, slot))
     }
 
-    fn wrap(array: Array<AtomicFsStore>, dir: PathBuf) -> Self {
+    fn wrap(array: Array<AtomicFsStore>, dir: PathBuf, slot: ArraySlot) -> Self {
         let raw_chunk = ArrayMeta::read(&dir)
             .ok()
             .filter(|m| m.layout == Layout::Raw)
@@ -200,21 +205,28 @@ impl<T: Element> ArrayWriter<T> {
         ArrayWriter {
             array,
             dir,
+            slot,
             raw_chunk,
             _type: PhantomData,
         }
     }
 
-    /// Opens an existing array for writing.
+    /// Opens an existing array for writing, as its only writer.
     ///
     /// # Errors
-    /// [`Error::NotZarr`] when there is no array, [`Error::DtypeMismatch`] for another type.
+    /// [`Error::NotZarr`] when there is no array, [`Error::DtypeMismatch`] for another type,
+    /// [`Error::Locked`] while another writer has it, [`Error::ArrayName`] for a bad name.
     pub fn open(store: &Path, name: &str) -> Result<Self> {
-        let dir = array_dir(store, name);
+        Self::open_slot(store, ArraySlot::claim(store, name, Existing::Keep)?)
+    }
+
+    fn open_slot(store: &Path, slot: ArraySlot) -> Result<Self> {
+        let dir = slot.write_dir();
         ArrayMeta::read(&dir)?.expect_dtype(T::DTYPE)?;
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
-        let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
-        Ok(Self::wrap(array, dir))
+        let array = Array::open(storage, &zarrs_path(slot.write_name()))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(Self::wrap(array, dir, slot))
     }
 
     /// Writes chunk files with `O_DIRECT` where the filesystem allows it (see
@@ -223,7 +235,8 @@ impl<T: Element> ArrayWriter<T> {
         self.array.storage().set_direct_io(on);
     }
 
-    /// The array's directory.
+    /// The directory being written: the array's own, or its staging copy while it replaces an
+    /// existing array.
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.dir
@@ -263,12 +276,14 @@ impl<T: Element> ArrayWriter<T> {
             .map_err(|e| Error::zarrs(&self.dir, e))
     }
 
-    /// Marks the array complete (the last write of an ingest).
+    /// Marks the array complete (the last write of an ingest); a replacement is then swapped
+    /// into the place of the array it replaces.
     ///
     /// # Errors
-    /// [`Error::Zarrs`] when the metadata cannot be written.
+    /// [`Error::Zarrs`] when the metadata cannot be written, [`Error::Io`] when the swap fails.
     pub fn finish(mut self) -> Result<()> {
-        mark_complete(&mut self.array, &self.dir)
+        mark_complete(&mut self.array, &self.dir)?;
+        self.slot.commit()
     }
 }
 
@@ -305,17 +320,6 @@ pub fn write_array<T: Element>(
     )?;
     writer.write_region([0, 0, 0], volume.view())?;
     writer.finish()
-}
-
-/// What [`ArrayWriter::create_with`] does with an existing array of the same name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Existing {
-    /// Fail with an error.
-    Fail,
-    /// Delete it and create a new one.
-    Replace,
-    /// Keep it and write into it, if it matches.
-    Keep,
 }
 
 /// The layout readers will see for a new array, where it is fixed by the encoding.

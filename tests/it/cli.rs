@@ -119,3 +119,25 @@ fn info_shows_the_progress_of_an_unfinished_ingest() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("em.zarr");
+    let v = Array3::<u8>::zeros((2, 4, 4));
+    for name in ["a", "b", "c"] {
+        write_array(&store, name, &v, [2, 4, 4], Encoding::Raw).unwrap();
+    }
+    // The reader of the pipe (`true`) is gone before voxload writes: every write meets EPIPE.
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.3; \"{}\" info \"{}\") | true",
+            env!("CARGO_BIN_EXE_voxload"),
+            store.display()
+        ))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.is_empty(), "{stderr}");
+}

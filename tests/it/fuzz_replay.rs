@@ -80,3 +80,18 @@ fn a_failing_check_names_its_input() {
         "{message}"
     );
 }
+
+#[test]
+fn array_name_corpus() {
+    replay("array_name", cases::array_name);
+}
+
+#[test]
+fn options_corpus() {
+    replay("options", cases::options);
+}
+
+#[test]
+fn zstd_chunk_corpus() {
+    replay("zstd_chunk", cases::zstd_chunk);
+}

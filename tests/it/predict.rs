@@ -516,3 +516,39 @@ fn stitch_2d_and_do_singly_resume() {
     let text = voxload(&again);
     assert!(text.contains("complete, skipped"), "{text}");
 }
+
+#[test]
+fn non_finite_predictions_are_counted_and_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("em.zarr");
+    let image = Array3::from_shape_fn((6, 30, 30), |(z, y, x)| ((z + y + x) % 200) as u8);
+    write_array(&store, "raw", &image, [8, 32, 32], Encoding::Raw).unwrap();
+    let config = serde_json::json!({
+        "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [0, 0, 0]},
+        "MODEL": {"INPUT_SIZE": [4, 16, 16]},
+        "INFERENCE": {"STRIDE": [2, 14, 14]},
+    });
+    let out = store.join("pred");
+    let text = sample_identity_stitch(dir.path(), config, &["--out", out.to_str().unwrap()]);
+    assert!(!text.contains("NaN"), "{text}");
+    let pred = dir.path().join("samples/000000_pred.npy");
+    let mut p: ndarray::ArrayD<f32> = ndarray_npy::read_npy(&pred).unwrap();
+    p.as_slice_mut().unwrap()[0] = f32::NAN;
+    p.as_slice_mut().unwrap()[7] = f32::INFINITY;
+    ndarray_npy::write_npy(&pred, &p).unwrap();
+    let samples = dir.path().join("samples");
+    let cfg = dir.path().join("cfg.json");
+    let text = voxload(&[
+        "stitch",
+        samples.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--overwrite",
+    ]);
+    assert!(
+        text.contains("warning: 2 predicted values were NaN or infinite"),
+        "{text}"
+    );
+}

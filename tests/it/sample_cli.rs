@@ -210,3 +210,67 @@ fn sample_with_a_typo_in_the_config_names_the_key() {
         "{text}"
     );
 }
+
+/// `voxload sample --count N` into `out` with extra arguments.
+fn sample_into(dir: &Path, out: &Path, count: &str, extra: &[&str]) -> (bool, String) {
+    let cfg = dir.join("cfg.json");
+    let mut args = vec![
+        "sample",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--count",
+        count,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    voxload(&args)
+}
+
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_folder_holding_an_earlier_run_is_refused_or_replaced_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path(), false);
+    let out = dir.path().join("out");
+    let (ok, text) = sample_into(dir.path(), &out, "5", &[]);
+    assert!(ok, "{text}");
+    std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let before = crate::util::tree_hash(&out);
+    // Without --overwrite: refused, nothing touched.
+    let (ok, text) = sample_into(dir.path(), &out, "2", &[]);
+    assert!(
+        !ok && text.contains("earlier run") && text.contains("--overwrite"),
+        "{text}"
+    );
+    assert_eq!(crate::util::tree_hash(&out), before);
+    // An interrupted run (files, no manifest) is an earlier run too.
+    std::fs::remove_file(out.join("manifest.json")).unwrap();
+    let (ok, text) = sample_into(dir.path(), &out, "2", &[]);
+    assert!(!ok && text.contains("earlier run"), "{text}");
+    // With --overwrite: exactly the new run's files, and the user's own file kept.
+    let (ok, text) = sample_into(dir.path(), &out, "2", &["--overwrite"]);
+    assert!(ok, "{text}");
+    let mut want = vec![
+        "000000_image.npy",
+        "000000_label.npy",
+        "000000_valid_mask.npy",
+        "000001_image.npy",
+        "000001_label.npy",
+        "000001_valid_mask.npy",
+        "manifest.json",
+        "notes.txt",
+    ];
+    want.sort_unstable();
+    assert_eq!(sorted_names(&out), want);
+    assert_eq!(manifest(&out)["samples"].as_array().unwrap().len(), 2);
+}

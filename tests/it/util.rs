@@ -125,3 +125,115 @@ pub fn run_voxload(args: &[&str]) -> (bool, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.success(), text)
 }
+
+/// How a binary run under [`run_bounded`] ended.
+#[derive(Debug)]
+pub struct Bounded {
+    /// The exit code; `None` when a signal ended the process (an abort, or the deadline).
+    pub code: Option<i32>,
+    /// Whether the deadline killed it.
+    pub timed_out: bool,
+    /// Its stdout, then its stderr.
+    pub text: String,
+}
+
+impl Bounded {
+    /// Asserts a clean failure: exit code 2 or 1 (not a signal, not a timeout), no panic, no
+    /// aborted allocation, and the message contains every one of `names`.
+    pub fn assert_clean_error(&self, names: &[&str]) {
+        assert!(
+            !self.timed_out,
+            "still running at the deadline: {}",
+            self.text
+        );
+        assert!(
+            matches!(self.code, Some(c) if c != 0),
+            "expected a failing exit code, got {:?}: {}",
+            self.code,
+            self.text
+        );
+        assert!(!self.text.contains("panicked"), "{}", self.text);
+        assert!(!self.text.contains("memory allocation"), "{}", self.text);
+        for name in names {
+            assert!(
+                self.text.contains(name),
+                "`{name}` not named in: {}",
+                self.text
+            );
+        }
+    }
+}
+
+/// Runs one of the crate's binaries (`voxload` or `ingest`) with `args` under an address-space
+/// limit of `mem_mib` MiB (so an absurd allocation aborts it) and a deadline of `secs` seconds
+/// (after which it is killed), with stdin closed.
+pub fn run_bounded(bin: &str, args: &[&str], mem_mib: u64, secs: u64) -> Bounded {
+    let exe = match bin {
+        "voxload" => env!("CARGO_BIN_EXE_voxload"),
+        "ingest" => env!("CARGO_BIN_EXE_ingest"),
+        other => panic!("unknown binary {other}"),
+    };
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {} && exec \"$0\" \"$@\"",
+            mem_mib * 1024
+        ))
+        .arg(exe)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut timed_out = false;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            timed_out = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Bounded {
+        code: out.status.code(),
+        timed_out,
+        text,
+    }
+}
+
+/// Every regular file under `dir` (recursively, symlinks not followed) with a hash of its
+/// bytes, by path relative to `dir`: compare before and after to show nothing changed.
+pub fn tree_hash(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    use std::hash::{Hash, Hasher};
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let kind = entry.file_type().unwrap();
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                std::fs::read(&path).unwrap().hash(&mut h);
+                out.insert(rel, h.finish());
+            } else {
+                out.insert(rel, 0);
+            }
+        }
+    }
+    out
+}
