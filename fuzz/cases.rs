@@ -182,3 +182,82 @@ pub fn zarr_meta(data: &[u8]) {
         let _ = a.read(Bbox::from_shape(meta.shape), PadMode::Reflect);
     }
 }
+
+// ---- array_name ----
+
+/// Array-name checking: a name that a writer accepts resolves strictly below the store's root,
+/// through plain components only, and checking never panics.
+pub fn array_name(data: &[u8]) {
+    let name = String::from_utf8_lossy(data);
+    if voxload::store::check_array_name(&name).is_err() {
+        return;
+    }
+    let root = Path::new("/store.zarr");
+    let dir = voxload::store::array_dir(root, &name);
+    let below: Vec<_> = dir.strip_prefix(root).unwrap().components().collect();
+    assert!(!below.is_empty(), "{name:?} names the root");
+    assert_eq!(below.len(), name.split('/').count(), "{name:?}");
+    for c in below {
+        assert!(
+            matches!(c, std::path::Component::Normal(_)),
+            "{name:?} has component {c:?}"
+        );
+    }
+}
+
+// ---- options ----
+
+/// Command-line value parsing (triples, pad modes, codecs): any text is a value or a typed
+/// error; a parsed pad mode or codec prints as text that parses back to itself.
+pub fn options(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let _ = voxload::geometry::parse_triple::<i64>(&text);
+    let _ = voxload::geometry::parse_triple::<u64>(&text);
+    if let Ok(pad) = text.parse::<PadMode>() {
+        let again: PadMode = pad.to_string().parse().unwrap();
+        assert_eq!(again.to_string(), pad.to_string(), "{text:?}");
+        if let Some(v) = pad.constant() {
+            assert!(v.is_finite(), "{text:?} gave a non-finite constant");
+        }
+    }
+    if let Ok(codec) = text.parse::<Encoding>() {
+        assert!(
+            matches!(codec, Encoding::Raw | Encoding::Zstd { .. }),
+            "{text:?}"
+        );
+    }
+}
+
+// ---- zstd_chunk ----
+
+/// A store with one (8, 8, 8) u16 array of zstd chunks (8, 8, 8) and one of zstd-compressed
+/// inner chunks in (8, 8, 8) shards, written once.
+fn zstd_store() -> &'static tempfile::TempDir {
+    static STORE: OnceLock<tempfile::TempDir> = OnceLock::new();
+    STORE.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let volume =
+            Array3::<u16>::from_shape_fn((8, 8, 8), |(z, y, x)| (z * 64 + y * 8 + x) as u16);
+        write_array(
+            dir.path(),
+            "z",
+            &volume,
+            [8, 8, 8],
+            Encoding::Zstd { level: 3 },
+        )
+        .unwrap();
+        dir
+    })
+}
+
+/// The decoding path's size bounds: a chunk file of any bytes in a zstd array (a frame that
+/// declares any size, a bomb, garbage) reads as data or a typed error, with memory bounded by
+/// the chunk's size — never a panic or an abort (libFuzzer's `-rss_limit_mb` catches a blow-up).
+pub fn zstd_chunk(data: &[u8]) {
+    let dir = zstd_store();
+    std::fs::write(dir.path().join("z/c/0/0/0"), data).unwrap();
+    let array = MappedArray::<u16>::open(dir.path(), "z").unwrap();
+    if let Ok(window) = array.read(Bbox::from_shape([8, 8, 8]), PadMode::Edge) {
+        assert_eq!(window.len(), 512);
+    }
+}

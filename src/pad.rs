@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::{DType, Error};
+use crate::{Bbox, DType, Error, Shape};
 
 /// How voxels outside the volume are filled.
 ///
@@ -156,4 +156,40 @@ pub fn representable(value: f64, dtype: DType) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// For each axis of `window`, the in-volume index each position folds to under `pad` (`None`
+/// where a constant is padded), for a volume of `shape`.
+pub(crate) fn fold_maps(pad: PadMode, window: &Bbox, shape: Shape) -> [Vec<Option<u64>>; 3] {
+    std::array::from_fn(|a| {
+        (0..window.shape[a] as i64)
+            .map(|i| pad.fold(window.begin[a] + i, shape[a]))
+            .collect()
+    })
+}
+
+/// The box of in-volume voxels that a window's folded coordinates touch, or `None` when the
+/// window takes no voxel from the volume.
+pub(crate) fn source_box(maps: &[Vec<Option<u64>>; 3]) -> Option<Bbox> {
+    let mut begin = [0i64; 3];
+    let mut end = [0i64; 3];
+    for a in 0..3 {
+        let lo = maps[a].iter().flatten().min()?;
+        let hi = maps[a].iter().flatten().max()?;
+        begin[a] = *lo as i64;
+        end[a] = *hi as i64 + 1;
+    }
+    Bbox::from_bounds(begin, end).ok()
+}
+
+/// For each source index `min + k`, the first output index that maps to it.
+pub(crate) fn first_occurrences(map: &[Option<u64>], min: u64, len: usize) -> Vec<usize> {
+    let mut first = vec![usize::MAX; len];
+    for (o, s) in map.iter().enumerate() {
+        if let Some(s) = s {
+            let f = &mut first[(s - min) as usize];
+            *f = (*f).min(o);
+        }
+    }
+    first
 }

@@ -268,6 +268,7 @@ pub struct BenchAugmentArgs {
 }
 
 pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
+    crate::positive_seconds(args.seconds)?;
     let cfg = Config::from_file(&args.config)?;
     let compose = cfg.compose()?;
     let [d, h, w] = compose.sample_size();

@@ -14,6 +14,7 @@ use super::guard::{GuardedStore, ReplacementGuard};
 use super::meta::{ArrayMeta, Layout, Status};
 use super::row_fill::RowFill;
 use super::{array_dir, zarrs_path};
+use crate::pad::{first_occurrences, fold_maps, source_box};
 use crate::{Bbox, ChunkGrid, Element, Error, PadMode, Result, Shape};
 
 /// Options for opening an array.
@@ -226,11 +227,7 @@ impl<T: Element> MappedArray<T> {
             return Ok(());
         }
         let cval = T::from_f64(pad.constant().unwrap_or(0.0));
-        let maps: [Vec<Option<u64>>; 3] = std::array::from_fn(|a| {
-            (0..window.shape[a] as i64)
-                .map(|i| pad.fold(window.begin[a] + i, self.meta.shape[a]))
-                .collect()
-        });
+        let maps = fold_maps(pad, &window, self.meta.shape);
         let Some(source) = source_box(&maps) else {
             out.fill(cval);
             return Ok(());
@@ -327,32 +324,6 @@ fn checked_voxels<T>(window: &Bbox) -> Result<usize> {
         return Err(too_big());
     }
     usize::try_from(voxels).map_err(|_| too_big())
-}
-
-/// The box of in-volume voxels that a window's folded coordinates touch, or `None` when the
-/// window takes no voxel from the volume.
-fn source_box(maps: &[Vec<Option<u64>>; 3]) -> Option<Bbox> {
-    let mut begin = [0i64; 3];
-    let mut end = [0i64; 3];
-    for a in 0..3 {
-        let lo = maps[a].iter().flatten().min()?;
-        let hi = maps[a].iter().flatten().max()?;
-        begin[a] = *lo as i64;
-        end[a] = *hi as i64 + 1;
-    }
-    Bbox::from_bounds(begin, end).ok()
-}
-
-/// For each source index `min + k`, the first output index that maps to it.
-fn first_occurrences(map: &[Option<u64>], min: u64, len: usize) -> Vec<usize> {
-    let mut first = vec![usize::MAX; len];
-    for (o, s) in map.iter().enumerate() {
-        if let Some(s) = s {
-            let f = &mut first[(s - min) as usize];
-            *f = (*f).min(o);
-        }
-    }
-    first
 }
 
 /// The chunks a read needs, fetched once per read.

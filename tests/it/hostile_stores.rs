@@ -256,13 +256,11 @@ fn zstd_bomb_is_stopped_at_the_chunk_size() {
     // limit below, where zarrs would size its buffer by the frame's 16384 blocks.
     let store = store_with(dir.path(), [16, 64, 64], [16, 64, 64], zstd());
     put_chunk(&store, &zstd_bomb(16384));
-    let started = std::time::Instant::now();
     let e = read_a(&store).unwrap_err().to_string();
     assert!(
         e.contains("a/c/0/0/0") && e.contains("decodes to more than"),
         "{e}"
     );
-    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     window_bin(&store).assert_clean_error(&["a/c/0/0/0", "decodes to more than"]);
 }
 
@@ -421,7 +419,8 @@ fn tiff_stack_of_100000_pages_reads_in_linear_time() {
         let input = Input::recognise(&p).unwrap();
         let (shape, _) = input.probe(Content::Image).unwrap();
         assert_eq!(shape, [u64::from(PAGES), 1, 1]);
-        let started = std::time::Instant::now();
+        // Read page by page from the start each slab, this takes minutes (the watchdog's 30 s
+        // fail it); kept positioned, well under a second in a release build.
         for z0 in (0..u64::from(PAGES)).step_by(16) {
             let z1 = (z0 + 16).min(u64::from(PAGES));
             let (slab, _) = input
@@ -431,7 +430,6 @@ fn tiff_stack_of_100000_pages_reads_in_linear_time() {
                 assert_eq!(u64::from(*v), (z0 + dz as u64) % 251);
             }
         }
-        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
     });
 }
 

@@ -31,6 +31,13 @@ fn read_all(store: &Path, name: &str) -> Array3<u8> {
         .unwrap()
 }
 
+/// `json` ingested afresh into `dir/ref.zarr` with chunks `chunk`, read whole.
+fn clean_ingest(dir: &Path, json: &Path, chunk: [u64; 3]) -> Array3<u8> {
+    let reference = dir.join("ref.zarr");
+    Ingest::new(json, &reference).chunk(chunk).run().unwrap();
+    read_all(&reference, "image")
+}
+
 /// Every path under `dir` whose name holds voxload's reserved infix (staging copies, locks).
 fn leftovers(dir: &Path) -> Vec<String> {
     tree_hash(dir)
@@ -192,12 +199,10 @@ fn a_failed_overwrite_keeps_the_complete_array_and_a_good_one_replaces_it() {
         60,
     );
     assert_eq!(out.code, Some(0), "{}", out.text);
-    let reference = dir.path().join("ref.zarr");
-    Ingest::new(&good, &reference)
-        .chunk([2, 32, 32])
-        .run()
-        .unwrap();
-    assert_eq!(read_all(&a, "image"), read_all(&reference, "image"));
+    assert_eq!(
+        read_all(&a, "image"),
+        clean_ingest(dir.path(), &good, [2, 32, 32])
+    );
     assert_ne!(read_all(&a, "image"), old);
     assert_eq!(leftovers(&a), Vec::<String>::new());
     assert_eq!(tree_hash(&b), sibling, "the sibling store changed");
@@ -252,12 +257,10 @@ fn a_second_writer_is_refused_naming_the_first() {
     assert_eq!(run_bounded("ingest", &args, 1024, 60).code, Some(0));
     let out = run_bounded("ingest", &["--finalize", s(&store), "--quiet"], 1024, 60);
     assert_eq!(out.code, Some(0), "{}", out.text);
-    let reference = dir.path().join("ref.zarr");
-    Ingest::new(&json, &reference)
-        .chunk([2, 32, 32])
-        .run()
-        .unwrap();
-    assert_eq!(read_all(&store, "image"), read_all(&reference, "image"));
+    assert_eq!(
+        read_all(&store, "image"),
+        clean_ingest(dir.path(), &json, [2, 32, 32])
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 
@@ -303,12 +306,10 @@ fn a_killed_writers_lock_does_not_block_the_next() {
         120,
     );
     assert_eq!(out.code, Some(0), "{}", out.text);
-    let reference = dir.path().join("ref.zarr");
-    Ingest::new(&json, &reference)
-        .chunk([1, 256, 256])
-        .run()
-        .unwrap();
-    assert_eq!(read_all(&store, "image"), read_all(&reference, "image"));
+    assert_eq!(
+        read_all(&store, "image"),
+        clean_ingest(dir.path(), &json, [1, 256, 256])
+    );
     assert_eq!(leftovers(&store), Vec::<String>::new());
 }
 

@@ -1,0 +1,7 @@
+//! See `cases::array_name` in `fuzz/cases.rs`.
+#![no_main]
+
+#[path = "../cases.rs"]
+mod cases;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cases::array_name(data));
