@@ -1,8 +1,19 @@
 //! The library's error type.
 //!
 //! Every variant names the file, key or value it is about and, where it helps, says what to do.
+//! Ingest and prediction problems are sub-enums ([`IngestError`], [`PredictionProblem`]) carried
+//! by [`Error::Ingest`] and [`Error::Prediction`]. Messages name the library's own settings
+//! ([`LibraryOption`], e.g. `Ingest::resume`), never a command-line flag: a front end maps
+//! [`Error::options`] to its own spelling of them.
 
+mod ingest;
+mod prediction;
+
+use std::fmt;
 use std::path::PathBuf;
+
+pub use ingest::IngestError;
+pub use prediction::PredictionProblem;
 
 /// Everything that can go wrong in voxload.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +63,7 @@ pub enum Error {
         requested: String,
     },
     /// A chunk or shard file whose length is not what the metadata implies.
-    #[error("{path}: chunk file is {actual} bytes, expected {expected}; the file is truncated or corrupt — re-ingest it (ingest --resume)")]
+    #[error("{path}: chunk file is {actual} bytes, expected {expected}; the file is truncated or corrupt — re-ingest the array ({} redoes the unrecorded slabs, {} all of them)", LibraryOption::Resume, LibraryOption::Overwrite)]
     ChunkSize {
         /// The chunk or shard file.
         path: PathBuf,
@@ -70,7 +81,7 @@ pub enum Error {
         reason: String,
     },
     /// An array marked as still being written.
-    #[error("{path}: array is marked in-progress (an ingest has not finished); finish it with `ingest --resume`, or open with allow_incomplete to read it anyway")]
+    #[error("{path}: array is marked in-progress (an ingest has not finished); finish it with {}, or open it with {} to read it anyway", LibraryOption::Resume, LibraryOption::AllowIncomplete)]
     Incomplete {
         /// The array's directory.
         path: PathBuf,
@@ -88,13 +99,15 @@ pub enum Error {
         /// Why it failed.
         reason: String,
     },
-    /// An error reported by zarrs for a named array.
-    #[error("{path}: {message}")]
+    /// An error reported by zarrs for a named array (or store).
+    #[error("{path}: {source}")]
     Zarrs {
-        /// The array's directory.
+        /// The array's directory (the store's, for an error opening the store).
         path: PathBuf,
-        /// zarrs' message.
-        message: String,
+        /// zarrs' error (or, where zarrs panicked or returned data of the wrong size, what
+        /// happened).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A loader worker failed (a panic in a transform, or a worker that ended early).
     #[error("loader: {0}")]
@@ -128,7 +141,7 @@ pub enum Error {
         holder: String,
     },
     /// The array was replaced or removed while this reader had it open.
-    #[error("{path}: the array was replaced or removed while it was open (an --overwrite ingest or stitch swapped in a new one); open it again to read the new array")]
+    #[error("{path}: the array was replaced or removed while it was open (an ingest with {} or a stitch swapped in a new one); open it again to read the new array", LibraryOption::Overwrite)]
     Replaced {
         /// The array's directory.
         path: PathBuf,
@@ -150,8 +163,13 @@ pub enum Error {
         /// The window's start, in volume coordinates.
         position: [i64; 3],
         /// What is wrong.
-        problem: crate::predict::Problem,
+        problem: PredictionProblem,
     },
+    /// What only an ingest reports: missing or undecodable inputs, tile JSON keys, settings
+    /// the input or the store rules out (store errors met while ingesting are the other
+    /// variants).
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
 }
 
 /// The library's result type.
@@ -166,17 +184,100 @@ impl Error {
         }
     }
 
-    /// An [`Error::Zarrs`] for `path`, from any zarrs error.
-    pub(crate) fn zarrs(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+    /// An [`Error::Zarrs`] for `path`, keeping zarrs' error as the source (a `String` or
+    /// `&str` where there is no error value to keep).
+    pub(crate) fn zarrs(
+        path: impl Into<PathBuf>,
+        err: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Zarrs {
             path: path.into(),
-            message: err.to_string(),
+            source: err.into(),
+        }
+    }
+
+    /// The library settings this error's message names, the one to change first: a front end
+    /// adds its own spelling of each (a command-line flag, a keyword argument); the message
+    /// holds each one's [`LibraryOption`] display, so a front end may also put its own spelling
+    /// in its place. Empty for errors that name none. ([`Error::Config`] names its setting by
+    /// its `key` instead.)
+    ///
+    /// ```
+    /// use voxload::error::{Error, LibraryOption};
+    /// let e = Error::Incomplete { path: "out.zarr/image".into() };
+    /// assert_eq!(e.options(), [LibraryOption::Resume, LibraryOption::AllowIncomplete]);
+    /// assert!(e.to_string().contains("`Ingest::resume`"), "{e}");
+    /// ```
+    #[must_use]
+    pub fn options(&self) -> &'static [LibraryOption] {
+        match self {
+            Error::ChunkSize { .. } => &[LibraryOption::Resume, LibraryOption::Overwrite],
+            Error::Incomplete { .. } => &[LibraryOption::Resume, LibraryOption::AllowIncomplete],
+            Error::Replaced { .. } => &[LibraryOption::Overwrite],
+            Error::Ingest(e) => e.options(),
+            _ => &[],
         }
     }
 }
 
+/// A setting of the library's API that an error message names (see [`Error::options`]);
+/// displayed as its Rust path in backticks, e.g. `` `Ingest::resume` ``.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LibraryOption {
+    /// [`crate::ingest::Ingest::overwrite`]: replace an existing array.
+    Overwrite,
+    /// [`crate::ingest::Ingest::resume`]: finish an array, skipping recorded slabs.
+    Resume,
+    /// [`crate::ingest::Ingest::allow_missing`]: fill missing tiles.
+    AllowMissing,
+    /// [`crate::ingest::Ingest::label`]: the input is labels.
+    Label,
+    /// [`crate::ingest::Ingest::separate`]: one array per image.
+    Separate,
+    /// [`crate::ingest::Ingest::z_range`]: only some slices, other jobs fill the rest.
+    ZRange,
+    /// [`crate::ingest::Ingest::chunk`]: the chunk shape.
+    Chunk,
+    /// [`crate::ingest::Ingest::shard`]: the shard shape.
+    Shard,
+    /// [`crate::ingest::Ingest::max_chunk_bytes`]: the limit on one chunk or shard file.
+    MaxChunkBytes,
+    /// [`crate::ingest::Ingest::threads`]: decoding threads.
+    Threads,
+    /// [`crate::OpenOptions::allow_incomplete`]: read an array still being written.
+    AllowIncomplete,
+}
+
+impl LibraryOption {
+    /// The setting's Rust path, e.g. `Ingest::resume`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            LibraryOption::Overwrite => "Ingest::overwrite",
+            LibraryOption::Resume => "Ingest::resume",
+            LibraryOption::AllowMissing => "Ingest::allow_missing",
+            LibraryOption::Label => "Ingest::label",
+            LibraryOption::Separate => "Ingest::separate",
+            LibraryOption::ZRange => "Ingest::z_range",
+            LibraryOption::Chunk => "Ingest::chunk",
+            LibraryOption::Shard => "Ingest::shard",
+            LibraryOption::MaxChunkBytes => "Ingest::max_chunk_bytes",
+            LibraryOption::Threads => "Ingest::threads",
+            LibraryOption::AllowIncomplete => "OpenOptions::allow_incomplete",
+        }
+    }
+}
+
+impl fmt::Display for LibraryOption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.name())
+    }
+}
+
 /// The message of `error` followed by its causes, each cause left out when the text before it
-/// already says it (variants such as [`Error::Io`] show their source in their own message).
+/// already says it (variants such as [`Error::Io`] and [`Error::Zarrs`] show their source in
+/// their own message).
 ///
 /// ```
 /// let io = std::io::Error::from_raw_os_error(28);
@@ -224,4 +325,53 @@ pub fn is_disk_full(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = c.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use zarrs::storage::StorageError;
+
+    fn full_disk() -> StorageError {
+        StorageError::from(std::sync::Arc::new(std::io::Error::from_raw_os_error(28)))
+    }
+
+    #[test]
+    fn zarrs_error_is_kept_as_the_source() {
+        let e = Error::zarrs("out.zarr/image", full_disk());
+        let source = e.source().expect("a source");
+        assert!(
+            source.downcast_ref::<StorageError>().is_some(),
+            "{source:?}"
+        );
+        let text = report(&e);
+        assert!(text.starts_with("out.zarr/image: "), "{text}");
+        assert_eq!(text.matches("No space left on device").count(), 1, "{text}");
+        assert!(is_disk_full(&e));
+    }
+
+    #[test]
+    fn zarrs_message_without_an_error_value_is_its_own_source() {
+        let e = Error::zarrs("a.zarr/x", "decoded chunk has an unexpected size");
+        assert_eq!(report(&e), "a.zarr/x: decoded chunk has an unexpected size");
+        assert!(!is_disk_full(&e));
+    }
+
+    #[test]
+    fn ingest_error_is_carried_with_its_options() {
+        let e = Error::from(IngestError::Exists {
+            path: "o.zarr/image".into(),
+        });
+        assert_eq!(
+            e.options(),
+            [LibraryOption::Overwrite, LibraryOption::Resume]
+        );
+        let text = e.to_string();
+        assert!(text.starts_with("o.zarr/image: "), "{text}");
+        for option in e.options() {
+            assert!(text.contains(&option.to_string()), "{text}");
+        }
+        assert!(!text.contains("--"), "{text}");
+    }
 }

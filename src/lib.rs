@@ -25,15 +25,19 @@
 //! assert_eq!(window[[0, 4, 0]], volume[[2, 62, 0]]);
 //! ```
 
-/// A builder method that sets field `$name` (doc comments pass through).
+/// A builder method that sets field `$name` (doc comments pass through): to the argument, or
+/// with `=> expr` to `expr` of the argument (`chunk: Shape => Some(chunk)`).
 macro_rules! setter {
-    ($(#[$doc:meta])* $name:ident: $t:ty) => {
+    ($(#[$doc:meta])* $name:ident: $t:ty => $value:expr) => {
         $(#[$doc])*
         #[must_use]
         pub fn $name(mut self, $name: $t) -> Self {
-            self.$name = $name;
+            self.$name = $value;
             self
         }
+    };
+    ($(#[$doc:meta])* $name:ident: $t:ty) => {
+        setter!($(#[$doc])* $name: $t => $name);
     };
 }
 

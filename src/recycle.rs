@@ -10,16 +10,21 @@ use std::sync::Mutex;
 
 use ndarray::{ArrayBase, Dimension, OwnedRepr};
 
+use crate::{match_dtype, Element};
+
+crate::element::dtype_enum! {
+    /// A recycled voxel buffer, whatever its data type.
+    #[derive(Debug)]
+    #[doc(hidden)]
+    pub enum VoxelBuffer of Vec;
+}
+
 /// One recycled buffer, whatever its element type.
 #[derive(Debug)]
 #[doc(hidden)]
 pub enum Buffer {
-    F32(Vec<f32>),
+    Voxel(VoxelBuffer),
     F64(Vec<f64>),
-    U8(Vec<u8>),
-    U16(Vec<u16>),
-    U32(Vec<u32>),
-    U64(Vec<u64>),
     Bool(Vec<bool>),
     Pair(Vec<[f32; 2]>),
 }
@@ -27,24 +32,33 @@ pub enum Buffer {
 impl Buffer {
     fn capacity(&self) -> usize {
         match self {
-            Buffer::F32(v) => v.capacity(),
+            Buffer::Voxel(v) => match_dtype!(v, VoxelBuffer(v) => v.capacity()),
             Buffer::F64(v) => v.capacity(),
-            Buffer::U8(v) => v.capacity(),
-            Buffer::U16(v) => v.capacity(),
-            Buffer::U32(v) => v.capacity(),
-            Buffer::U64(v) => v.capacity(),
             Buffer::Bool(v) => v.capacity(),
             Buffer::Pair(v) => v.capacity(),
         }
     }
 }
 
-/// Element types a [`Pool`] recycles.
+/// Element types a [`Pool`] recycles: every [`Element`], and the few other types the
+/// augmentations keep scratch buffers of.
 pub trait Recyclable: Copy + Default + Send + 'static {
     #[doc(hidden)]
     fn wrap(v: Vec<Self>) -> Buffer;
     #[doc(hidden)]
     fn unwrap(b: &mut Buffer) -> Option<&mut Vec<Self>>;
+}
+
+impl<T: Element> Recyclable for T {
+    fn wrap(v: Vec<Self>) -> Buffer {
+        Buffer::Voxel(VoxelBuffer::from(v))
+    }
+    fn unwrap(b: &mut Buffer) -> Option<&mut Vec<Self>> {
+        match b {
+            Buffer::Voxel(v) => v.as_typed_mut(),
+            _ => None,
+        }
+    }
 }
 
 macro_rules! recyclable {
@@ -63,8 +77,7 @@ macro_rules! recyclable {
     )*};
 }
 
-recyclable!(f32 => F32, f64 => F64, u8 => U8, u16 => U16, u32 => U32, u64 => U64,
-    bool => Bool, [f32; 2] => Pair);
+recyclable!(f64 => F64, bool => Bool, [f32; 2] => Pair);
 
 /// A bounded set of free buffers.
 ///

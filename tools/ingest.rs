@@ -20,7 +20,7 @@ mod process;
 #[command(
     version,
     about,
-    after_help = "Examples:\n  ingest mito.json em.zarr --array image\n  ingest labels.json em.zarr --array label --label\n  ingest slices/ em.zarr --chunk 16,256,1024 --shard 32,512,2048\n  ingest --finalize em.zarr --array image"
+    after_help = "Examples:\n  ingest mito.json em.zarr --array image\n  ingest labels.json em.zarr --array label --label\n  ingest slices/ em.zarr --chunk 16,256,1024 --shard 32,512,2048\n  ingest --finalize em.zarr --array image\n\nExit status: 0 on success, 2 on an error."
 )]
 struct Cli {
     /// The input (tile .json, .txt list, .tif stack or folder); omitted with --finalize.
@@ -67,6 +67,11 @@ struct Cli {
     /// Write chunk files through the page cache instead of with O_DIRECT.
     #[arg(long)]
     buffered: bool,
+    /// Skip flushing the chunk files to stable storage before the array is marked complete
+    /// (faster; for scratch data: a crash of the machine may then leave a complete-marked array
+    /// with chunks missing).
+    #[arg(long)]
+    no_sync: bool,
     /// The largest uncompressed chunk file (shard file with --shard) to allow, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = voxload::ingest::MAX_CHUNK_BYTES)]
     max_chunk_bytes: u64,
@@ -77,19 +82,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     process::init();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            let error: &(dyn std::error::Error + 'static) = e.as_ref();
-            eprintln!("error: {}", voxload::error::report(error));
-            if voxload::error::is_disk_full(error) {
-                eprintln!(
-                    "hint: the disk is full. Every chunk written so far is complete and kept; free space (or move the store), then rerun the same command with --resume"
-                );
-            }
-            ExitCode::FAILURE
-        }
-    }
+    process::exit(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -137,12 +130,13 @@ fn run(cli: Cli) -> Result<()> {
         .allow_missing(cli.allow_missing)
         .separate(cli.separate)
         .direct_io(!cli.buffered)
+        .durable(!cli.no_sync)
         .max_chunk_bytes(cli.max_chunk_bytes);
     let (plan_input, _, shape, dtype) = job.plan()?;
     // With --separate each image is its own array, checked as it is written.
     if !cli.separate {
         for warning in job.check_layout(shape, dtype)? {
-            eprintln!("warning: {warning}");
+            eprintln!("warning: {}", process::warning(&warning));
         }
     }
     if let voxload::ingest::Input::Tiles(spec) = &plan_input {

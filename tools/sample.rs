@@ -95,13 +95,7 @@ fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
         voxload::store::atomic::write_atomic(path, &bytes)
             .with_context(|| format!("writing {}", path.display()))
     }
-    match a {
-        BatchArray::F32(a) => one(path, a.index_axis(Axis(0), i)),
-        BatchArray::U8(a) => one(path, a.index_axis(Axis(0), i)),
-        BatchArray::U16(a) => one(path, a.index_axis(Axis(0), i)),
-        BatchArray::U32(a) => one(path, a.index_axis(Axis(0), i)),
-        BatchArray::U64(a) => one(path, a.index_axis(Axis(0), i)),
-    }
+    voxload::match_dtype!(a, BatchArray(a) => one(path, a.index_axis(Axis(0), i)))
 }
 
 pub fn sample(args: &SampleArgs) -> Result<()> {

@@ -68,7 +68,11 @@ pub fn verify(args: &VerifyArgs) -> Result<()> {
         problems += array.problems.len();
     }
     if problems > 0 {
-        bail!("{problems} problem(s) in {}", args.store.display());
+        return Err(crate::process::ProblemsFound(format!(
+            "{problems} problem(s) in {}",
+            args.store.display()
+        ))
+        .into());
     }
     Ok(())
 }

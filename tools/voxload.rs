@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use voxload::bench::{measure_reads, memcpy_rate, Placement, WindowStream};
 use voxload::geometry::parse_triple;
 use voxload::store::{list_arrays, split_address, ArrayMeta};
-use voxload::{Bbox, DType, Encoding, MappedArray, OpenOptions, PadMode, Shape};
+use voxload::{Bbox, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
 mod demo;
 mod font;
@@ -21,7 +21,11 @@ mod verify;
 
 /// Fast data loading for deep learning on huge 3D EM volumes.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about = "Fast data loading for deep learning on huge 3D EM volumes.",
+    after_help = "Exit status: 0 on success, 1 when `verify` found problems, 2 on an error."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -179,13 +183,7 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     process::init();
-    match run(Cli::parse()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", voxload::error::report(e.as_ref()));
-            ExitCode::FAILURE
-        }
-    }
+    process::exit(run(Cli::parse()))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -203,34 +201,6 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stitch(args) => stitch::stitch(&args),
         Command::Verify(args) => verify::verify(&args),
     }
-}
-
-/// Runs `$body` with `$t` bound to the Rust type of `$dtype`.
-macro_rules! with_dtype {
-    ($dtype:expr, $t:ident => $body:expr) => {
-        match $dtype {
-            DType::U8 => {
-                type $t = u8;
-                $body
-            }
-            DType::U16 => {
-                type $t = u16;
-                $body
-            }
-            DType::U32 => {
-                type $t = u32;
-                $body
-            }
-            DType::U64 => {
-                type $t = u64;
-                $body
-            }
-            DType::F32 => {
-                type $t = f32;
-                $body
-            }
-        }
-    };
 }
 
 fn info(store: &Path) -> Result<()> {
@@ -311,7 +281,7 @@ fn window(args: &WindowArgs) -> Result<()> {
         ..OpenOptions::default()
     };
     let window = Bbox::new(start, shape);
-    with_dtype!(meta.dtype, T => {
+    voxload::dispatch_dtype!(meta.dtype, T => {
         let array = MappedArray::<T>::open_with(&store, &name, &options)?;
         let data = array.read(window, pad)?;
         ndarray_npy::write_npy(&args.out, &data)
@@ -351,7 +321,7 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
     } else {
         voxload::bench::warm_page_cache(&meta.path)?
     };
-    let rate = with_dtype!(meta.dtype, T => {
+    let rate = voxload::dispatch_dtype!(meta.dtype, T => {
         let array = MappedArray::<T>::open(&store, &name)?;
         measure_reads::<T>(&array, &mut stream, pad, 1.0, args.seconds)?
     });

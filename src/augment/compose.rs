@@ -81,7 +81,7 @@ impl Compose {
             }
         }
         let (flips, transforms): (Vec<_>, Vec<_>) =
-            transforms.into_iter().partition(|t| t.name() == "Flip");
+            transforms.into_iter().partition(|t| t.after_crop());
         Ok(Compose {
             transforms,
             flip: flips.into_iter().last(),

@@ -4,10 +4,9 @@ use ndarray::{Array3, Axis};
 use rand::Rng;
 use serde_json::{Map, Value};
 
-use super::voxels::map_voxels;
 use super::warp::PlaneMap;
-use super::{params, Sample, SampleRng, Transform};
-use crate::{Error, Result};
+use super::{params, Sample, SampleRng, Transform, Voxels};
+use crate::{match_dtype, Error, Result};
 
 /// Flips and transposes (PyTC `FLIP`), applied by the Compose after the centre crop.
 ///
@@ -93,6 +92,9 @@ impl Transform for Flip {
     fn name(&self) -> &'static str {
         "Flip"
     }
+    fn after_crop(&self) -> bool {
+        true
+    }
     fn probability(&self) -> f64 {
         self.p
     }
@@ -118,7 +120,7 @@ impl Transform for Flip {
         };
         if transpose_zx {
             for (_, v) in sample.targets_mut() {
-                *v = map_voxels!(&*v, a => permute(a, rule));
+                *v = match_dtype!(&*v, Voxels(a) => Voxels::from(permute(a, rule)));
             }
         } else {
             // In-plane flips and the y-x transpose join any pending warp; the z flip reverses

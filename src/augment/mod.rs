@@ -123,6 +123,17 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     fn growth(&self) -> Growth {
         Growth::NONE
     }
+    /// Whether [`Compose`] takes the transform out of list order and applies it after the
+    /// centre crop, as PyTC does with [`Flip`] (default `false`; only Flip says `true`).
+    ///
+    /// ```
+    /// use voxload::augment::{Flip, Rescale, Transform};
+    /// assert!(Flip::default().after_crop());
+    /// assert!(!Rescale::default().after_crop());
+    /// ```
+    fn after_crop(&self) -> bool {
+        false
+    }
     /// Checks the transform's parameters; [`Compose::new`] calls it.
     ///
     /// # Errors

@@ -5,10 +5,9 @@ use rand::Rng;
 use serde_json::{Map, Value};
 
 use super::geometric::Turn;
-use super::voxels::map_voxels;
 use super::warp::warp_slices;
-use super::{params, Growth, Sample, SampleRng, Transform};
-use crate::Result;
+use super::{params, Growth, Sample, SampleRng, Transform, Voxels};
+use crate::{match_dtype, Result};
 
 /// Removed sections (PyTC `MISSINGSECTION`).
 ///
@@ -174,8 +173,9 @@ impl Transform for MisAlignment {
         let idx = rng.random_range(1..=depth - 2);
         let slip = rng.random_bool(0.5);
         for (_, v) in sample.targets_mut() {
-            let moved =
-                map_voxels!(&*v, a => shifted(a, idx, slip, [h - d, w - d], [y0, x0, y1, x1]));
+            let moved = match_dtype!(&*v, Voxels(a) => {
+                Voxels::from(shifted(a, idx, slip, [h - d, w - d], [y0, x0, y1, x1]))
+            });
             std::mem::replace(v, moved).recycle();
         }
         let mode = if slip { "slip" } else { "translation" };

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use ndarray::{Array3, Axis};
 
 use super::kernel::{gaussian_blur_2d, gaussian_kernel};
-use super::voxels::each_voxels;
-use super::{Sample, TargetKind};
+use super::{Sample, TargetKind, Voxels};
+use crate::match_dtype;
 
 /// The Gaussian's σ and the threshold a blurred mask must exceed, as PyTC.
 const SIGMA: f64 = 2.0;
@@ -28,7 +28,7 @@ const THRESHOLD: f32 = 0.5;
 pub fn smooth_masks(sample: &mut Sample) {
     for (kind, voxels) in sample.targets_mut() {
         if kind == TargetKind::Mask {
-            each_voxels!(voxels, a => smooth_labels(a));
+            match_dtype!(voxels, Voxels(a) => smooth_labels(a));
         }
     }
 }

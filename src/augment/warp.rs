@@ -5,8 +5,8 @@
 use ndarray::{Array3, Axis};
 
 use super::kernel::{tables, PlaneGather};
-use super::voxels::map_voxels;
 use super::{TargetKind, Voxels};
+use crate::match_dtype;
 use crate::recycle::{self, Recyclable};
 
 /// A backward map of the `(y, x)` plane: where each output position reads from in the input.
@@ -72,7 +72,7 @@ impl PendingWarp {
             .unwrap_or_else(|| (0..first[0]).collect());
         let Some(source) = maps.first().map(|m| m.input()) else {
             for (_, v) in targets.iter_mut() {
-                super::voxels::each_voxels!(&mut **v, a => select_slices(a, &slices));
+                match_dtype!(&mut **v, Voxels(a) => select_slices(a, &slices));
             }
             return;
         };
@@ -84,7 +84,8 @@ impl PendingWarp {
             .flatten()
         {
             for (_, v) in targets.iter_mut() {
-                let out = map_voxels!(&**v, a => steps.gather(a, &slices, [h, w]));
+                let out =
+                    match_dtype!(&**v, Voxels(a) => Voxels::from(steps.gather(a, &slices, [h, w])));
                 std::mem::replace(&mut **v, out).recycle();
             }
             return;
@@ -128,7 +129,7 @@ impl PendingWarp {
                 }
                 _ => {
                     let nearest = nearest.as_ref().expect("a nearest table for this target");
-                    map_voxels!(&**v, a => per_slice(a, &slices, out_plane, nearest))
+                    match_dtype!(&**v, Voxels(a) => Voxels::from(per_slice(a, &slices, out_plane, nearest)))
                 }
             };
             std::mem::replace(&mut **v, out).recycle();
@@ -364,7 +365,7 @@ pub(crate) fn warp_slices<'a>(
             }
             (v, _, _) => {
                 let nearest = nearest.as_ref().expect("a nearest table for this target");
-                super::voxels::each_voxels!(v, a => {
+                match_dtype!(v, Voxels(a) => {
                     rewrite_slices(a, zs.clone(), nearest);
                 })
             }

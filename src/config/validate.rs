@@ -11,7 +11,7 @@ use crate::augment::{
     MotionBlur, Rescale, Rotate, TargetKind,
 };
 use crate::loader::MAX_WORKERS;
-use crate::sampler::{ArrayNames, Rejection};
+use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
 use crate::{PadMode, Result};
 
 const TARGET_NAMES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_NAME";
@@ -49,15 +49,21 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     let input_size = triple(
         raw,
         "MODEL.INPUT_SIZE",
-        [8, 256, 256],
+        DEFAULT_INPUT_SIZE.map(|n| n as i64),
         do_2d.then_some(1),
         1,
     )?;
-    let pad_size = triple(raw, "DATASET.PAD_SIZE", [2, 64, 64], do_2d.then_some(0), 0)?;
+    let pad_size = triple(
+        raw,
+        "DATASET.PAD_SIZE",
+        DEFAULT_PAD_SIZE,
+        do_2d.then_some(0),
+        0,
+    )?;
     let stride = triple(
         raw,
         "INFERENCE.STRIDE",
-        [4, 128, 128],
+        DEFAULT_STRIDE.map(|n| n as i64),
         do_2d.then_some(1),
         1,
     )?;

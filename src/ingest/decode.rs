@@ -6,19 +6,30 @@ use std::path::Path;
 use ndarray::Array2;
 
 use super::IngestError;
-use crate::{DType, Element};
+use crate::{match_dtype, DType, Element};
+
+crate::element::dtype_enum! {
+    /// A grayscale plane in the file's own pixel type (PNG: `uint8`, `uint16`; TIFF also
+    /// `uint32`, `float32`).
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum GrayPlane of Array2;
+}
 
 /// The pixels of one decoded image, in the file's own type.
+///
+/// ```
+/// use ndarray::Array2;
+/// use voxload::ingest::{Content, Plane};
+///
+/// let plane = Plane::Gray(Array2::<u8>::from_elem((2, 3), 7).into());
+/// assert_eq!((plane.dim(), plane.kind()), ((2, 3), "8-bit grayscale"));
+/// assert_eq!(plane.to_voxels::<u16>(Content::Image), Some(Array2::from_elem((2, 3), 7)));
+/// assert_eq!(plane.to_voxels::<u8>(Content::Image), Some(Array2::from_elem((2, 3), 7)));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plane {
-    /// 8-bit grayscale.
-    U8(Array2<u8>),
-    /// 16-bit grayscale.
-    U16(Array2<u16>),
-    /// 32-bit grayscale (TIFF).
-    U32(Array2<u32>),
-    /// 32-bit float grayscale (TIFF).
-    F32(Array2<f32>),
+    /// Grayscale.
+    Gray(GrayPlane),
     /// 8-bit colour, `(h, w, channels)` with 3 or 4 channels.
     Rgb8(ndarray::Array3<u8>),
     /// 16-bit colour, `(h, w, channels)` with 3 or 4 channels.
@@ -39,10 +50,7 @@ impl Plane {
     #[must_use]
     pub fn dim(&self) -> (usize, usize) {
         match self {
-            Plane::U8(a) => a.dim(),
-            Plane::U16(a) => a.dim(),
-            Plane::U32(a) => a.dim(),
-            Plane::F32(a) => a.dim(),
+            Plane::Gray(g) => match_dtype!(g, GrayPlane(a) => a.dim()),
             Plane::Rgb8(a) => (a.dim().0, a.dim().1),
             Plane::Rgb16(a) => (a.dim().0, a.dim().1),
         }
@@ -52,10 +60,13 @@ impl Plane {
     #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
-            Plane::U8(_) => "8-bit grayscale",
-            Plane::U16(_) => "16-bit grayscale",
-            Plane::U32(_) => "32-bit grayscale",
-            Plane::F32(_) => "float32 grayscale",
+            Plane::Gray(g) => match g.dtype() {
+                DType::U8 => "8-bit grayscale",
+                DType::U16 => "16-bit grayscale",
+                DType::U32 => "32-bit grayscale",
+                DType::U64 => "64-bit grayscale",
+                DType::F32 => "float32 grayscale",
+            },
             Plane::Rgb8(_) => "8-bit RGB",
             Plane::Rgb16(_) => "16-bit RGB",
         }
@@ -66,11 +77,11 @@ impl Plane {
     #[must_use]
     pub fn natural_dtype(&self, content: Content) -> DType {
         match (self, content) {
-            (Plane::U8(_), _) | (Plane::Rgb8(_), Content::Image) => DType::U8,
-            (Plane::U16(_), _) | (Plane::Rgb16(_), Content::Image) => DType::U16,
-            (Plane::U32(_), _) | (Plane::Rgb8(_), Content::Label) => DType::U32,
+            (Plane::Gray(g), _) => g.dtype(),
+            (Plane::Rgb8(_), Content::Image) => DType::U8,
+            (Plane::Rgb16(_), Content::Image) => DType::U16,
+            (Plane::Rgb8(_), Content::Label) => DType::U32,
             (Plane::Rgb16(_), Content::Label) => DType::U64,
-            (Plane::F32(_), _) => DType::F32,
         }
     }
 
@@ -95,10 +106,9 @@ impl Plane {
             return Some(same);
         }
         match self {
-            Plane::U8(a) if widen(DType::U8) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
-            Plane::U16(a) if widen(DType::U16) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
-            Plane::U32(a) if widen(DType::U32) => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
-            Plane::F32(a) if target == DType::F32 => Some(a.mapv(|v| T::from_f64(f64::from(v)))),
+            Plane::Gray(g) if widen(g.dtype()) => {
+                Some(match_dtype!(g, GrayPlane(a) => a.mapv(|v| T::from_f64(v.to_f64()))))
+            }
             Plane::Rgb8(a) => match content {
                 Content::Image if widen(DType::U8) => Some(
                     a.index_axis(ndarray::Axis(2), 0)
@@ -124,15 +134,11 @@ impl Plane {
     /// The plane's voxels as `T`, without copying, when it already holds `T` voxels.
     #[must_use]
     pub fn view_as<T: Element>(&self) -> Option<ndarray::ArrayView2<'_, T>> {
-        fn cast<S: bytemuck::Pod, T: Element>(a: &Array2<S>) -> Option<ndarray::ArrayView2<'_, T>> {
-            let data: &[T] = bytemuck::try_cast_slice(a.as_slice()?).ok()?;
-            ndarray::ArrayView2::from_shape(a.dim(), data).ok()
-        }
-        match (self, T::DTYPE) {
-            (Plane::U8(a), DType::U8) => cast(a),
-            (Plane::U16(a), DType::U16) => cast(a),
-            (Plane::U32(a), DType::U32) => cast(a),
-            (Plane::F32(a), DType::F32) => cast(a),
+        match self {
+            Plane::Gray(g) => g
+                .as_typed::<T>()
+                .filter(|a| a.is_standard_layout())
+                .map(|a| a.view()),
             _ => None,
         }
     }
@@ -244,9 +250,9 @@ fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
     buf.truncate(frame.buffer_size());
     let channels = frame.color_type.samples();
     let plane = match (frame.bit_depth, channels) {
-        (png::BitDepth::Eight, 1) => Plane::U8(Array2::from_shape_vec((h, w), buf)?),
+        (png::BitDepth::Eight, 1) => Plane::Gray(Array2::from_shape_vec((h, w), buf)?.into()),
         (png::BitDepth::Eight, 2) => {
-            Plane::U8(Array2::from_shape_fn((h, w), |(y, x)| buf[(y * w + x) * 2]))
+            Plane::Gray(Array2::from_shape_fn((h, w), |(y, x)| buf[(y * w + x) * 2]).into())
         }
         (png::BitDepth::Eight, c) => Plane::Rgb8(ndarray::Array3::from_shape_vec((h, w, c), buf)?),
         (png::BitDepth::Sixteen, c) => {
@@ -255,10 +261,10 @@ fn decode_png(bytes: &[u8]) -> Result<Plane, Reason> {
                 .map(|p| u16::from_be_bytes([p[0], p[1]]))
                 .collect();
             match c {
-                1 => Plane::U16(Array2::from_shape_vec((h, w), words)?),
-                2 => Plane::U16(Array2::from_shape_fn((h, w), |(y, x)| {
-                    words[(y * w + x) * 2]
-                })),
+                1 => Plane::Gray(Array2::from_shape_vec((h, w), words)?.into()),
+                2 => Plane::Gray(
+                    Array2::from_shape_fn((h, w), |(y, x)| words[(y * w + x) * 2]).into(),
+                ),
                 _ => Plane::Rgb16(ndarray::Array3::from_shape_vec((h, w, c), words)?),
             }
         }
@@ -400,12 +406,16 @@ fn tiff_page<R: std::io::Read + Seek>(
     let declared = (h * w) as u64 * channels as u64 * bits.div_ceil(8);
     check_declared(w as u32, h as u32, declared, file_len)?;
     Ok(match (decoder.read_image()?, channels) {
-        (D::U8(v), 1) => Plane::U8(Array2::from_shape_vec((h, w), v)?),
-        (D::U16(v), 1) => Plane::U16(Array2::from_shape_vec((h, w), v)?),
-        (D::U32(v), 1) => Plane::U32(Array2::from_shape_vec((h, w), v)?),
-        (D::F32(v), 1) => Plane::F32(Array2::from_shape_vec((h, w), v)?),
-        (D::U8(v), 2) => Plane::U8(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2])),
-        (D::U16(v), 2) => Plane::U16(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2])),
+        (D::U8(v), 1) => Plane::Gray(Array2::from_shape_vec((h, w), v)?.into()),
+        (D::U16(v), 1) => Plane::Gray(Array2::from_shape_vec((h, w), v)?.into()),
+        (D::U32(v), 1) => Plane::Gray(Array2::from_shape_vec((h, w), v)?.into()),
+        (D::F32(v), 1) => Plane::Gray(Array2::from_shape_vec((h, w), v)?.into()),
+        (D::U8(v), 2) => {
+            Plane::Gray(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2]).into())
+        }
+        (D::U16(v), 2) => {
+            Plane::Gray(Array2::from_shape_fn((h, w), |(y, x)| v[(y * w + x) * 2]).into())
+        }
         (D::U8(v), c) => Plane::Rgb8(ndarray::Array3::from_shape_vec((h, w, c), v)?),
         (D::U16(v), c) => Plane::Rgb16(ndarray::Array3::from_shape_vec((h, w, c), v)?),
         _ => return Err("unsupported TIFF sample format".into()),

@@ -34,86 +34,10 @@ mod run;
 mod source;
 mod spec;
 
-use std::path::PathBuf;
-
-pub use decode::{decode_file, Content, Plane};
+pub use crate::error::IngestError;
+pub use decode::{decode_file, Content, GrayPlane, Plane};
 pub use progress::ProgressLog;
 pub use resize::resize;
 pub use run::{write_png_u16, Ingest, IngestReport, MANY_FILES, MAX_CHUNK_BYTES};
 pub use source::Input;
 pub use spec::{fill_placeholder, TilePlacement, TileSpec, MAX_TILES_PER_SLICE};
-
-use crate::DType;
-
-/// What can go wrong in an ingest; every variant names the file or key.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum IngestError {
-    /// A tile or image that does not exist.
-    #[error("{path}: missing file; check the path pattern, or pass --allow-missing[=FILL] to fill missing tiles")]
-    Missing {
-        /// The expected file.
-        path: PathBuf,
-    },
-    /// A file that cannot be decoded.
-    #[error("{path}: cannot decode: {reason}")]
-    Decode {
-        /// The file.
-        path: PathBuf,
-        /// The decoder's message.
-        reason: String,
-    },
-    /// A tile whose size does not fit its place in the slice.
-    #[error("{path}: tile is {found:?} (h, w) after resizing, but its place in the slice is {expected:?}")]
-    TileSize {
-        /// The tile's file.
-        path: PathBuf,
-        /// Its size.
-        found: [u64; 2],
-        /// The size of its region.
-        expected: [u64; 2],
-    },
-    /// A tile whose pixel type does not fit the volume's data type without loss.
-    #[error("{path}: {found} pixels do not fit a {expected} volume; set `dtype` (or --label for colour labels)")]
-    TileType {
-        /// The tile's file.
-        path: PathBuf,
-        /// The pixel type found.
-        found: &'static str,
-        /// The volume's data type.
-        expected: DType,
-    },
-    /// A tile JSON key that is missing, of the wrong type or inconsistent.
-    #[error("{path}: key `{key}`: {reason}")]
-    Json {
-        /// The JSON file.
-        path: PathBuf,
-        /// The key.
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// An input that is not one of the recognised forms.
-    #[error("{path}: {reason}")]
-    Input {
-        /// The input.
-        path: PathBuf,
-        /// What is wrong.
-        reason: String,
-    },
-    /// Options that contradict each other or the input.
-    #[error("{0}")]
-    Options(String),
-    /// An error from the store.
-    #[error(transparent)]
-    Store(#[from] crate::Error),
-}
-
-impl IngestError {
-    pub(crate) fn decode(path: &std::path::Path, reason: impl std::fmt::Display) -> Self {
-        IngestError::Decode {
-            path: path.into(),
-            reason: reason.to_string(),
-        }
-    }
-}

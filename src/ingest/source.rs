@@ -195,9 +195,7 @@ impl Input {
         let bytes_of = |p: &Plane| -> u64 {
             let (h, w) = p.dim();
             let per = match p {
-                Plane::U8(_) => 1,
-                Plane::U16(_) => 2,
-                Plane::U32(_) | Plane::F32(_) => 4,
+                Plane::Gray(g) => g.dtype().size(),
                 Plane::Rgb8(a) => a.dim().2,
                 Plane::Rgb16(a) => 2 * a.dim().2,
             };

@@ -6,7 +6,7 @@ use crate::config::{Config, Source};
 use std::path::{Path, PathBuf};
 
 use crate::ingest::Input;
-use crate::sampler::{ForegroundIndex, Volume, DEFAULT_BLOCK};
+use crate::sampler::Volume;
 use crate::store::AnyArray;
 use crate::{Error, OpenOptions, Result};
 
@@ -70,7 +70,9 @@ impl LoaderBuilder {
     /// The loader a configuration describes: its volumes opened from the store at
     /// `DATASET.INPUT_PATH`, its augmentor (training only: the grid is never augmented), its
     /// padding, rejection sampling, chunk schedule, grid stride, workers (`SYSTEM.NUM_CPUS`) and
-    /// batch size (`SOLVER.SAMPLES_PER_BATCH`).
+    /// batch size (`SOLVER.SAMPLES_PER_BATCH`). The store is only read: foreground indexes for
+    /// rejection sampling are kept in [`super::default_index_cache`] (change it with
+    /// [`LoaderBuilder::index_cache`]).
     ///
     /// ```
     /// use voxload::config::Config;
@@ -127,19 +129,8 @@ impl LoaderBuilder {
             .stride(config.stride)
             .workers(config.num_cpus.max(1))
             .batch_size(config.samples_per_batch.max(1) as u64)
-            .two_d(config.do_2d);
-        if mode == Mode::Train && config.rejection.size_thres > 0 && !config.load_2d {
-            // Stored beside each label and reused; a store that cannot be written gets an
-            // index in memory instead (built when the loader is).
-            for (v, names) in config.array_names().iter().enumerate() {
-                let Some(label) = &names.label else { continue };
-                if let Ok(index) =
-                    ForegroundIndex::open_or_build(store, label, DEFAULT_BLOCK, &options)
-                {
-                    builder = builder.foreground_index(v, std::sync::Arc::new(index));
-                }
-            }
-        }
+            .two_d(config.do_2d)
+            .index_cache(super::default_index_cache());
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(
                 config.chunks.num,

@@ -22,14 +22,14 @@ pub fn check_rank(rank: u64, world_size: u64) -> Result<()> {
     if world_size == 0 {
         return Err(Error::Config {
             key: "world_size".into(),
-            reason: "is 0; the work is shared by at least 1 process (--world-size)".into(),
+            reason: "is 0; the work is shared by at least 1 process (`LoaderBuilder::rank`)".into(),
         });
     }
     if rank >= world_size {
         return Err(Error::Config {
             key: "rank".into(),
             reason: format!(
-                "{rank} is not below world_size {world_size}: ranks are 0 to {} (--rank)",
+                "{rank} is not below world_size {world_size}: ranks are 0 to {} (`LoaderBuilder::rank`)",
                 world_size - 1
             ),
         });
@@ -44,7 +44,7 @@ impl LoaderBuilder {
         for (key, what, n) in [
             (
                 "SYSTEM.NUM_CPUS",
-                "worker threads (--workers)",
+                "worker threads (`LoaderBuilder::workers`)",
                 self.workers,
             ),
             ("prefetch", "batches made ahead", self.prefetch),

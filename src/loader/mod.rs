@@ -32,15 +32,18 @@
 //! ```
 
 mod config;
+mod index;
 mod limits;
 mod prefetch;
 mod produce;
 mod stack;
 
+pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use limits::{check_rank, MAX_WORKERS};
 pub use prefetch::Prefetch;
 pub use produce::augment_rng;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,7 +54,7 @@ use serde_json::{json, Value};
 use crate::augment::{Applied, Compose};
 use crate::sampler::{
     ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
-    DEFAULT_BLOCK,
+    DEFAULT_PAD_SIZE, DEFAULT_STRIDE,
 };
 use crate::{Coord, Error, PadMode, Result, Shape};
 use produce::Producer;
@@ -65,62 +68,31 @@ pub enum Mode {
     Grid,
 }
 
-/// A stacked array of one key: `(B, D, H, W)`, or `(B, H, W)` in 2D.
-#[derive(Clone, Debug, PartialEq)]
-pub enum BatchArray {
-    /// `float32` (images).
-    F32(ArrayD<f32>),
-    /// `uint8`.
-    U8(ArrayD<u8>),
-    /// `uint16`.
-    U16(ArrayD<u16>),
-    /// `uint32`.
-    U32(ArrayD<u32>),
-    /// `uint64`.
-    U64(ArrayD<u64>),
+crate::element::dtype_enum! {
+    /// A stacked array of one key: `(B, D, H, W)`, or `(B, H, W)` in 2D.
+    ///
+    /// ```
+    /// use voxload::loader::BatchArray;
+    /// let a = BatchArray::from(ndarray::ArrayD::<u16>::zeros(vec![2, 4, 4]));
+    /// assert_eq!(a.dtype(), voxload::DType::U16);
+    /// assert_eq!((a.shape(), a.nbytes()), (&[2, 4, 4][..], 64));
+    /// assert!(a.as_typed::<u16>().is_some() && a.as_typed::<f32>().is_none());
+    /// ```
+    #[derive(Clone, Debug, PartialEq)]
+    pub enum BatchArray of ArrayD;
 }
 
 impl BatchArray {
     /// The array's shape.
     #[must_use]
     pub fn shape(&self) -> &[usize] {
-        match self {
-            BatchArray::F32(a) => a.shape(),
-            BatchArray::U8(a) => a.shape(),
-            BatchArray::U16(a) => a.shape(),
-            BatchArray::U32(a) => a.shape(),
-            BatchArray::U64(a) => a.shape(),
-        }
-    }
-
-    /// The element type.
-    ///
-    /// ```
-    /// use voxload::loader::BatchArray;
-    /// let a = BatchArray::U16(ndarray::ArrayD::zeros(vec![2, 4, 4]));
-    /// assert_eq!(a.dtype(), voxload::DType::U16);
-    /// ```
-    #[must_use]
-    pub fn dtype(&self) -> crate::DType {
-        match self {
-            BatchArray::F32(_) => crate::DType::F32,
-            BatchArray::U8(_) => crate::DType::U8,
-            BatchArray::U16(_) => crate::DType::U16,
-            BatchArray::U32(_) => crate::DType::U32,
-            BatchArray::U64(_) => crate::DType::U64,
-        }
+        crate::match_dtype!(self, BatchArray(a) => a.shape())
     }
 
     /// Bytes of voxel data.
     #[must_use]
     pub fn nbytes(&self) -> usize {
-        let n: usize = self.shape().iter().product();
-        n * match self {
-            BatchArray::U8(_) => 1,
-            BatchArray::U16(_) => 2,
-            BatchArray::F32(_) | BatchArray::U32(_) => 4,
-            BatchArray::U64(_) => 8,
-        }
+        self.shape().iter().product::<usize>() * self.dtype().size()
     }
 }
 
@@ -253,6 +225,9 @@ pub struct LoaderStats {
     pub rejected: u64,
     /// Samples taken after `NUM_TRIAL` rejections.
     pub forced: u64,
+    /// Foreground indexes that could not be saved in the index cache (used all the same; the
+    /// reasons are in `warnings()` of the iterator).
+    pub index_cache_failures: u64,
 }
 
 impl LoaderStats {
@@ -273,6 +248,7 @@ impl LoaderStats {
             candidates,
             rejected,
             forced,
+            index_cache_failures: p.warnings.len() as u64,
         }
     }
 
@@ -324,12 +300,12 @@ impl Loader {
         LoaderBuilder {
             volumes,
             compose: Arc::new(compose),
-            pad: [2, 64, 64],
+            pad: DEFAULT_PAD_SIZE,
             pad_mode: PadMode::Reflect,
             rejection: Rejection::default(),
             schedule: None,
             mode: Mode::Train,
-            stride: [4, 128, 128],
+            stride: DEFAULT_STRIDE,
             workers: 1,
             prefetch: 4,
             batch_size: 2,
@@ -341,6 +317,7 @@ impl Loader {
             two_d: false,
             foreground: true,
             indexes: Vec::new(),
+            index_cache: None,
         }
     }
 }
@@ -367,10 +344,11 @@ pub struct LoaderBuilder {
     two_d: bool,
     foreground: bool,
     indexes: Vec<(usize, Arc<ForegroundIndex>)>,
+    index_cache: Option<PathBuf>,
 }
 
 impl LoaderBuilder {
-    setter!(/// `DATASET.PAD_SIZE` (default `[2, 64, 64]`).
+    setter!(/// `DATASET.PAD_SIZE` (default [`DEFAULT_PAD_SIZE`], `[2, 64, 64]`).
         pad: Coord);
     setter!(/// `DATASET.PAD_MODE` (default reflect).
         pad_mode: PadMode);
@@ -378,7 +356,7 @@ impl LoaderBuilder {
         rejection: Rejection);
     setter!(/// Training draws or the inference grid (default train).
         mode: Mode);
-    setter!(/// `INFERENCE.STRIDE` (default `[4, 128, 128]`).
+    setter!(/// `INFERENCE.STRIDE` (default [`DEFAULT_STRIDE`], `[4, 128, 128]`).
         stride: Shape);
     setter!(/// Worker threads of the prefetching iterator (default 1).
         workers: usize);
@@ -394,9 +372,41 @@ impl LoaderBuilder {
         two_d: bool);
     setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
         /// of each label instead of reading the label (default true; the draws are identical).
-        /// Indexes not given with [`LoaderBuilder::foreground_index`] are built in memory when the
-        /// loader is built, reading each label once.
+        /// Indexes not given with [`LoaderBuilder::foreground_index`] are loaded from the
+        /// [`LoaderBuilder::index_cache`] or built when the loader is, reading each label once.
         foreground: bool);
+    setter!(/// Where the foreground indexes not given with [`LoaderBuilder::foreground_index`] are
+        /// kept between runs: `None` (the default of [`Loader::builder`]) builds them in memory;
+        /// a directory (the default of [`LoaderBuilder::from_config`] is
+        /// [`default_index_cache`]) holds them as small Zarr arrays keyed by each label array's
+        /// absolute path and metadata (see [`ForegroundIndex::open_or_build_cached`]). The input
+        /// store is never written. An index that cannot be saved is used all the same, counted
+        /// in [`LoaderStats::index_cache_failures`] and explained by `warnings()` of the iterator.
+        ///
+        /// ```
+        /// use ndarray::Array3;
+        /// use voxload::augment::Compose;
+        /// use voxload::loader::Loader;
+        /// use voxload::sampler::{ArrayNames, Rejection, Volume};
+        /// use voxload::{write_array, Encoding, OpenOptions};
+        ///
+        /// let (store, cache) = (tempfile::tempdir()?, tempfile::tempdir()?);
+        /// let image = Array3::from_shape_fn((8, 64, 64), |(z, y, x)| ((z + y + x) % 256) as u8);
+        /// write_array(store.path(), "image", &image, [8, 32, 32], Encoding::Raw)?;
+        /// write_array(store.path(), "label", &image.mapv(|v| u16::from(v > 60)), [8, 32, 32], Encoding::Raw)?;
+        /// let names = ArrayNames::new("image").label("label");
+        /// let volume = Volume::open(0, store.path(), &names, &OpenOptions::default())?;
+        /// let rejection = Rejection { size_thres: 100, ..Rejection::default() };
+        /// let loader = Loader::builder(vec![volume], Compose::disabled([4, 32, 32], [("label", voxload::augment::TargetKind::Mask)])?)
+        ///     .rejection(rejection)
+        ///     .index_cache(Some(cache.path().to_path_buf()))
+        ///     .samples(2);
+        /// let serial = loader.build()?;
+        /// assert_eq!((serial.stats().index_cache_failures, serial.warnings().len()), (0, 0));
+        /// assert!(cache.path().join("fgindex").is_dir());
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        index_cache: Option<PathBuf>);
 
     /// Uses a stored foreground index (see [`ForegroundIndex::open_or_build`]) for volume
     /// `volume`'s label.
@@ -442,6 +452,7 @@ impl LoaderBuilder {
         let input = self.compose.input_size().map(|v| v as u64);
         let sample = self.compose.sample_size().map(|v| v as u64);
         let compose = Arc::clone(&self.compose);
+        let mut warnings = Vec::new();
         let (sampler, grid, total) = match self.mode {
             Mode::Train => {
                 let windows = WindowSettings {
@@ -454,7 +465,7 @@ impl LoaderBuilder {
                 let mut sampler =
                     RandomSampler::new(volumes, windows, self.rejection)?.with_rank(self.rank);
                 if self.foreground && self.rejection.size_thres > 0 {
-                    sampler = self.attach_indexes(sampler)?;
+                    (sampler, warnings) = self.attach_indexes(sampler)?;
                 }
                 if let Some((num, stride, iterations)) = self.schedule {
                     let v = self.volumes.first().map_or([0; 3], Volume::shape);
@@ -497,30 +508,11 @@ impl LoaderBuilder {
             samples_made: AtomicU64::new(0),
             bytes_made: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
+            warnings,
             batch_buffers: Arc::new(crate::recycle::Pool::new(
                 (in_flight + 1) * self.volumes.first().map_or(1, |v| v.keyed().len()),
             )),
         })
-    }
-
-    /// Gives the sampler a foreground index for every labelled volume.
-    fn attach_indexes(&self, mut sampler: RandomSampler) -> Result<RandomSampler> {
-        for (v, volume) in self.volumes.iter().enumerate() {
-            let Some(label) = volume.label() else {
-                continue;
-            };
-            let given = self
-                .indexes
-                .iter()
-                .find(|(i, _)| *i == v)
-                .map(|(_, x)| x.clone());
-            let index = match given {
-                Some(index) => index,
-                None => Arc::new(ForegroundIndex::build(label, DEFAULT_BLOCK)?),
-            };
-            sampler = sampler.with_foreground_index(v, index)?;
-        }
-        Ok(sampler)
     }
 
     /// The serial iterator: batches made on the calling thread, the oracle of the prefetching one.
@@ -565,6 +557,12 @@ impl Serial {
     #[must_use]
     pub fn stats(&self) -> LoaderStats {
         LoaderStats::collect(&self.producer, self.started.elapsed(), Duration::ZERO)
+    }
+
+    /// What went wrong without stopping the loader (an index not saved in the index cache).
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.producer.warnings
     }
 }
 

@@ -100,6 +100,12 @@ impl Prefetch {
         LoaderStats::collect(&self.producer, self.started.elapsed(), self.waited)
     }
 
+    /// What went wrong without stopping the loader (an index not saved in the index cache).
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.producer.warnings
+    }
+
     fn stop(&mut self) {
         self.done = true;
         self.stopped.store(true, Ordering::Relaxed);

@@ -12,7 +12,7 @@ use crate::augment::{Compose, Sample, Voxels};
 use crate::recycle::{self, Pool};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
 use crate::store::AnyArray;
-use crate::{Bbox, Coord, Error, PadMode, Result};
+use crate::{match_dtype, Bbox, Coord, Error, PadMode, Result};
 
 /// Domain separation between the sampler's stream and the augmentor's stream of one sample.
 const AUGMENT_STREAM: u64 = 0x5DEE_CE66_D1CE_4E5B;
@@ -57,6 +57,8 @@ pub(crate) struct Producer {
     pub samples_made: AtomicU64,
     pub bytes_made: AtomicU64,
     pub busy_nanos: AtomicU64,
+    /// Foreground indexes not saved in the index cache, and why.
+    pub warnings: Vec<String>,
     /// Buffers of dropped batches, for the next ones.
     pub batch_buffers: Arc<Pool>,
 }
@@ -98,23 +100,13 @@ fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32
 /// thread's pool.
 fn read_voxels(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Voxels> {
     let [d, h, w] = window.shape.map(|v| v as usize);
-    macro_rules! read {
-        ($a:expr, $variant:ident) => {{
-            let mut data = recycle::take(d * h * w);
-            $a.read_into(window, pad, &mut data)?;
-            Voxels::$variant(
-                Array3::from_shape_vec((d, h, w), data)
-                    .map_err(|e| Error::Geometry(e.to_string()))?,
-            )
-        }};
-    }
-    Ok(match array {
-        AnyArray::U8(a) => read!(a, U8),
-        AnyArray::U16(a) => read!(a, U16),
-        AnyArray::U32(a) => read!(a, U32),
-        AnyArray::U64(a) => read!(a, U64),
-        AnyArray::F32(a) => read!(a, F32),
-    })
+    Ok(match_dtype!(array, AnyArray<T>(a) => {
+        let mut data = recycle::take::<T>(d * h * w);
+        a.read_into(window, pad, &mut data)?;
+        Voxels::from(
+            Array3::from_shape_vec((d, h, w), data).map_err(|e| Error::Geometry(e.to_string()))?,
+        )
+    }))
 }
 
 impl Producer {

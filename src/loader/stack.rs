@@ -10,7 +10,7 @@ use super::BatchArray;
 use crate::augment::Voxels;
 use crate::recycle::{self, Pool};
 use crate::store::AnyArray;
-use crate::{Bbox, DType, Error, PadMode, Result};
+use crate::{dispatch_dtype, match_dtype, Bbox, DType, Error, PadMode, Result};
 
 /// The batch arrays being filled, one slot per sample.
 pub(crate) struct Stacker {
@@ -70,27 +70,14 @@ impl Stacker {
                 "window {window:?} does not fill a batch slot of {slot} voxels"
             )));
         }
-        match (column, array) {
-            (BatchArray::F32(out), a) if image => {
-                a.read_image_streaming(window, pad, &mut flat(out)[range])
-            }
-            (BatchArray::U8(out), AnyArray::U8(a)) => {
-                a.read_into(window, pad, &mut flat(out)[range])
-            }
-            (BatchArray::U16(out), AnyArray::U16(a)) => {
-                a.read_into(window, pad, &mut flat(out)[range])
-            }
-            (BatchArray::U32(out), AnyArray::U32(a)) => {
-                a.read_into(window, pad, &mut flat(out)[range])
-            }
-            (BatchArray::U64(out), AnyArray::U64(a)) => {
-                a.read_into(window, pad, &mut flat(out)[range])
-            }
-            (BatchArray::F32(out), AnyArray::F32(a)) => {
-                a.read_into(window, pad, &mut flat(out)[range])
-            }
-            _ => unreachable!("the column was checked to have the array's type"),
+        if image {
+            let out = column.as_typed_mut::<f32>().expect("an image column");
+            return array.read_image_streaming(window, pad, &mut flat(out)[range]);
         }
+        match_dtype!(array, AnyArray<T>(a) => {
+            let out = column.as_typed_mut::<T>().expect("a column of the array's type");
+            a.read_into(window, pad, &mut flat(out)[range])
+        })
     }
 
     /// Copies an augmented sample's target into sample `i`'s slot of column `k`, then gives
@@ -104,26 +91,15 @@ impl Stacker {
             )));
         }
         let range = i * slot..(i + 1) * slot;
-        macro_rules! copy {
-            ($out:expr, $a:expr) => {{
-                match $a.as_slice() {
-                    Some(s) => crate::convert::copy_streaming(s, &mut flat($out)[range]),
-                    None => flat($out)[range]
-                        .iter_mut()
-                        .zip($a.iter())
-                        .for_each(|(d, &v)| *d = v),
-                }
-                recycle::give_array($a);
-            }};
-        }
-        match (self.column(k, key, data.dtype())?, data) {
-            (BatchArray::F32(out), Voxels::F32(a)) => copy!(out, a),
-            (BatchArray::U8(out), Voxels::U8(a)) => copy!(out, a),
-            (BatchArray::U16(out), Voxels::U16(a)) => copy!(out, a),
-            (BatchArray::U32(out), Voxels::U32(a)) => copy!(out, a),
-            (BatchArray::U64(out), Voxels::U64(a)) => copy!(out, a),
-            _ => unreachable!("the column was checked to have the target's type"),
-        }
+        let column = self.column(k, key, data.dtype())?;
+        match_dtype!(data, Voxels<T>(a) => {
+            let out = &mut flat(column.as_typed_mut::<T>().expect("a column of the target's type"))[range];
+            match a.as_slice() {
+                Some(s) => crate::convert::copy_streaming(s, out),
+                None => out.iter_mut().zip(a.iter()).for_each(|(d, &v)| *d = v),
+            }
+            recycle::give_array(a);
+        });
         Ok(())
     }
 
@@ -144,24 +120,14 @@ impl BatchArray {
     pub(crate) fn pooled(dtype: DType, shape: &[usize], pool: &Pool) -> BatchArray {
         let n = shape.iter().product();
         let shape = IxDyn(shape);
-        let what = "a pooled buffer of the shape's size";
-        match dtype {
-            DType::U8 => BatchArray::U8(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
-            DType::U16 => BatchArray::U16(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
-            DType::U32 => BatchArray::U32(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
-            DType::U64 => BatchArray::U64(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
-            DType::F32 => BatchArray::F32(ArrayD::from_shape_vec(shape, pool.take(n)).expect(what)),
-        }
+        dispatch_dtype!(dtype, T => BatchArray::from(
+            ArrayD::from_shape_vec(shape, pool.take::<T>(n))
+                .expect("a pooled buffer of the shape's size"),
+        ))
     }
 
     /// Hands the array's buffer back to `pool`.
     pub(crate) fn recycle(self, pool: &Pool) {
-        match self {
-            BatchArray::F32(a) => pool.give_array(a),
-            BatchArray::U8(a) => pool.give_array(a),
-            BatchArray::U16(a) => pool.give_array(a),
-            BatchArray::U32(a) => pool.give_array(a),
-            BatchArray::U64(a) => pool.give_array(a),
-        }
+        match_dtype!(self, BatchArray(a) => pool.give_array(a));
     }
 }

@@ -68,9 +68,9 @@ mod output;
 mod weights;
 mod writer;
 
-use std::fmt;
 use std::str::FromStr;
 
+pub use crate::error::PredictionProblem as Problem;
 pub use output::{is_complete, read_prediction, singly_name};
 pub use weights::{Weight, BUMP_T, GAUSSIAN_SIGMA, WEIGHT_EPSILON};
 pub use writer::{to_u8, PredictionBuilder, PredictionWriter, DEFAULT_CHUNK_HW};
@@ -110,47 +110,6 @@ impl FromStr for OutputType {
                 input: s.into(),
                 reason: "expected float32 or uint8".into(),
             }),
-        }
-    }
-}
-
-/// What is wrong with a window handed to a [`PredictionWriter`] (inside
-/// [`Error::Prediction`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Problem {
-    /// The prediction's shape is not `(C, d, h, w)`.
-    Shape {
-        /// `(C, d, h, w)`.
-        expected: [usize; 4],
-        /// The shape given.
-        actual: Vec<usize>,
-    },
-    /// The position is not the start of a window of the grid.
-    NotOnGrid,
-    /// The window was added before.
-    Duplicate {
-        /// Its index in the volume's grid.
-        index: u64,
-    },
-    /// Windows were never added (the position is the first missing one).
-    Incomplete {
-        /// How many are missing.
-        missing: u64,
-    },
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Shape { expected, actual } => {
-                write!(f, "prediction of shape {actual:?}, expected (C, d, h, w) = {expected:?}")
-            }
-            Problem::NotOnGrid => f.write_str("not the start of a window of the inference grid"),
-            Problem::Duplicate { index } => write!(f, "window {index} was already added"),
-            Problem::Incomplete { missing } => write!(
-                f,
-                "{missing} windows were never added (this is the first); the array stays marked in-progress"
-            ),
         }
     }
 }

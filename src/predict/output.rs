@@ -97,7 +97,9 @@ impl OutputArray {
 
     /// Marks the array complete; a replacement is then swapped into place.
     pub fn finish(&mut self) -> Result<()> {
+        crate::store::durable::sync_tree(&self.dir)?;
         mark_complete(&mut self.array, &self.dir)?;
+        crate::store::durable::sync_mark(self.array.storage().root(), &self.dir)?;
         self.slot.take().map_or(Ok(()), ArraySlot::commit)
     }
 }

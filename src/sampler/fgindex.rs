@@ -19,6 +19,10 @@
 //! deletes its directory and the index with it; re-ingesting in place rewrites the label's
 //! `zarr.json` and so invalidates the index. A tool that rewrites label chunks without
 //! rewriting `zarr.json` must delete the index itself.
+//!
+//! The loader never writes into its input store: it keeps its indexes in a cache directory
+//! ([`ForegroundIndex::open_or_build_cached`], [`crate::loader::LoaderBuilder::index_cache`]),
+//! as the same arrays keyed by the label array's absolute path and record.
 
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -42,6 +46,16 @@ pub const INDEX_NAME: &str = ".voxload-fgindex";
 
 /// The attribute holding the index's record.
 const ATTRIBUTE: &str = "voxload_foreground_index";
+
+/// A stable 64-bit key (FNV-1a) of a path, naming its index in a cache directory.
+fn path_key(path: &Path) -> u64 {
+    path.as_os_str()
+        .as_encoded_bytes()
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+}
 
 /// The largest chunk of a stored index.
 const STORED_CHUNK: Shape = [64, 256, 256];
@@ -329,10 +343,9 @@ impl ForegroundIndex {
         }
     }
 
-    /// The record that ties an index to the current state of the label.
-    fn record(store: &Path, label: &str, block: Shape) -> Result<Value> {
-        let dir = array_dir(store, label);
-        let meta = ArrayMeta::read(&dir)?;
+    /// The record that ties an index to the current state of the label array in `dir`.
+    fn record(dir: &Path, block: Shape) -> Result<Value> {
+        let meta = ArrayMeta::read(dir)?;
         let file = dir.join("zarr.json");
         let stat = std::fs::metadata(&file).map_err(|e| Error::io(&file, e))?;
         let modified = stat
@@ -356,7 +369,7 @@ impl ForegroundIndex {
     /// [`Error::Geometry`] when the index does not fit the label's shape; errors reading the
     /// label's metadata or writing the index array.
     pub fn save(&self, store: &Path, label: &str) -> Result<()> {
-        let record = Self::record(store, label, self.block())?;
+        let record = Self::record(&array_dir(store, label), self.block())?;
         if record["label_shape"] != json!(self.shape()) {
             return Err(Error::Geometry(format!(
                 "a foreground index of a {:?} label cannot be stored beside label `{label}` of shape {}",
@@ -364,13 +377,17 @@ impl ForegroundIndex {
                 record["label_shape"]
             )));
         }
+        self.write(store, &Self::array_name(label), record)
+    }
+
+    /// Writes the index as array `name` of `store`, with `record` as its attribute.
+    fn write(&self, store: &Path, name: &str, record: Value) -> Result<()> {
         let grid = self.grid_shape();
         let chunk: Shape = std::array::from_fn(|a| grid[a].clamp(1, STORED_CHUNK[a]));
         let mut attributes = Map::new();
         attributes.insert(ATTRIBUTE.into(), record);
-        let name = Self::array_name(label);
         let writer =
-            ArrayWriter::<u32>::create(store, &name, grid, chunk, Encoding::Raw, attributes, true)?;
+            ArrayWriter::<u32>::create(store, name, grid, chunk, Encoding::Raw, attributes, true)?;
         let [gz, gy, gx] = grid.map(|v| v as usize);
         let counts = self.counts();
         let view = ndarray::ArrayView3::from_shape((gz, gy, gx), &counts)
@@ -385,14 +402,19 @@ impl ForegroundIndex {
     /// # Errors
     /// Errors reading the label's metadata; read errors of a stored index that is current.
     pub fn load(store: &Path, label: &str, block: Shape) -> Result<Option<Self>> {
-        let name = Self::array_name(label);
-        let Ok(meta) = ArrayMeta::read(&array_dir(store, &name)) else {
+        let record = Self::record(&array_dir(store, label), block)?;
+        Self::read(store, &Self::array_name(label), &record, block)
+    }
+
+    /// The index stored as array `name` of `store` if its attribute is `record`.
+    fn read(store: &Path, name: &str, record: &Value, block: Shape) -> Result<Option<Self>> {
+        let Ok(meta) = ArrayMeta::read(&array_dir(store, name)) else {
             return Ok(None);
         };
-        if meta.attributes.get(ATTRIBUTE) != Some(&Self::record(store, label, block)?) {
+        if meta.attributes.get(ATTRIBUTE) != Some(record) {
             return Ok(None);
         }
-        let Ok(array) = MappedArray::<u32>::open(store, &name) else {
+        let Ok(array) = MappedArray::<u32>::open(store, name) else {
             return Ok(None);
         };
         let counts = array.read(Bbox::from_shape(array.shape()), PadMode::Constant(0.0))?;
@@ -430,5 +452,66 @@ impl ForegroundIndex {
             index.save(store, label)?;
         }
         Ok(index)
+    }
+
+    /// The index of `label` in blocks of `block`, kept in the cache directory `cache` rather
+    /// than in the label's store, which is never written: an index saved there for this label
+    /// array (its absolute path, shape, data type, and the length and modification time of its
+    /// `zarr.json`, so a changed label is never served a stale index) is loaded, else one is
+    /// built and saved there as a small Zarr array `cache/fgindex/<key>`.
+    ///
+    /// Returns the index and, when saving it failed, why (the index is good either way). A
+    /// label that is not a complete array of a store (a decoded image, an array still being
+    /// written) is built and not saved. The loader uses this (see
+    /// [`crate::loader::LoaderBuilder::index_cache`]).
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::sampler::ForegroundIndex;
+    /// use voxload::store::AnyArray;
+    /// use voxload::{write_array, Encoding, OpenOptions};
+    ///
+    /// let (store, cache) = (tempfile::tempdir()?, tempfile::tempdir()?);
+    /// let label = Array3::from_shape_fn((4, 8, 8), |(z, y, _)| u16::from(z == 1 && y < 2));
+    /// write_array(store.path(), "seg", &label, [4, 8, 8], Encoding::Raw)?;
+    /// let seg = AnyArray::open(store.path(), "seg", &OpenOptions::default())?;
+    /// let (index, failed) = ForegroundIndex::open_or_build_cached(&seg, [2, 4, 4], cache.path())?;
+    /// assert!(failed.is_none());
+    /// assert_eq!(index.counts().iter().sum::<u32>(), 16);
+    /// // Saved in the cache, not beside the label; the next call loads it.
+    /// assert!(!store.path().join("seg").join(voxload::sampler::INDEX_NAME).exists());
+    /// assert!(cache.path().join("fgindex").is_dir());
+    /// assert_eq!(ForegroundIndex::open_or_build_cached(&seg, [2, 4, 4], cache.path())?.0, index);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`ForegroundIndex::build`]. An unreadable cached index counts as absent.
+    pub fn open_or_build_cached(
+        label: &AnyArray,
+        block: Shape,
+        cache: &Path,
+    ) -> Result<(Self, Option<Error>)> {
+        let path = &label.meta().path;
+        let dir = std::fs::canonicalize(path).or_else(|_| std::path::absolute(path));
+        let stored = dir.ok().and_then(|dir| {
+            let mut record = Self::record(&dir, block).ok()?;
+            record["label_path"] = json!(dir.to_string_lossy());
+            let [bz, by, bx] = block;
+            let name = format!("fgindex/{:016x}-{bz}x{by}x{bx}", path_key(&dir));
+            Some((name, record))
+        });
+        let Some((name, record)) = stored else {
+            return Ok((Self::build(label, block)?, None));
+        };
+        if let Ok(Some(index)) = Self::read(cache, &name, &record, block) {
+            return Ok((index, None));
+        }
+        let index = Self::build(label, block)?;
+        if label.meta().status == Status::InProgress {
+            return Ok((index, None));
+        }
+        let failed = index.write(cache, &name, record).err();
+        Ok((index, failed))
     }
 }

@@ -36,6 +36,14 @@ pub fn grid_starts(length: u64, window: u64, stride: u64) -> Vec<i64> {
 
 /// The most windows an inference grid may hold (over all its volumes): 2^32.
 pub const MAX_GRID_ITEMS: u64 = 1 << 32;
+
+/// PyTC's `INFERENCE.STRIDE` default, `[4, 128, 128]`: the one place this default is written
+/// (the config, the loader builder).
+///
+/// ```
+/// assert_eq!(voxload::sampler::DEFAULT_STRIDE, [4, 128, 128]);
+/// ```
+pub const DEFAULT_STRIDE: Shape = [4, 128, 128];
 /// The most windows along one axis of one volume: 2^24.
 const MAX_AXIS_ITEMS: u64 = 1 << 24;
 

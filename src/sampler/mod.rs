@@ -20,9 +20,10 @@ mod schedule;
 mod volume;
 
 pub use fgindex::{Bounds, ForegroundIndex, DEFAULT_BLOCK, INDEX_NAME};
-pub use grid::{grid_starts, Grid, GridItem, MAX_GRID_ITEMS};
+pub use grid::{grid_starts, Grid, GridItem, DEFAULT_STRIDE, MAX_GRID_ITEMS};
 pub use random::{
-    Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings, QUICK_TRIALS,
+    Draw, RandomSampler, Rejection, SampleVolume, SamplerStats, WindowSettings, DEFAULT_INPUT_SIZE,
+    DEFAULT_PAD_SIZE, QUICK_TRIALS,
 };
 pub use schedule::ChunkSchedule;
 pub use volume::{separate_arrays, ArrayNames, Volume};

@@ -66,13 +66,31 @@ pub struct WindowSettings {
     pub pad_mode: PadMode,
 }
 
+/// PyTC's `MODEL.INPUT_SIZE` default, `[8, 256, 256]`: the one place this default is written
+/// (the config, [`WindowSettings::default`]).
+///
+/// ```
+/// assert_eq!(voxload::sampler::DEFAULT_INPUT_SIZE, [8, 256, 256]);
+/// ```
+pub const DEFAULT_INPUT_SIZE: Shape = [8, 256, 256];
+
+/// PyTC's `DATASET.PAD_SIZE` default, `[2, 64, 64]`: volumes count as padded by this much on
+/// each side. The one place this default is written (the config, the loader builder,
+/// [`WindowSettings::default`]).
+///
+/// ```
+/// assert_eq!(voxload::sampler::DEFAULT_PAD_SIZE, [2, 64, 64]);
+/// ```
+pub const DEFAULT_PAD_SIZE: Coord = [2, 64, 64];
+
 impl Default for WindowSettings {
-    /// PyTC's defaults: input and sample `(8, 256, 256)`, pad `(2, 64, 64)`, reflect.
+    /// PyTC's defaults: input and sample [`DEFAULT_INPUT_SIZE`], pad [`DEFAULT_PAD_SIZE`],
+    /// reflect.
     fn default() -> Self {
         WindowSettings {
-            sample: [8, 256, 256],
-            input: [8, 256, 256],
-            pad: [2, 64, 64],
+            sample: DEFAULT_INPUT_SIZE,
+            input: DEFAULT_INPUT_SIZE,
+            pad: DEFAULT_PAD_SIZE,
             pad_mode: PadMode::Reflect,
         }
     }

@@ -349,7 +349,8 @@ pub fn separate_arrays(store: &Path, prefix: &str) -> Result<Vec<(String, ArrayM
         return Err(Error::NotZarr {
             path: crate::store::array_dir(store, prefix),
             reason: format!(
-                "no separate arrays `{prefix}/0000`, `{prefix}/0001`, ... here (as `ingest --separate` writes them)"
+                "no separate arrays `{prefix}/0000`, `{prefix}/0001`, ... here (as {} writes them)",
+                crate::error::LibraryOption::Separate
             ),
         });
     }

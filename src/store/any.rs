@@ -4,32 +4,11 @@
 use std::path::Path;
 
 use super::{array_dir, ArrayMeta, MappedArray, OpenOptions};
-use crate::{Bbox, DType, PadMode, Result, Shape};
+use crate::{dispatch_dtype, match_dtype, Bbox, PadMode, Result, Shape};
 
-/// A mapped array of any supported data type.
-pub enum AnyArray {
-    /// `uint8`
-    U8(MappedArray<u8>),
-    /// `uint16`
-    U16(MappedArray<u16>),
-    /// `uint32`
-    U32(MappedArray<u32>),
-    /// `uint64`
-    U64(MappedArray<u64>),
-    /// `float32`
-    F32(MappedArray<f32>),
-}
-
-macro_rules! each {
-    ($self:expr, $a:ident => $body:expr) => {
-        match $self {
-            AnyArray::U8($a) => $body,
-            AnyArray::U16($a) => $body,
-            AnyArray::U32($a) => $body,
-            AnyArray::U64($a) => $body,
-            AnyArray::F32($a) => $body,
-        }
-    };
+crate::element::dtype_enum! {
+    /// A mapped array of any supported data type.
+    pub enum AnyArray of MappedArray;
 }
 
 impl AnyArray {
@@ -39,13 +18,9 @@ impl AnyArray {
     /// As [`MappedArray::open_with`].
     pub fn open(store: &Path, name: &str, options: &OpenOptions) -> Result<Self> {
         let meta = ArrayMeta::read(&array_dir(store, name))?;
-        Ok(match meta.dtype {
-            DType::U8 => AnyArray::U8(MappedArray::open_with(store, name, options)?),
-            DType::U16 => AnyArray::U16(MappedArray::open_with(store, name, options)?),
-            DType::U32 => AnyArray::U32(MappedArray::open_with(store, name, options)?),
-            DType::U64 => AnyArray::U64(MappedArray::open_with(store, name, options)?),
-            DType::F32 => AnyArray::F32(MappedArray::open_with(store, name, options)?),
-        })
+        Ok(dispatch_dtype!(meta.dtype, T => {
+            AnyArray::from(MappedArray::<T>::open_with(store, name, options)?)
+        }))
     }
 
     /// A 2D PNG or TIFF image as a `(1, H, W)` array of the file's own type, decoded on demand
@@ -60,25 +35,21 @@ impl AnyArray {
             crate::ingest::Content::Image
         };
         let (image, shape) = super::image::ImageFile::probe(path, content)?;
-        Ok(match image.dtype {
-            DType::U8 => AnyArray::U8(MappedArray::from_image(image, shape)?),
-            DType::U16 => AnyArray::U16(MappedArray::from_image(image, shape)?),
-            DType::U32 => AnyArray::U32(MappedArray::from_image(image, shape)?),
-            DType::U64 => AnyArray::U64(MappedArray::from_image(image, shape)?),
-            DType::F32 => AnyArray::F32(MappedArray::from_image(image, shape)?),
-        })
+        Ok(dispatch_dtype!(image.dtype, T => {
+            AnyArray::from(MappedArray::<T>::from_image(image, shape)?)
+        }))
+    }
+
+    /// The array's metadata (see [`MappedArray::meta`]).
+    #[must_use]
+    pub fn meta(&self) -> &ArrayMeta {
+        match_dtype!(self, AnyArray(a) => a.meta())
     }
 
     /// The array's shape.
     #[must_use]
     pub fn shape(&self) -> Shape {
-        each!(self, a => a.shape())
-    }
-
-    /// The stored data type.
-    #[must_use]
-    pub fn dtype(&self) -> DType {
-        each!(self, a => a.meta().dtype)
+        match_dtype!(self, AnyArray(a) => a.shape())
     }
 
     /// Reads `window` (padded by `pad`) into `out` as a `float32` image: integers scaled to
@@ -129,13 +100,11 @@ impl AnyArray {
                 window.num_voxels()
             )));
         }
-        match self {
-            AnyArray::F32(a) => a.read_into(window, pad, out),
-            AnyArray::U8(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
-            AnyArray::U16(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
-            AnyArray::U32(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
-            AnyArray::U64(a) => with_window(a, window, pad, |v| writes.convert(v, out)),
+        if let AnyArray::F32(a) = self {
+            // Already an image: read straight into `out`.
+            return a.read_into(window, pad, out);
         }
+        match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| writes.convert(v, out)))
     }
 
     /// The number of non-zero voxels of `window` (padded by `pad`).
@@ -143,7 +112,7 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::read`].
     pub fn count_nonzero(&self, window: Bbox, pad: PadMode) -> Result<u64> {
-        each!(self, a => with_window(a, window, pad, count_nonzero))
+        match_dtype!(self, AnyArray(a) => with_window(a, window, pad, count_nonzero))
     }
 
     /// The number of distinct values in `window` (padded by `pad`), background included.
@@ -151,7 +120,7 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::read`].
     pub fn count_distinct(&self, window: Bbox, pad: PadMode) -> Result<u64> {
-        each!(self, a => with_window(a, window, pad, |v| {
+        match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| {
             let mut values: Vec<u64> = v.iter().map(|x| crate::Element::to_f64(*x).to_bits()).collect();
             values.sort_unstable();
             values.dedup();

@@ -22,35 +22,74 @@ pub const TEMP_MARKER: &str = ".voxload-tmp-";
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// The environment variable of the fault hook: when set to `N`, the process aborts right after
-/// its `N`-th atomic write, as a crash would (used by the kill-and-resume tests).
+/// its `N`-th atomic write, as a crash would (used by the kill-and-resume tests). Read only in
+/// builds with the `fault-injection` feature.
 pub const FAULT_ENV: &str = "VOXLOAD_FAULT_AFTER_WRITES";
 
 /// The environment variable of the full-disk hook: when set to `N`, every atomic write after
 /// the process's `N`-th fails with `ENOSPC` ("No space left on device") part way through its
-/// temporary file, as on a disk that has filled up (used by the full-disk tests).
+/// temporary file, as on a disk that has filled up (used by the full-disk tests). Read only in
+/// builds with the `fault-injection` feature.
 pub const FULL_DISK_ENV: &str = "VOXLOAD_FAULT_ENOSPC_AFTER_WRITES";
 
-/// Successful atomic writes so far (counted only when a hook is set).
-static WRITES: AtomicU64 = AtomicU64::new(0);
+/// The write-fault hooks: compiled only with the `fault-injection` feature, so a normal build
+/// cannot be made to fail by its environment.
+#[cfg(feature = "fault-injection")]
+mod hooks {
+    use std::io::Write;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
 
-fn hook(env: &'static str, cell: &'static std::sync::OnceLock<Option<u64>>) -> Option<u64> {
-    *cell.get_or_init(|| std::env::var(env).ok().and_then(|v| v.parse().ok()))
+    /// Successful atomic writes so far (counted only when a hook is set).
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+
+    fn hook(env: &'static str, cell: &'static OnceLock<Option<u64>>) -> Option<u64> {
+        *cell.get_or_init(|| std::env::var(env).ok().and_then(|v| v.parse().ok()))
+    }
+
+    fn fault_after() -> Option<u64> {
+        static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+        hook(super::FAULT_ENV, &AFTER)
+    }
+
+    fn disk_full_after() -> Option<u64> {
+        static AFTER: OnceLock<Option<u64>> = OnceLock::new();
+        hook(super::FULL_DISK_ENV, &AFTER)
+    }
+
+    /// Before a write to `tmp`: on a "full disk", writes half of `bytes` and fails.
+    pub(super) fn before_write(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        if disk_full_after().is_some_and(|n| WRITES.load(Ordering::SeqCst) >= n) {
+            std::fs::File::create(tmp)?.write_all(&bytes[..bytes.len() / 2])?;
+            return Err(std::io::Error::from_raw_os_error(libc::ENOSPC));
+        }
+        Ok(())
+    }
+
+    /// After a successful write: counts it, and aborts once the fault hook's count is reached.
+    pub(super) fn after_write() {
+        if fault_after().is_some() || disk_full_after().is_some() {
+            let done = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
+            if fault_after().is_some_and(|after| done >= after) {
+                std::process::abort();
+            }
+        }
+    }
 }
 
-fn fault_after() -> Option<u64> {
-    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    hook(FAULT_ENV, &AFTER)
-}
+/// Without the `fault-injection` feature the hooks do nothing.
+#[cfg(not(feature = "fault-injection"))]
+mod hooks {
+    use std::path::Path;
 
-fn disk_full_after() -> Option<u64> {
-    static AFTER: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
-    hook(FULL_DISK_ENV, &AFTER)
-}
+    #[inline]
+    pub(super) fn before_write(_tmp: &Path, _bytes: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
 
-/// Writes half of `bytes` to `tmp`, then fails as a full disk does.
-fn fill_up(tmp: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    std::fs::File::create(tmp)?.write_all(&bytes[..bytes.len() / 2])?;
-    Err(std::io::Error::from_raw_os_error(libc::ENOSPC))
+    #[inline]
+    pub(super) fn after_write() {}
 }
 
 /// A zarrs filesystem store that writes atomically (temporary file, then rename).
@@ -125,9 +164,7 @@ pub fn write_atomic_with(dest: &Path, bytes: &[u8], direct: bool) -> std::io::Re
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
     let result = (|| {
-        if disk_full_after().is_some_and(|n| WRITES.load(Ordering::SeqCst) >= n) {
-            fill_up(&tmp, bytes)?;
-        }
+        hooks::before_write(&tmp, bytes)?;
         if !(direct && write_direct(&tmp, bytes)?) {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(bytes)?;
@@ -136,11 +173,8 @@ pub fn write_atomic_with(dest: &Path, bytes: &[u8], direct: bool) -> std::io::Re
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-    } else if fault_after().is_some() || disk_full_after().is_some() {
-        let done = WRITES.fetch_add(1, Ordering::SeqCst) + 1;
-        if fault_after().is_some_and(|after| done >= after) {
-            std::process::abort();
-        }
+    } else {
+        hooks::after_write();
     }
     result
 }

@@ -70,13 +70,8 @@ impl ImageFile {
 
     fn to_bytes(&self, plane: &Plane) -> Result<Decoded> {
         let p = &self.path;
-        let bytes = match self.dtype {
-            DType::U8 => plane_bytes::<u8>(p, plane, self.content)?,
-            DType::U16 => plane_bytes::<u16>(p, plane, self.content)?,
-            DType::U32 => plane_bytes::<u32>(p, plane, self.content)?,
-            DType::U64 => plane_bytes::<u64>(p, plane, self.content)?,
-            DType::F32 => plane_bytes::<f32>(p, plane, self.content)?,
-        };
+        let bytes =
+            crate::dispatch_dtype!(self.dtype, T => plane_bytes::<T>(p, plane, self.content)?);
         Ok(Arc::new(bytes))
     }
 

@@ -4,6 +4,7 @@ mod any;
 pub mod atomic;
 mod bounded;
 mod chunks;
+pub(crate) mod durable;
 mod guard;
 mod image;
 mod json;

@@ -137,6 +137,12 @@ impl ArraySlot {
         let staging = self.write_dir();
         let dir = array_dir(&self.store, &self.name);
         exchange(&staging, &dir)?;
+        // The swap itself on stable storage: the entries of the parent directory.
+        if let Some(parent) = dir.parent() {
+            std::fs::File::open(parent)
+                .and_then(|d| d.sync_all())
+                .map_err(|e| Error::io(parent, e))?;
+        }
         // `staging` now holds the old array.
         remove_tree(&staging)
     }

@@ -30,8 +30,9 @@ use super::bounded::Chain;
 use super::meta::{ArrayMeta, Layout, Status};
 use super::shard_index::{IndexSpec, InnerLen};
 use super::{array_dir, list_arrays, zarrs_path, MappedArray, OpenOptions};
+use crate::error::LibraryOption;
 use crate::ingest::{Content, Ingest, Input};
-use crate::{Bbox, DType, Element, Error, PadMode, Result, Shape};
+use crate::{Bbox, Element, Error, PadMode, Result, Shape};
 
 /// One thing wrong with a store, naming the file (or array directory) it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -144,7 +145,11 @@ fn verify_array(store: &Path, name: &str, meta: Result<ArrayMeta>) -> ArrayRepor
         Status::Complete => {}
         Status::InProgress => report.problems.push(Problem {
             path: dir.join("zarr.json"),
-            reason: "marked in-progress: an ingest has not finished (finish it with ingest --resume, or ingest --finalize after --z-range jobs)".into(),
+            reason: format!(
+                "marked in-progress: an ingest has not finished (finish it with {}, or `Ingest::finalize` after {} jobs)",
+                LibraryOption::Resume,
+                LibraryOption::ZRange
+            ),
         }),
         Status::Unmarked => report
             .notes
@@ -169,7 +174,7 @@ fn verify_array(store: &Path, name: &str, meta: Result<ArrayMeta>) -> ArrayRepor
     };
     if let FileCheck::Decoded(_) = check {
         report.notes.push(
-            "chunks are decoded by zarrs: their files are checked as the reader checks them before decoding (file type and size, shard indexes, declared zstd sizes), their voxels not decoded (use --source to compare voxels)".into(),
+            "chunks are decoded by zarrs: their files are checked as the reader checks them before decoding (file type and size, shard indexes, declared zstd sizes), their voxels not decoded (`compare_source` compares voxels)".into(),
         );
     }
     // Walk the files that exist, not every chunk position: a declared shape of 2^62 voxels
@@ -340,7 +345,9 @@ impl FileCheck {
         let Some(spec) = shard else {
             if len != chunk_bytes {
                 return Err(format!(
-                    "chunk file is {len} bytes, expected {chunk_bytes}; truncated or corrupt (re-ingest it: ingest --resume redoes unrecorded slabs, --overwrite redoes all)"
+                    "chunk file is {len} bytes, expected {chunk_bytes}; truncated or corrupt (re-ingest it: {} redoes unrecorded slabs, {} all of them)",
+                    LibraryOption::Resume,
+                    LibraryOption::Overwrite
                 ));
             }
             return Ok(true);
@@ -359,12 +366,12 @@ impl FileCheck {
 
 /// Compares array `name` of `store`, slab by slab (one chunk or shard depth at a time, so memory
 /// holds two slabs), with the ingest input `source` decoded as [`Ingest`] would (`label` as
-/// `ingest --label`); appends a [`Problem`] per slab that differs or cannot be read, naming the
+/// [`Ingest::label`]); appends a [`Problem`] per slab that differs or cannot be read, naming the
 /// first differing voxel, to the array's report.
 ///
 /// # Errors
-/// The source cannot be recognised or probed ([`crate::ingest::IngestError`], as an
-/// [`Error::Parse`] naming the input), or the array's metadata is unusable.
+/// The source cannot be recognised or probed ([`Error::Ingest`], naming the input file), or
+/// the array's metadata is unusable.
 pub fn compare_source(
     store: &Path,
     name: &str,
@@ -372,15 +379,7 @@ pub fn compare_source(
     label: bool,
     report: &mut ArrayReport,
 ) -> Result<()> {
-    let source_error = |e: crate::ingest::IngestError| Error::Parse {
-        what: "ingest input",
-        input: source.display().to_string(),
-        reason: e.to_string(),
-    };
-    let (input, content, shape, _) = Ingest::new(source, store)
-        .label(label)
-        .plan()
-        .map_err(source_error)?;
+    let (input, content, shape, _) = Ingest::new(source, store).label(label).plan()?;
     let dir = array_dir(store, name);
     let meta = ArrayMeta::read(&dir)?;
     if shape != meta.shape {
@@ -402,13 +401,7 @@ pub fn compare_source(
         shape,
         depth: meta.chunk[0],
     };
-    match meta.dtype {
-        DType::U8 => job.run::<u8>(report),
-        DType::U16 => job.run::<u16>(report),
-        DType::U32 => job.run::<u32>(report),
-        DType::U64 => job.run::<u64>(report),
-        DType::F32 => job.run::<f32>(report),
-    }
+    crate::dispatch_dtype!(meta.dtype, T => job.run::<T>(report))
 }
 
 struct Compare<'a> {

@@ -73,6 +73,10 @@ pub struct ArrayWriter<T> {
     slot: ArraySlot,
     /// The chunk shape when the array is raw (chunks written without zarrs), else `None`.
     raw_chunk: Option<Shape>,
+    /// Flush every file to stable storage before marking the array complete.
+    durable: bool,
+    /// The depth of one layer of the chunk grid (of shards, when sharded).
+    layer_depth: u64,
     _type: PhantomData<T>,
 }
 
@@ -198,8 +202,9 @@ impl<T: Element> ArrayWriter<T> {
     }
 
     fn wrap(array: Array<AtomicFsStore>, dir: PathBuf, slot: ArraySlot) -> Self {
-        let raw_chunk = ArrayMeta::read(&dir)
-            .ok()
+        let meta = ArrayMeta::read(&dir).ok();
+        let raw_chunk = meta
+            .as_ref()
             .filter(|m| m.layout == Layout::Raw)
             .map(|m| m.chunk);
         ArrayWriter {
@@ -207,6 +212,8 @@ impl<T: Element> ArrayWriter<T> {
             dir,
             slot,
             raw_chunk,
+            durable: true,
+            layer_depth: meta.map_or(1, |m| m.chunk[0]),
             _type: PhantomData,
         }
     }
@@ -233,6 +240,38 @@ impl<T: Element> ArrayWriter<T> {
     /// [`AtomicFsStore::set_direct_io`]).
     pub fn set_direct_io(&self, on: bool) {
         self.array.storage().set_direct_io(on);
+    }
+
+    /// With durability on (see [`ArrayWriter::set_durable`]), flushes the chunk or shard files
+    /// of the grid layer holding slice `z` (the files `c/Z/…` of its slab) and the directories
+    /// naming them to stable storage; a writer calls it before recording the slab as done, so
+    /// that after a power loss a slab's record never outlives its chunks. Does nothing with
+    /// durability off.
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming the file or directory that could not be flushed.
+    pub fn sync_layer(&self, z: u64) -> Result<()> {
+        if !self.durable {
+            return Ok(());
+        }
+        let layer = z / self.layer_depth.max(1);
+        let chunks = self.dir.join("c");
+        let slab = chunks.join(layer.to_string());
+        if slab.is_dir() {
+            super::durable::sync_tree(&slab)?;
+        }
+        if chunks.is_dir() {
+            super::durable::sync_dirs(&[&chunks, &self.dir])?;
+        }
+        Ok(())
+    }
+
+    /// Whether [`ArrayWriter::finish`] first flushes every file of the array to stable storage
+    /// (`fsync`), so that an array marked complete survives a power loss (default on; turn it
+    /// off for scratch data, where a crash of the machine may then leave a complete-marked
+    /// array with chunks missing).
+    pub fn set_durable(&mut self, on: bool) {
+        self.durable = on;
     }
 
     /// The directory being written: the array's own, or its staging copy while it replaces an
@@ -282,7 +321,13 @@ impl<T: Element> ArrayWriter<T> {
     /// # Errors
     /// [`Error::Zarrs`] when the metadata cannot be written, [`Error::Io`] when the swap fails.
     pub fn finish(mut self) -> Result<()> {
+        if self.durable {
+            super::durable::sync_tree(&self.dir)?;
+        }
         mark_complete(&mut self.array, &self.dir)?;
+        if self.durable {
+            super::durable::sync_mark(self.array.storage().root(), &self.dir)?;
+        }
         self.slot.commit()
     }
 }

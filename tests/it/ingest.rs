@@ -6,7 +6,7 @@ use std::path::Path;
 
 use ndarray::Array3;
 use voxload::ingest::{Ingest, IngestError};
-use voxload::{Bbox, Element, MappedArray, PadMode};
+use voxload::{Bbox, Element, Error, MappedArray, PadMode};
 
 use crate::ingest_util::*;
 
@@ -126,11 +126,6 @@ fn multipage_tiff_stack() {
     assert_eq!(read_all::<u8>(&store, "image"), volume);
 }
 
-pub fn small_dataset(dir: &Path) -> std::path::PathBuf {
-    let volume = random_volume([4, 20, 20], 256, 1);
-    write_tile_dataset(dir, &volume, [10, 10], [0, 0], TileFormat::Png8)
-}
-
 #[test]
 fn missing_tile_names_the_file_or_is_filled() {
     let dir = tempfile::tempdir().unwrap();
@@ -139,7 +134,7 @@ fn missing_tile_names_the_file_or_is_filled() {
     std::fs::remove_file(&gone).unwrap();
     let store = dir.path().join("o.zarr");
     match Ingest::new(&json, &store).chunk([2, 8, 8]).run() {
-        Err(IngestError::Missing { path }) => assert_eq!(path, gone),
+        Err(Error::Ingest(IngestError::Missing { path })) => assert_eq!(path, gone),
         other => panic!("expected Missing, got {other:?}"),
     }
     let report = Ingest::new(&json, &store)
@@ -164,7 +159,7 @@ fn corrupt_and_wrong_size_tiles_are_named() {
     std::fs::write(&bad, b"\x89PNG\r\n\x1a\nnot really").unwrap();
     let store = dir.path().join("o.zarr");
     match Ingest::new(&json, &store).chunk([2, 8, 8]).run() {
-        Err(IngestError::Decode { path, .. }) => assert_eq!(path, bad),
+        Err(Error::Ingest(IngestError::Decode { path, .. })) => assert_eq!(path, bad),
         other => panic!("expected Decode, got {other:?}"),
     }
     png_gray(&bad, &ndarray::Array2::<u8>::zeros((10, 9)), false);
@@ -173,11 +168,11 @@ fn corrupt_and_wrong_size_tiles_are_named() {
         .overwrite(true)
         .run()
     {
-        Err(IngestError::TileSize {
+        Err(Error::Ingest(IngestError::TileSize {
             path,
             found,
             expected,
-        }) => {
+        })) => {
             assert_eq!((path, found, expected), (bad, [10, 9], [10, 10]));
         }
         other => panic!("expected TileSize, got {other:?}"),
@@ -195,7 +190,7 @@ fn sixteen_bit_tile_in_an_eight_bit_volume_is_a_type_error() {
         .run()
         .unwrap_err();
     assert!(
-        matches!(err, IngestError::TileType { ref path, .. } if *path == odd),
+        matches!(err, Error::Ingest(IngestError::TileType { ref path, .. }) if *path == odd),
         "{err}"
     );
 }
@@ -234,7 +229,7 @@ fn bad_json_keys_are_named() {
         let json = small_dataset(dir.path());
         edit_json(&json, edit);
         match Ingest::new(&json, dir.path().join("o.zarr")).run() {
-            Err(IngestError::Json { key: k, path, .. }) => {
+            Err(Error::Ingest(IngestError::Json { key: k, path, .. })) => {
                 assert_eq!((k.as_str(), path), (key, json.clone()));
             }
             other => panic!("{key}: expected Json error, got {other:?}"),
@@ -253,7 +248,7 @@ fn existing_output_is_refused_and_kept() {
         .chunk([2, 8, 8])
         .run()
         .unwrap_err();
-    assert!(err.to_string().contains("--overwrite"), "{err}");
+    assert!(err.to_string().contains("Ingest::overwrite"), "{err}");
     assert_eq!(tree(&store), before, "a refused run changed the store");
 }
 
@@ -282,7 +277,7 @@ fn zarr_python_reads_an_ingested_store() {
         .chunk([2, 8, 8])
         .run()
         .unwrap();
-    crate::interop::run_python(&["check_store.py", store.to_str().unwrap()]);
+    crate::util::run_python(&["check_store.py", store.to_str().unwrap()]);
 }
 
 #[test]
@@ -352,7 +347,7 @@ fn separate_writes_one_array_per_image_of_any_size() {
         .run()
         .unwrap_err();
     assert!(
-        matches!(err, IngestError::TileSize { ref path, .. } if path.ends_with("b.png")),
+        matches!(err, Error::Ingest(IngestError::TileSize { ref path, .. }) if path.ends_with("b.png")),
         "{err}"
     );
     let report = Ingest::new(dir.path().join("list.txt"), &store)
@@ -546,7 +541,7 @@ fn huge_declared_dimensions_are_an_error_and_write_nothing() {
     let store = dir.path().join("huge.zarr");
     let err = Ingest::new(&json, &store).run().unwrap_err();
     assert!(
-        matches!(err, IngestError::Options(ref m) if m.contains("slab")),
+        matches!(err, Error::Ingest(IngestError::Options { ref reason, .. }) if reason.contains("slab")),
         "{err}"
     );
     assert!(!store.exists(), "a failed plan left a store behind");

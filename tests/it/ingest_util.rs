@@ -1,4 +1,7 @@
 //! Writing synthetic tile datasets for the ingest tests.
+//! Shared by the library's tests (`tests/it`) and the command-line crate's (`tools/tests/cli`);
+//! each uses a part.
+#![allow(dead_code)]
 
 use std::path::Path;
 
@@ -166,4 +169,10 @@ pub fn tree(root: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     }
     out.sort();
     out
+}
+
+/// A small PNG tile dataset ((4, 20, 20), 10 x 10 tiles) in `dir`; its tile JSON.
+pub fn small_dataset(dir: &Path) -> std::path::PathBuf {
+    let volume = random_volume([4, 20, 20], 256, 1);
+    write_tile_dataset(dir, &volume, [10, 10], [0, 0], TileFormat::Png8)
 }

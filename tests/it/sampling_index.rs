@@ -232,3 +232,74 @@ fn an_index_must_fit_its_volume() {
     assert!(err.to_string().contains("volume 0"), "{err}");
     assert!(ForegroundIndex::from_counts([8, 20, 21], [8, 8, 8], vec![0; 8]).is_err());
 }
+
+#[test]
+fn from_config_keeps_its_index_in_the_cache_and_reports_a_failed_save() {
+    use voxload::config::Config;
+    use voxload::loader::{LoaderBuilder, Mode};
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("em.zarr");
+    let label = sparse_label([16, 96, 96], 6, 3);
+    write_array(
+        &store,
+        "image",
+        &label.mapv(|v| v as u8),
+        [8, 32, 32],
+        Encoding::Raw,
+    )
+    .unwrap();
+    write_array(&store, "label", &label, [8, 32, 32], Encoding::Raw).unwrap();
+    let config = r#"{"DATASET": {"INPUT_PATH": "em.zarr", "LABEL_NAME": "label",
+        "REJECT_SAMPLING": {"SIZE_THRES": 50}}, "MODEL": {"INPUT_SIZE": [4, 32, 32]},
+        "AUGMENTOR": {"ENABLED": false}}"#;
+    let config = Config::from_str_at(config, dir.path()).unwrap();
+    let cache = dir.path().join("cache");
+    let builder = LoaderBuilder::from_config(&config, Mode::Train)
+        .unwrap()
+        .index_cache(Some(cache.clone()))
+        .samples(4);
+    let cached = builder.build().unwrap();
+    assert_eq!(cached.stats().index_cache_failures, 0);
+    assert!(cached.warnings().is_empty());
+    assert!(cache.join("fgindex").is_dir());
+    // The input store is only read.
+    assert!(!store
+        .join("label")
+        .join(voxload::sampler::INDEX_NAME)
+        .exists());
+    // A cache that cannot be written: the index is used all the same, and the failure is told.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"a file, not a directory").unwrap();
+    let unsaved = builder.clone().index_cache(Some(blocked)).build().unwrap();
+    assert_eq!(unsaved.stats().index_cache_failures, 1);
+    assert!(
+        unsaved.warnings()[0].contains("blocked"),
+        "{:?}",
+        unsaved.warnings()
+    );
+    // In memory, cached or not: the same stream.
+    let in_memory = builder.clone().index_cache(None).build().unwrap();
+    let collect = |it: voxload::loader::Serial| it.map(Result::unwrap).collect::<Vec<_>>();
+    let (a, b, c) = (collect(cached), collect(unsaved), collect(in_memory));
+    assert_eq!(a, c);
+    assert_eq!(b, c);
+}
+
+#[test]
+fn cached_index_of_a_rewritten_label_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, cache) = (dir.path().join("s"), dir.path().join("cache"));
+    let label = sparse_label([10, 20, 30], 4, 2);
+    write_array(&store, "seg", &label, [5, 10, 10], Encoding::Raw).unwrap();
+    let first = ForegroundIndex::open_or_build_cached(&open(&store, "seg"), [4, 8, 8], &cache)
+        .unwrap()
+        .0;
+    assert_eq!(first.counts(), naive_counts(&label, [4, 8, 8]));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let other = label.mapv(|v| u16::from(v == 0));
+    write_array(&store, "seg", &other, [5, 10, 10], Encoding::Raw).unwrap();
+    let second = ForegroundIndex::open_or_build_cached(&open(&store, "seg"), [4, 8, 8], &cache)
+        .unwrap()
+        .0;
+    assert_eq!(second.counts(), naive_counts(&other, [4, 8, 8]));
+}

@@ -1,4 +1,7 @@
 //! Helpers shared by the integration tests: synthetic volumes and a naïve padding oracle.
+//! Shared by the library's tests (`tests/it`) and the command-line crate's (`tools/tests/cli`);
+//! each uses a part.
+#![allow(dead_code)]
 
 use ndarray::Array3;
 use voxload::{Bbox, Element, PadMode};
@@ -115,97 +118,6 @@ pub fn in_child_process(test: &str) -> bool {
     true
 }
 
-/// Runs the `voxload` binary: whether it succeeded, and its stdout then stderr.
-pub fn run_voxload(args: &[&str]) -> (bool, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_voxload"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
-}
-
-/// How a binary run under [`run_bounded`] ended.
-#[derive(Debug)]
-pub struct Bounded {
-    /// The exit code; `None` when a signal ended the process (an abort, or the deadline).
-    pub code: Option<i32>,
-    /// Whether the deadline killed it.
-    pub timed_out: bool,
-    /// Its stdout, then its stderr.
-    pub text: String,
-}
-
-impl Bounded {
-    /// Asserts a clean failure: exit code 2 or 1 (not a signal, not a timeout), no panic, no
-    /// aborted allocation, and the message contains every one of `names`.
-    pub fn assert_clean_error(&self, names: &[&str]) {
-        assert!(
-            !self.timed_out,
-            "still running at the deadline: {}",
-            self.text
-        );
-        assert!(
-            matches!(self.code, Some(c) if c != 0),
-            "expected a failing exit code, got {:?}: {}",
-            self.code,
-            self.text
-        );
-        assert!(!self.text.contains("panicked"), "{}", self.text);
-        assert!(!self.text.contains("memory allocation"), "{}", self.text);
-        for name in names {
-            assert!(
-                self.text.contains(name),
-                "`{name}` not named in: {}",
-                self.text
-            );
-        }
-    }
-}
-
-/// Runs one of the crate's binaries (`voxload` or `ingest`) with `args` under an address-space
-/// limit of `mem_mib` MiB (so an absurd allocation aborts it) and a deadline of `secs` seconds
-/// (after which it is killed), with stdin closed.
-pub fn run_bounded(bin: &str, args: &[&str], mem_mib: u64, secs: u64) -> Bounded {
-    let exe = match bin {
-        "voxload" => env!("CARGO_BIN_EXE_voxload"),
-        "ingest" => env!("CARGO_BIN_EXE_ingest"),
-        other => panic!("unknown binary {other}"),
-    };
-    let mut child = std::process::Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "ulimit -v {} && exec \"$0\" \"$@\"",
-            mem_mib * 1024
-        ))
-        .arg(exe)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    let mut timed_out = false;
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            timed_out = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    Bounded {
-        code: out.status.code(),
-        timed_out,
-        text,
-    }
-}
-
 /// Every regular file under `dir` (recursively, symlinks not followed) with a hash of its
 /// bytes, by path relative to `dir`: compare before and after to show nothing changed.
 pub fn tree_hash(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
@@ -236,4 +148,39 @@ pub fn tree_hash(dir: &std::path::Path) -> std::collections::BTreeMap<String, u6
         }
     }
     out
+}
+
+/// The repository's root (the library's manifest directory), from the library's tests or the
+/// command-line crate's (`tools/`).
+pub fn repo_dir() -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    if dir.join("tools").is_dir() {
+        dir.to_path_buf()
+    } else {
+        dir.parent().unwrap().to_path_buf()
+    }
+}
+
+/// The Python interpreter with zarr and numpy: `$VOXLOAD_PYTHON`, else `python3`.
+pub fn python() -> String {
+    std::env::var("VOXLOAD_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+pub fn run_python(args: &[&str]) {
+    let script_dir = repo_dir().join("tests/interop");
+    let mut cmd = std::process::Command::new(python());
+    cmd.arg(script_dir.join(args[0])).args(&args[1..]);
+    let out = cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run {} (set VOXLOAD_PYTHON or run scripts/test.sh): {e}",
+            python()
+        )
+    });
+    assert!(
+        out.status.success(),
+        "{} failed:\n{}\n{}",
+        args[0],
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

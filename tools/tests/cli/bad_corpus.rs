@@ -13,9 +13,7 @@ use voxload::{Bbox, Error, MappedArray, PadMode};
 
 /// A corpus file.
 pub fn bad(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/bad")
-        .join(name)
+    crate::util::repo_dir().join("tests/bad").join(name)
 }
 
 /// Runs `f` on its own thread and fails the test if it panics or takes longer than 30 s.
@@ -58,14 +56,18 @@ fn assert_decode_error(name: &str) {
 /// Ingests `input` into a fresh store; the error, which must come.
 fn ingest(input: &str) -> IngestError {
     let path = bad(input);
-    watchdog(input, move || {
+    let err = watchdog(input, move || {
         let out = tempfile::tempdir().unwrap();
         Ingest::new(path, out.path().join("out.zarr"))
             .threads(Some(1))
             .run()
             .map(|r| r.shape)
     })
-    .expect_err(input)
+    .expect_err(input);
+    match err {
+        Error::Ingest(e) => e,
+        other => panic!("{input}: expected an ingest error, got {other:?}"),
+    }
 }
 
 fn assert_json_error(name: &str, key: &str) {
@@ -519,6 +521,14 @@ mod verify {
         let (ok, text) = verify_cmd(&[dir.path()]);
         assert!(!ok);
         assert!(text.contains("raw/c/1/0/1"), "{text}");
+        // Problems found: exit code 1 (an error of the command would be 2).
+        let run = crate::util::run_bounded(
+            "voxload",
+            &["verify", dir.path().to_str().unwrap()],
+            1024,
+            60,
+        );
+        assert_eq!(run.code, Some(1), "{}", run.text);
     }
 
     #[test]
@@ -588,6 +598,11 @@ mod verify {
         ));
         let (ok, _) = verify_cmd(&[dir.path(), Path::new("--array"), Path::new("nope")]);
         assert!(!ok);
+        // An error of the command, not a problem found: exit code 2.
+        let store = dir.path().to_str().unwrap();
+        let run =
+            crate::util::run_bounded("voxload", &["verify", store, "--array", "nope"], 1024, 60);
+        assert_eq!(run.code, Some(2), "{}", run.text);
     }
 
     #[test]

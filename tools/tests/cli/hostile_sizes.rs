@@ -155,16 +155,18 @@ fn ingest_zero_chunk_or_shard_extent_is_an_error_naming_the_option() {
     let input = tile_set(dir.path());
     let (sib, before) = sibling(dir.path());
     let out = dir.path().join("out.zarr");
+    // The library's message names its option; the command line adds the flag.
     for (option, value, name) in [
-        ("--chunk", "0,16,16", "--chunk [0, 16, 16]"),
-        ("--chunk", "4,0,16", "--chunk [4, 0, 16]"),
-        ("--shard", "0,32,32", "--shard [0, 32, 32]"),
+        ("--chunk", "0,16,16", "`Ingest::chunk` [0, 16, 16]"),
+        ("--chunk", "4,0,16", "`Ingest::chunk` [4, 0, 16]"),
+        ("--shard", "0,32,32", "`Ingest::shard` [0, 32, 32]"),
     ] {
         let mut args = vec![s(&input), s(&out), option, value];
         if option == "--shard" {
             args.extend(["--chunk", "2,32,32"]);
         }
-        bounded("ingest", &args).assert_clean_error(&[name, "at least 1"]);
+        let flag = format!("is {option} on the command line");
+        bounded("ingest", &args).assert_clean_error(&[name, "at least 1", &flag]);
         assert!(
             !out.join("image").join("zarr.json").exists(),
             "{option} {value}"
@@ -183,7 +185,7 @@ fn ingest_chunk_file_above_the_limit_is_refused_with_an_override() {
     let out = dir.path().join("out.zarr");
     let run = bounded("ingest", &[s(&input), s(&out), "--chunk", "1,50000,50000"]);
     run.assert_clean_error(&[
-        "--chunk [1, 50000, 50000]",
+        "`Ingest::chunk` [1, 50000, 50000]",
         "2500000000 bytes",
         "--max-chunk-bytes",
     ]);
@@ -202,7 +204,9 @@ fn ingest_chunk_file_above_the_limit_is_refused_with_an_override() {
     // The library: the same check, the same override.
     let job = Ingest::new(&input, &out).chunk([1, 50000, 50000]);
     match job.check_layout([1, 50000, 50000], DType::U8) {
-        Err(IngestError::Options(m)) => assert!(m.contains(&MAX_CHUNK_BYTES.to_string()), "{m}"),
+        Err(IngestError::Options { reason: m, .. }) => {
+            assert!(m.contains(&MAX_CHUNK_BYTES.to_string()), "{m}")
+        }
         other => panic!("{other:?}"),
     }
     let raised = job.max_chunk_bytes(u64::MAX);
@@ -232,7 +236,7 @@ fn ingest_warns_before_writing_millions_of_files() {
     let out = dir.path().join("out.zarr");
     let run = bounded("ingest", &[s(&input), s(&out), "--chunk", "1,1,1"]);
     run.assert_clean_error(&[
-        "warning: --chunk [1, 1, 1] makes 4000000 chunk files",
+        "warning: `Ingest::chunk` (--chunk) [1, 1, 1] makes 4000000 chunk files",
         "missing",
     ]);
 }
@@ -274,7 +278,9 @@ fn tile_larger_than_its_ratio_allows_is_refused_before_resizing() {
         .run()
         .unwrap_err();
     match err {
-        IngestError::TileSize { found, .. } => assert_eq!(found, [512, 512]),
+        Error::Ingest(IngestError::TileSize { found, .. }) => {
+            assert_eq!(found, [512, 512])
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -10,9 +10,10 @@ use super::decode::Content;
 use super::progress::ProgressLog;
 use super::source::Input;
 use super::IngestError;
+use crate::error::LibraryOption;
 use crate::geometry::Chunking;
 use crate::store::{ArrayMeta, ArraySlot, ArrayWriter, Encoding, Existing, Status, DEFAULT_CHUNK};
-use crate::{DType, Element, Shape};
+use crate::{DType, Element, Result, Shape};
 
 mod layout;
 pub use layout::{MANY_FILES, MAX_CHUNK_BYTES};
@@ -37,6 +38,7 @@ pub struct Ingest {
     allow_missing: Option<f64>,
     separate: bool,
     direct_io: bool,
+    durable: bool,
     progress: Option<ProgressFn>,
     max_chunk_bytes: u64,
 }
@@ -81,108 +83,57 @@ impl Ingest {
             allow_missing: None,
             separate: false,
             direct_io: true,
+            durable: true,
             progress: None,
             max_chunk_bytes: MAX_CHUNK_BYTES,
         }
     }
 
-    /// The array's name in the store.
-    #[must_use]
-    pub fn array(mut self, name: &str) -> Self {
-        self.array = name.into();
-        self
-    }
-    /// Treat the input as labels (nearest resizing, RGB packed as `R·65536 + G·256 + B`).
-    #[must_use]
-    pub fn label(mut self, label: bool) -> Self {
-        self.label = label;
-        self
-    }
-    /// The chunk shape (the inner chunk shape when sharded). Default: [`DEFAULT_CHUNK`]. Either
-    /// is clipped to the volume on each axis (see [`Chunking`]), and refused when one file
-    /// would exceed [`Ingest::max_chunk_bytes`] (see [`Ingest::check_layout`]).
-    #[must_use]
-    pub fn chunk(mut self, chunk: Shape) -> Self {
-        self.chunk = Some(chunk);
-        self
-    }
-    /// Write sharded raw with this shard shape (a multiple of the chunk shape), clipped to the
-    /// volume rounded up to a multiple of the chunk shape.
-    #[must_use]
-    pub fn shard(mut self, shard: Option<Shape>) -> Self {
-        self.shard = shard;
-        self
-    }
-    /// Raw or zstd chunks (ignored when sharded).
-    #[must_use]
-    pub fn codec(mut self, codec: Encoding) -> Self {
-        self.codec = codec;
-        self
-    }
-    /// Decoding threads (default: all cores).
-    #[must_use]
-    pub fn threads(mut self, threads: Option<usize>) -> Self {
-        self.threads = threads;
-        self
-    }
-    /// Skip slabs already recorded as finished; redo the rest.
-    #[must_use]
-    pub fn resume(mut self, resume: bool) -> Self {
-        self.resume = resume;
-        self
-    }
-    /// Replace an existing array of the same name.
-    #[must_use]
-    pub fn overwrite(mut self, overwrite: bool) -> Self {
-        self.overwrite = overwrite;
-        self
-    }
-    /// Only slices `[a, b)`, aligned to the slab depth; other processes may fill other ranges.
-    #[must_use]
-    pub fn z_range(mut self, range: Option<(u64, u64)>) -> Self {
-        self.z_range = range;
-        self
-    }
-    /// Fill missing tiles with this value instead of failing.
-    #[must_use]
-    pub fn allow_missing(mut self, fill: Option<f64>) -> Self {
-        self.allow_missing = fill;
-        self
-    }
-    /// Write each image of a list or folder as its own `(1, H, W)` array, `NAME/0000`,
-    /// `NAME/0001`, … (images may then differ in size; PyTC's per-image `DO_SINGLY` use).
-    #[must_use]
-    pub fn separate(mut self, separate: bool) -> Self {
-        self.separate = separate;
-        self
-    }
-    /// Write chunk files with `O_DIRECT`, bypassing the page cache (default on; falls back to
-    /// buffered writes where the filesystem refuses it).
-    #[must_use]
-    pub fn direct_io(mut self, on: bool) -> Self {
-        self.direct_io = on;
-        self
-    }
-    /// Report progress after each slab.
-    #[must_use]
-    pub fn progress(mut self, progress: Option<ProgressFn>) -> Self {
-        self.progress = progress;
-        self
-    }
-    /// The largest uncompressed chunk file (shard file when sharded) a chunk shape may imply,
-    /// in bytes (default [`MAX_CHUNK_BYTES`]); larger shapes are refused by
-    /// [`Ingest::check_layout`].
-    #[must_use]
-    pub fn max_chunk_bytes(mut self, bytes: u64) -> Self {
-        self.max_chunk_bytes = bytes;
-        self
-    }
+    setter!(/// The array's name in the store.
+        array: &str => array.into());
+    setter!(/// Treat the input as labels (nearest resizing, RGB packed as `R·65536 + G·256 + B`).
+        label: bool);
+    setter!(/// The chunk shape (the inner chunk shape when sharded). Default: [`DEFAULT_CHUNK`]. Either
+        /// is clipped to the volume on each axis (see [`Chunking`]), and refused when one file
+        /// would exceed [`Ingest::max_chunk_bytes`] (see [`Ingest::check_layout`]).
+        chunk: Shape => Some(chunk));
+    setter!(/// Write sharded raw with this shard shape (a multiple of the chunk shape), clipped to the
+        /// volume rounded up to a multiple of the chunk shape.
+        shard: Option<Shape>);
+    setter!(/// Raw or zstd chunks (ignored when sharded).
+        codec: Encoding);
+    setter!(/// Decoding threads (default: all cores).
+        threads: Option<usize>);
+    setter!(/// Skip slabs already recorded as finished; redo the rest.
+        resume: bool);
+    setter!(/// Replace an existing array of the same name.
+        overwrite: bool);
+    setter!(/// Only slices `[a, b)`, aligned to the slab depth; other processes may fill other ranges.
+        z_range: Option<(u64, u64)>);
+    setter!(/// Fill missing tiles with this value instead of failing.
+        allow_missing: Option<f64>);
+    setter!(/// Write each image of a list or folder as its own `(1, H, W)` array, `NAME/0000`,
+        /// `NAME/0001`, … (images may then differ in size; PyTC's per-image `DO_SINGLY` use).
+        separate: bool);
+    setter!(/// Write chunk files with `O_DIRECT`, bypassing the page cache (default on; falls back to
+        /// buffered writes where the filesystem refuses it).
+        direct_io: bool);
+    setter!(/// Flush every chunk file to stable storage before the array is marked complete, so a
+        /// power loss never leaves an array marked complete with missing or torn chunks (default
+        /// on; off for scratch data: then only a killed process, not a crashed machine, is safe).
+        durable: bool);
+    setter!(/// Report progress after each slab.
+        progress: Option<ProgressFn>);
+    setter!(/// The largest uncompressed chunk file (shard file when sharded) a chunk shape may imply,
+        /// in bytes (default [`MAX_CHUNK_BYTES`]); larger shapes are refused by
+        /// [`Ingest::check_layout`].
+        max_chunk_bytes: u64);
 
     /// The input, recognised, with the content type and data type the ingest will use.
     ///
     /// # Errors
     /// As [`Input::recognise`] and [`Input::probe`].
-    pub fn plan(&self) -> Result<(Input, Content, Shape, DType), IngestError> {
+    pub fn plan(&self) -> Result<(Input, Content, Shape, DType)> {
         let input = Input::recognise(&self.input)?;
         let implied_label =
             matches!(&input, Input::Tiles(s) if matches!(s.dtype, DType::U32 | DType::U64));
@@ -198,9 +149,10 @@ impl Ingest {
     /// Runs the ingest.
     ///
     /// # Errors
-    /// Any [`IngestError`]; slabs written before the error stay recorded, so a `resume` run
-    /// continues from there.
-    pub fn run(&self) -> Result<IngestReport, IngestError> {
+    /// [`crate::Error::Ingest`] for what only an ingest reports ([`IngestError`]: inputs, tile
+    /// JSON keys, settings), other [`crate::Error`]s from the store; slabs written before the
+    /// error stay recorded, so a `resume` run continues from there.
+    pub fn run(&self) -> Result<IngestReport> {
         crate::store::check_array_name(&self.array)?;
         if self.separate {
             return self.run_separate();
@@ -228,27 +180,33 @@ impl Ingest {
         shape: Shape,
         dtype: DType,
         place: Place<'_>,
-    ) -> Result<IngestReport, IngestError> {
-        match dtype {
-            DType::U8 => self.run_typed::<u8>(input, content, shape, place),
-            DType::U16 => self.run_typed::<u16>(input, content, shape, place),
-            DType::U32 => self.run_typed::<u32>(input, content, shape, place),
-            DType::U64 => self.run_typed::<u64>(input, content, shape, place),
-            DType::F32 => self.run_typed::<f32>(input, content, shape, place),
-        }
+    ) -> Result<IngestReport> {
+        crate::dispatch_dtype!(dtype, T => self.run_typed::<T>(input, content, shape, place))
     }
 
     /// One `(1, H, W)` array per image.
-    fn run_separate(&self) -> Result<IngestReport, IngestError> {
+    fn run_separate(&self) -> Result<IngestReport> {
         let Input::Images(files) = Input::recognise(&self.input)? else {
-            return Err(IngestError::Options(
-                "--separate takes a .txt list of images or a folder of images".into(),
-            ));
+            return Err(IngestError::invalid(
+                &[LibraryOption::Separate],
+                format!(
+                    "{}: {} takes a .txt list of images or a folder of images",
+                    self.input.display(),
+                    LibraryOption::Separate
+                ),
+            )
+            .into());
         };
         if self.z_range.is_some() {
-            return Err(IngestError::Options(
-                "--separate cannot be combined with --z-range".into(),
-            ));
+            return Err(IngestError::invalid(
+                &[LibraryOption::Separate, LibraryOption::ZRange],
+                format!(
+                    "{} cannot be combined with {}",
+                    LibraryOption::Separate,
+                    LibraryOption::ZRange
+                ),
+            )
+            .into());
         }
         // The group of per-image arrays is one place: a replacement builds the whole new group
         // beside the old one and swaps it in at the end.
@@ -259,10 +217,15 @@ impl Ingest {
         };
         let group = ArraySlot::claim(&self.store, &self.array, existing)?;
         if group.kept() && ArrayMeta::read(&group.write_dir()).is_ok() {
-            return Err(IngestError::Options(format!(
-                "{}: exists as a single array; pass --overwrite to replace it with one array per image",
-                group.write_dir().display()
-            )));
+            return Err(IngestError::invalid(
+                &[LibraryOption::Overwrite],
+                format!(
+                    "{}: exists as a single array; set {} to replace it with one array per image",
+                    group.write_dir().display(),
+                    LibraryOption::Overwrite
+                ),
+            )
+            .into());
         }
         let content = if self.label {
             Content::Label
@@ -293,7 +256,10 @@ impl Ingest {
                 },
             });
         }
-        let mut total = total.ok_or_else(|| IngestError::Options("no images".into()))?;
+        let mut total = total.ok_or_else(|| IngestError::Input {
+            path: self.input.clone(),
+            reason: "no images".into(),
+        })?;
         if total.complete {
             group.commit()?;
         }
@@ -338,46 +304,20 @@ impl Ingest {
         content: Content,
         shape: Shape,
         place: Place<'_>,
-    ) -> Result<IngestReport, IngestError> {
+    ) -> Result<IngestReport> {
         let start = Instant::now();
         self.check_layout(shape, T::DTYPE)?;
-        if let Some(fill) = self.allow_missing {
-            crate::pad::representable(fill, T::DTYPE).map_err(|reason| {
-                IngestError::Options(format!(
-                    "allow_missing (--allow-missing={fill}): the fill must be stored in the {} volume as it is: {reason}",
-                    T::DTYPE
-                ))
-            })?;
-        }
+        self.check_fill(T::DTYPE)?;
         let all = self.slabs(shape);
         let range = self.checked_range(shape, &all)?;
         let step = all.first().map_or(1, |s| s.1 - s.0) as usize;
-        // Check once that a slab buffer can be allocated at all (a hostile or mistyped shape
-        // must be an error, not an abort).
-        let slab_voxels = [step, shape[1] as usize, shape[2] as usize]
-            .iter()
-            .try_fold(1usize, |n, &v| n.checked_mul(v))
-            .filter(|n| n.checked_mul(size_of::<T>()).is_some())
-            .ok_or_else(|| {
-                IngestError::Options(format!("a slab of {step} slices of {shape:?} is too large"))
-            })?;
-        let mut probe: Vec<T> = Vec::new();
-        probe.try_reserve_exact(slab_voxels).map_err(|_| {
-            IngestError::Options(format!(
-                "cannot allocate a slab of {step} x {} x {} voxels (not enough memory or address space); use a smaller --chunk depth",
-                shape[1], shape[2]
-            ))
-        })?;
-        drop(probe);
+        self.check_slab::<T>(step, shape)?;
         let slot = place.claim(self)?;
         let dir = slot.write_dir();
         // An existing array is kept only when not replacing (a replacement writes a new one).
         let exists = slot.kept();
         if exists && !(self.resume || self.z_range.is_some()) {
-            return Err(IngestError::Options(format!(
-                "{}: the array exists; pass --overwrite to replace it or --resume to finish it",
-                dir.display()
-            )));
+            return Err(IngestError::Exists { path: dir }.into());
         }
         let mut report = IngestReport {
             shape,
@@ -398,7 +338,7 @@ impl Ingest {
             "source".to_string(),
             json!({ "input": self.input.to_string_lossy(), "label": content == Content::Label }),
         )]);
-        let writer = ArrayWriter::<T>::create_in(
+        let mut writer = ArrayWriter::<T>::create_in(
             &self.store,
             shape,
             self.chunk_for(shape),
@@ -407,6 +347,7 @@ impl Ingest {
             slot,
         )?;
         writer.set_direct_io(self.direct_io);
+        writer.set_durable(self.durable);
         if self.resume {
             crate::store::atomic::remove_stale_temporaries(writer.path())
                 .map_err(|e| crate::Error::io(writer.path(), e))?;
@@ -417,22 +358,29 @@ impl Ingest {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(self.threads.unwrap_or(0))
             .build()
-            .map_err(|e| IngestError::Options(format!("--threads: {e}")))?;
+            .map_err(|e| {
+                IngestError::invalid(
+                    &[LibraryOption::Threads],
+                    format!("{}: {e}", LibraryOption::Threads),
+                )
+            })?;
         let slab_bytes = |s: (u64, u64)| (s.1 - s.0) * shape[1] * shape[2] * size_of::<T>() as u64;
         // Two slab buffers circulate between the decoder and the writer (the channel is a
         // rendezvous), so each is allocated and first touched once, not once per slab.
         let (sender, receiver) = crossbeam_channel::bounded::<((u64, u64), ndarray::Array3<T>)>(0);
         let (recycle, reuse) = crossbeam_channel::bounded::<ndarray::Array3<T>>(3);
-        let written = std::thread::scope(|scope| -> Result<u64, IngestError> {
+        let written = std::thread::scope(|scope| -> Result<u64> {
             let writer = &writer;
             let log = &log;
             let progress = self.progress.clone();
-            let handle = scope.spawn(move || -> Result<u64, IngestError> {
+            let handle = scope.spawn(move || -> Result<u64> {
                 let (mut slices, mut bytes) = (0, 0);
                 for (slab, data) in receiver {
                     let depth = (slab.1 - slab.0) as usize;
                     writer
                         .write_region([slab.0, 0, 0], data.slice(ndarray::s![..depth, .., ..]))?;
+                    // The slab's chunks reach stable storage before its record does.
+                    writer.sync_layer(slab.0)?;
                     log.record(slab)?;
                     let _ = recycle.try_send(data);
                     slices += slab.1 - slab.0;
@@ -460,7 +408,7 @@ impl Ingest {
                         }
                     }
                     Err(e) => {
-                        result = Err(e);
+                        result = Err(e.into());
                         break;
                     }
                 }
@@ -468,7 +416,7 @@ impl Ingest {
             drop(sender);
             let bytes = handle
                 .join()
-                .map_err(|_| IngestError::Options("the writer thread panicked".into()))??;
+                .map_err(|_| IngestError::invalid(&[], "the writer thread panicked"))??;
             result.map(|()| bytes)
         })?;
         report.slabs_written = todo.len() as u64;
@@ -480,34 +428,12 @@ impl Ingest {
         Ok(report)
     }
 
-    /// The slabs of the requested z range, checked for alignment.
-    fn checked_range(
-        &self,
-        shape: Shape,
-        all: &[(u64, u64)],
-    ) -> Result<Vec<(u64, u64)>, IngestError> {
-        let Some((a, b)) = self.z_range else {
-            return Ok(all.to_vec());
-        };
-        let (depth, step) = (shape[0], self.slab_depth(shape));
-        let aligned = |v: u64| v.is_multiple_of(step) || v == depth;
-        if a >= b || b > depth || !aligned(a) || !aligned(b) {
-            return Err(IngestError::Options(format!(
-                "--z-range {a}:{b} must satisfy A < B <= {depth} with both ends multiples of the slab depth {step} (the last may be the depth)"
-            )));
-        }
-        Ok(all
-            .iter()
-            .copied()
-            .filter(|s| s.0 >= a && s.1 <= b)
-            .collect())
-    }
-
-    /// Marks array `name` of `store` complete if every slab is recorded (after `--z-range` runs).
+    /// Marks array `name` of `store` complete if every slab is recorded (after
+    /// [`Ingest::z_range`] runs).
     ///
     /// # Errors
-    /// [`IngestError::Options`] listing the first unfinished slabs; store errors.
-    pub fn finalize(store: &Path, name: &str) -> Result<bool, IngestError> {
+    /// [`IngestError::Unfinished`] naming the first unfinished slab; store errors.
+    pub fn finalize(store: &Path, name: &str) -> Result<bool> {
         let dir = crate::store::array_dir(store, name);
         let meta = ArrayMeta::read(&dir)?;
         if meta.status == Status::Complete {
@@ -518,32 +444,19 @@ impl Ingest {
         let slabs: Vec<(u64, u64)> = (0..meta.shape[0].div_ceil(depth))
             .map(|i| (i * depth, ((i + 1) * depth).min(meta.shape[0])))
             .collect();
-        macro_rules! finish_as {
-            ($t:ty) => {
-                finish(
-                    ArrayWriter::<$t>::open(store, name)?,
-                    &ProgressLog::new(&dir),
-                    &slabs,
-                )
-            };
-        }
-        let done = match meta.dtype {
-            DType::U8 => finish_as!(u8),
-            DType::U16 => finish_as!(u16),
-            DType::U32 => finish_as!(u32),
-            DType::U64 => finish_as!(u64),
-            DType::F32 => finish_as!(f32),
-        }?;
+        let log = ProgressLog::new(&dir);
+        let done = crate::dispatch_dtype!(meta.dtype, T => {
+            finish(ArrayWriter::<T>::open(store, name)?, &log, &slabs)
+        })?;
         if !done {
             let missing = ProgressLog::new(&dir).missing(&slabs);
-            return Err(IngestError::Options(format!(
-                "{}: {} of {} slabs are not finished yet (first: z {}..{}); run the remaining --z-range jobs, or --resume",
-                dir.display(),
-                missing.len(),
-                slabs.len(),
-                missing[0].0,
-                missing[0].1
-            )));
+            return Err(IngestError::Unfinished {
+                path: dir,
+                missing: missing.len() as u64,
+                slabs: slabs.len() as u64,
+                first: missing[0],
+            }
+            .into());
         }
         Ok(true)
     }
@@ -559,7 +472,7 @@ enum Place<'a> {
 }
 
 impl Place<'_> {
-    fn claim(&self, job: &Ingest) -> Result<ArraySlot, IngestError> {
+    fn claim(&self, job: &Ingest) -> Result<ArraySlot> {
         Ok(match self {
             Place::Named(name) => ArraySlot::claim(&job.store, name, job.existing())?,
             Place::Child(group, leaf) => group.child(leaf, job.existing())?,
@@ -574,7 +487,7 @@ fn finish<T: Element>(
     writer: ArrayWriter<T>,
     log: &ProgressLog,
     all: &[(u64, u64)],
-) -> Result<bool, IngestError> {
+) -> Result<bool> {
     if !log.missing(all).is_empty() {
         return Ok(false);
     }

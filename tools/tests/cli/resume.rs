@@ -14,6 +14,7 @@ fn ingest_cmd(args: &[&str]) -> Command {
     c
 }
 
+#[cfg(feature = "fault-injection")]
 #[test]
 fn fault_hook_kills_then_resume_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -48,6 +49,42 @@ fn fault_hook_kills_then_resume_is_byte_identical() {
         .unwrap();
         assert!(status.success(), "n = {n}: resume failed");
         assert_eq!(tree(&out), tree(&clean), "n = {n}: resumed store differs");
+    }
+}
+
+/// A normal build (without the `fault-injection` feature) ignores the fault variables: no
+/// environment can make a user's ingest fail on purpose.
+#[cfg(not(feature = "fault-injection"))]
+#[test]
+fn a_default_build_ignores_the_fault_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let volume = random_volume([9, 30, 30], 256, 4);
+    let json = write_tile_dataset(dir.path(), &volume, [16, 16], [0, 0], TileFormat::Png8);
+    let json = json.to_str().unwrap();
+    let clean = dir.path().join("clean.zarr");
+    let args = |out: &std::path::Path| {
+        [
+            json.to_string(),
+            out.display().to_string(),
+            "--chunk".into(),
+            "2,16,16".into(),
+        ]
+    };
+    assert!(ingest_cmd(&args(&clean).each_ref().map(String::as_str))
+        .status()
+        .unwrap()
+        .success());
+    for (var, value) in [
+        ("VOXLOAD_FAULT_AFTER_WRITES", "1"),
+        ("VOXLOAD_FAULT_ENOSPC_AFTER_WRITES", "0"),
+    ] {
+        let out = dir.path().join(format!("{var}.zarr"));
+        let status = ingest_cmd(&args(&out).each_ref().map(String::as_str))
+            .env(var, value)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{var}={value} made the ingest fail");
+        assert_eq!(tree(&out), tree(&clean), "{var}={value} changed the store");
     }
 }
 
@@ -166,7 +203,7 @@ fn disjoint_z_ranges_then_finalize_equal_one_process() {
 #[test]
 fn finalize_before_every_range_is_done_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let json = crate::ingest::small_dataset(dir.path());
+    let json = crate::ingest_util::small_dataset(dir.path());
     let store = dir.path().join("o.zarr");
     Ingest::new(&json, &store)
         .chunk([2, 8, 8])
@@ -180,6 +217,7 @@ fn finalize_before_every_range_is_done_fails() {
 /// A disk that fills up part way: the ingest stops with an error that names the file and the
 /// cause (no abort, no panic), the store never opens as complete, no temporary file is left,
 /// and once space is back `--resume` finishes a store byte-identical to a clean ingest.
+#[cfg(feature = "fault-injection")]
 #[test]
 fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,7 +251,7 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
             assert_eq!(tree(&out), tree(&clean), "n = {n}: finished store differs");
             continue;
         }
-        assert_eq!(failed.status.code(), Some(1), "n = {n}: {stderr}");
+        assert_eq!(failed.status.code(), Some(2), "n = {n}: {stderr}");
         assert!(
             stderr.matches("No space left on device").count() == 1
                 && stderr.contains(out.to_str().unwrap())
@@ -247,6 +285,7 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
 
 /// An interrupted store either does not open as complete, or is exactly the clean one (the
 /// interruption came after its last write): never complete and different.
+#[cfg(feature = "fault-injection")]
 fn assert_incomplete_or_identical(out: &std::path::Path, clean: &std::path::Path, trial: &str) {
     if !out.join("image/zarr.json").exists() {
         return;
@@ -262,6 +301,7 @@ fn assert_incomplete_or_identical(out: &std::path::Path, clean: &std::path::Path
     }
 }
 
+#[cfg(feature = "fault-injection")]
 fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {

@@ -59,11 +59,8 @@ fn info_lists_arrays_with_shape_encoding_and_status() {
 
 #[test]
 fn info_marks_foreign_arrays_unmarked() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/zarr_python/store.zarr"
-    );
-    let (ok, stdout, _) = voxload(&["info", fixture]);
+    let fixture = crate::util::repo_dir().join("tests/fixtures/zarr_python/store.zarr");
+    let (ok, stdout, _) = voxload(&["info", fixture.to_str().unwrap()]);
     assert!(ok);
     assert!(
         stdout.contains("zstd_float32") && stdout.contains("unmarked"),
@@ -105,7 +102,7 @@ fn bad_pad_mode_is_rejected_with_the_choices() {
 #[test]
 fn info_shows_the_progress_of_an_unfinished_ingest() {
     let dir = tempfile::tempdir().unwrap();
-    let json = crate::ingest::small_dataset(dir.path());
+    let json = crate::ingest_util::small_dataset(dir.path());
     let store = dir.path().join("p.zarr");
     voxload::ingest::Ingest::new(&json, &store)
         .chunk([2, 8, 8])

@@ -7,31 +7,7 @@ use std::process::Command;
 
 use voxload::{write_array, Encoding};
 
-use crate::util::{formula_volume, Formula};
-
-/// The Python interpreter with zarr and numpy: `$VOXLOAD_PYTHON`, else `python3`.
-fn python() -> String {
-    std::env::var("VOXLOAD_PYTHON").unwrap_or_else(|_| "python3".into())
-}
-
-pub fn run_python(args: &[&str]) {
-    let script_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
-    let mut cmd = Command::new(python());
-    cmd.arg(script_dir.join(args[0])).args(&args[1..]);
-    let out = cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run {} (set VOXLOAD_PYTHON or run scripts/test.sh): {e}",
-            python()
-        )
-    });
-    assert!(
-        out.status.success(),
-        "{} failed:\n{}\n{}",
-        args[0],
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use crate::util::{formula_volume, run_python, Formula};
 
 fn write_all_dtypes<T: Formula>(store: &Path, prefix: &str, encoding: Encoding) {
     let volume = formula_volume::<T>([9, 20, 17]);
