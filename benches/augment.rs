@@ -189,7 +189,7 @@ fn median_ns(id: &str, param: &str, since: std::time::SystemTime) -> Option<f64>
 }
 
 fn main() {
-    voxload::memory::keep_freed_memory();
+    voxload::internals::memory::keep_freed_memory();
     let start = std::time::SystemTime::now();
     let mut c = Criterion::default().configure_from_args();
     let mut ids = Vec::new();

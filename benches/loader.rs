@@ -88,7 +88,7 @@ fn median_of(f: impl Fn(usize) -> f64) -> (f64, String) {
 fn bare_rate(volume: &Volume, compose: &Compose, epoch: u64, samples: u64) -> f64 {
     use ndarray::Array3;
     use voxload::augment::{Sample, Voxels};
-    use voxload::recycle;
+    use voxload::internals::recycle;
     use voxload::sampler::{RandomSampler, WindowSettings};
     use voxload::store::AnyArray;
     let windows = WindowSettings {
@@ -135,7 +135,7 @@ fn bare_rate(volume: &Volume, compose: &Compose, epoch: u64, samples: u64) -> f6
 }
 
 fn main() {
-    voxload::memory::keep_freed_memory();
+    voxload::internals::memory::keep_freed_memory();
     let seconds: f64 = std::env::var("VOXLOAD_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

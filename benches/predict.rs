@@ -56,7 +56,7 @@ fn blend(dir: &Path, volume: Shape, dtype: OutputType) -> (u64, f64, u64) {
 }
 
 fn main() {
-    voxload::memory::keep_freed_memory();
+    voxload::internals::memory::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let json = args.iter().any(|a| a == "--json");
     if let Some(i) = args.iter().position(|a| a == "--big") {

@@ -10,8 +10,8 @@
 use std::time::Instant;
 
 use voxload::augment::{Compose, TargetKind};
+use voxload::internals::memory::rss_anon_kib;
 use voxload::loader::Loader;
-use voxload::memory::rss_anon_kib;
 use voxload::sampler::{ArrayNames, Rejection, Volume};
 use voxload::OpenOptions;
 
@@ -22,7 +22,7 @@ mod bench_data;
 const WARM_UP_SECONDS: f64 = 20.0;
 
 fn main() {
-    voxload::memory::keep_freed_memory();
+    voxload::internals::memory::keep_freed_memory();
     let seconds: f64 = std::env::var("VOXLOAD_SOAK_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())

@@ -10,13 +10,8 @@
 //! 65 536 `uint16` values. Two multiplies and an add vectorise well; on x86-64 CPUs with AVX2
 //! the loop runs in 256-bit registers, chosen at run time, with identical results.
 //!
-//! ```
-//! use voxload::convert::unit_f32;
-//!
-//! let mut out = [0.0f32; 3];
-//! unit_f32(&[0u8, 128, 255], &mut out);
-//! assert_eq!(out, [0.0, 128.0 / 255.0, 1.0]);
-//! ```
+//! Internal to the crate (the loader's workers call it); its unit tests check every `uint8` and
+//! `uint16` value against the division, and the streamed forms against the plain ones.
 
 /// Voxel types whose values scale to `[0, 1]` by their maximum.
 pub trait UnitScale: Copy {
@@ -32,12 +27,6 @@ pub trait UnitScale: Copy {
 }
 
 /// `src[i] / MAX` into `dst[i]`, exactly rounded; see the [module docs](self).
-///
-/// ```
-/// let mut out = [0.0f32; 2];
-/// voxload::convert::unit_f32(&[1u16, 65535], &mut out);
-/// assert_eq!(out, [1.0 / 65535.0, 1.0]);
-/// ```
 pub fn unit_f32<T: UnitScale>(src: &[T], dst: &mut [f32]) {
     T::unit_f32(src, dst);
 }
@@ -46,14 +35,6 @@ pub fn unit_f32<T: UnitScale>(src: &[T], dst: &mut [f32]) {
 /// them (x86-64 with AVX2): the output bypasses the caches instead of evicting what is in them,
 /// and is not read from memory before being overwritten. For outputs that are large and read
 /// much later by another thread (the loader's batch arrays); results are identical.
-///
-/// ```
-/// let src: Vec<u8> = (0..=255).cycle().take(10_000).collect();
-/// let (mut streamed, mut cached) = (vec![0.0f32; 10_000], vec![0.0f32; 10_000]);
-/// voxload::convert::unit_f32_streaming(&src, &mut streamed);
-/// voxload::convert::unit_f32(&src, &mut cached);
-/// assert_eq!(streamed, cached);
-/// ```
 pub fn unit_f32_streaming<T: UnitScale>(src: &[T], dst: &mut [f32]) {
     T::unit_f32_streaming(src, dst);
 }
@@ -61,13 +42,6 @@ pub fn unit_f32_streaming<T: UnitScale>(src: &[T], dst: &mut [f32]) {
 /// Copies `src` into `dst` (their common prefix) with non-temporal stores where the CPU has
 /// them (x86-64 with AVX2), like [`unit_f32_streaming`]: for large destinations read much later
 /// by another thread, such as a batch array filled from an augmented sample.
-///
-/// ```
-/// let src: Vec<u16> = (0..5000).collect();
-/// let mut dst = vec![0u16; 5000];
-/// voxload::convert::copy_streaming(&src, &mut dst);
-/// assert_eq!(src, dst);
-/// ```
 pub fn copy_streaming<T: bytemuck::Pod>(src: &[T], dst: &mut [T]) {
     let n = src.len().min(dst.len());
     let src: &[u8] = bytemuck::cast_slice(&src[..n]);

@@ -7,12 +7,12 @@
 //! [`match_dtype!`](crate::match_dtype) (one arm per variant of a per-type enum) and the
 //! per-type enums themselves
 //! ([`crate::store::AnyArray`], [`crate::augment::Voxels`], [`crate::loader::BatchArray`],
-//! [`crate::ingest::GrayPlane`], the pooled buffers of [`crate::recycle`]).
+//! [`crate::image::GrayPlane`], the pooled buffers of [`crate::internals::recycle`]).
 //!
 //! **Adding a data type is one line in that list.** The compiler then points at the few
 //! exhaustive matches that are decisions about the new type rather than dispatch: its range in
-//! [`crate::pad::representable`], its `[0, 1]` scaling ([`crate::convert::UnitScale`]), the
-//! lossless widenings and the pixel-kind name of decoded planes ([`crate::ingest::Plane`]).
+//! [`crate::pad::representable`], its `[0, 1]` scaling (the crate's `convert::UnitScale`), the
+//! lossless widenings and the pixel-kind name of decoded planes ([`crate::image::Plane`]).
 
 use std::fmt;
 use std::str::FromStr;

@@ -10,7 +10,7 @@
 /// it does nothing on other platforms.
 ///
 /// ```
-/// voxload::memory::keep_freed_memory();
+/// voxload::internals::memory::keep_freed_memory();
 /// ```
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
@@ -26,7 +26,7 @@ pub fn keep_freed_memory() {
 /// not report it.
 ///
 /// ```
-/// if let Some(kib) = voxload::memory::rss_anon_kib() {
+/// if let Some(kib) = voxload::internals::memory::rss_anon_kib() {
 ///     assert!(kib > 0);
 /// }
 /// ```

@@ -82,7 +82,7 @@ recyclable!(f64 => F64, bool => Bool, [f32; 2] => Pair);
 /// A bounded set of free buffers.
 ///
 /// ```
-/// use voxload::recycle::Pool;
+/// use voxload::internals::recycle::Pool;
 ///
 /// let pool = Pool::new(4);
 /// let mut a = pool.take::<f32>(1000);

@@ -215,7 +215,7 @@ pub fn write_tiles(
                     match content {
                         TileContent::Label { seed } => {
                             let labels = pixels(&|z, y, x| label(z, y, x, seed));
-                            crate::ingest::write_png_u16(&path, w as u32, h as u32, &labels)?;
+                            crate::image::write_png_u16(&path, w as u32, h as u32, &labels)?;
                         }
                         TileContent::Image { seed } => {
                             let image =
@@ -250,18 +250,13 @@ fn encode_gray8(
     pixels: &[u8],
     format: TileFormat,
 ) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
     match format {
         TileFormat::Png => {
-            let mut enc = png::Encoder::new(file, w, h);
-            enc.set_color(png::ColorType::Grayscale);
-            enc.set_depth(png::BitDepth::Eight);
-            enc.write_header()
-                .and_then(|mut writer| writer.write_image_data(pixels))
-                .map_err(std::io::Error::other)
+            crate::image::write_png(path, w, h, crate::image::PngPixels::Gray8(pixels))
         }
         TileFormat::TiffLzw => {
             use tiff::encoder::{colortype::Gray8, Compression, TiffEncoder};
+            let file = std::io::BufWriter::new(std::fs::File::create(path)?);
             TiffEncoder::new(file)
                 .map(|e| e.with_compression(Compression::Lzw))
                 .and_then(|mut e| e.write_image::<Gray8>(w, h, pixels))

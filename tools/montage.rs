@@ -123,12 +123,8 @@ pub fn write(path: &Path, batches: &[Batch]) -> Result<Vec<String>> {
             crate::sample::describe(&info.transforms)
         ));
     }
-    let file = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
-    );
-    let mut enc = png::Encoder::new(file, w as u32, h as u32);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()?.write_image_data(&rgb)?;
+    let pixels = voxload::image::PngPixels::Rgb8(&rgb);
+    voxload::image::write_png(path, w as u32, h as u32, pixels)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(legend)
 }

@@ -7,10 +7,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use ndarray::{ArrayViewD, Axis};
-use serde_json::{json, Value};
+use serde_json::json;
 use voxload::augment::{Sample, Voxels};
 use voxload::config::Config;
-use voxload::loader::{Batch, BatchArray, LoaderBuilder, Mode};
+use voxload::loader::{
+    Batch, BatchArray, LoaderBuilder, Manifest, ManifestSample, ManifestStats, Mode,
+};
 use voxload::sampler::sample_rng;
 
 /// `train` draws random windows as in training; `grid` walks the inference grid.
@@ -92,7 +94,7 @@ fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
         let mut bytes = Vec::new();
         a.write_npy(&mut bytes)
             .with_context(|| format!("encoding {}", path.display()))?;
-        voxload::store::atomic::write_atomic(path, &bytes)
+        voxload::internals::atomic::write_atomic(path, &bytes)
             .with_context(|| format!("writing {}", path.display()))
     }
     voxload::match_dtype!(a, BatchArray(a) => one(path, a.index_axis(Axis(0), i)))
@@ -112,7 +114,7 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     }
     let mut it = b.build_prefetch()?;
     clear_earlier_run(&args.out, args.overwrite)?;
-    let mut entries = Vec::new();
+    let mut samples = Vec::new();
     for batch in it.by_ref() {
         let batch = batch?;
         for (i, info) in batch.samples.iter().enumerate() {
@@ -120,20 +122,18 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
                 let path = args.out.join(format!("{:06}_{key}.npy", info.index));
                 write_npy(&path, array, i)?;
             }
-            entries.push(info.to_json());
+            samples.push(ManifestSample::from(info));
         }
     }
     let stats = it.stats();
-    let manifest = json!({"samples": entries, "stats": stats.to_json()});
-    let path = args.out.join("manifest.json");
-    voxload::store::atomic::write_atomic(
-        &path,
-        serde_json::to_string_pretty(&manifest)?.as_bytes(),
-    )
-    .with_context(|| format!("writing {}", path.display()))?;
+    let manifest = Manifest {
+        samples,
+        stats: ManifestStats::from(&stats),
+    };
+    manifest.write(&args.out.join("manifest.json"))?;
     eprintln!(
         "wrote {} samples to {} ({:.0} samples/s, {} rejected candidates, {} forced)",
-        entries.len(),
+        manifest.samples.len(),
         args.out.display(),
         stats.samples_per_s(),
         stats.rejected,
@@ -369,12 +369,9 @@ pub fn describe(transforms: &[voxload::augment::Applied]) -> String {
     transforms
         .iter()
         .map(|t| {
-            let v: Value = t.to_json();
-            let params: Vec<String> = v
-                .as_object()
-                .into_iter()
-                .flatten()
-                .filter(|(k, _)| k.as_str() != "name")
+            let params: Vec<String> = t
+                .params
+                .iter()
                 .map(|(k, v)| format!("{k}={v}"))
                 .take(3)
                 .collect();

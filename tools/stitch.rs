@@ -8,13 +8,13 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::{Array4, ArrayD, Ix4};
 use rayon::prelude::*;
-use serde_json::Value;
 use voxload::config::{Config, Source};
 use voxload::geometry::parse_triple;
+use voxload::loader::{Manifest, ManifestSample};
 use voxload::predict::{is_complete, singly_name, OutputType, PredictionWriter, Weight};
 use voxload::sampler::separate_arrays;
 use voxload::store::{array_dir, split_address, ArrayMeta};
-use voxload::{Coord, Encoding, Shape};
+use voxload::{Encoding, Shape};
 
 #[derive(Args)]
 pub struct StitchArgs {
@@ -47,49 +47,6 @@ pub struct StitchArgs {
     /// and unfinished ones replaced).
     #[arg(long)]
     overwrite: bool,
-}
-
-/// One manifest entry.
-struct Entry {
-    index: u64,
-    volume: usize,
-    start: Coord,
-    shape: Shape,
-}
-
-fn entries(dir: &Path) -> Result<Vec<Entry>> {
-    let path = dir.join("manifest.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let doc: Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let samples = doc
-        .get("samples")
-        .and_then(Value::as_array)
-        .with_context(|| format!("{}: no samples list", path.display()))?;
-    samples
-        .iter()
-        .map(|s| {
-            let triple = |key: &str| -> Result<[i64; 3]> {
-                let v: Vec<i64> = serde_json::from_value(s.get(key).cloned().unwrap_or_default())
-                    .with_context(|| format!("{}: sample {key}", path.display()))?;
-                v.try_into()
-                    .map_err(|_| anyhow::anyhow!("{}: {key} is not [z, y, x]", path.display()))
-            };
-            Ok(Entry {
-                index: s
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .context("sample index")?,
-                volume: s
-                    .get("volume")
-                    .and_then(Value::as_u64)
-                    .context("sample volume")? as usize,
-                start: triple("start")?,
-                shape: triple("shape")?.map(|v| v as u64),
-            })
-        })
-        .collect()
 }
 
 /// The image shape of every volume the configuration names.
@@ -233,7 +190,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         .context("--chunk")?;
     let shapes = volume_shapes(&cfg)?;
     let window: Shape = cfg.input_size.map(|v| v as u64);
-    let all = entries(&args.dir)?;
+    let all = Manifest::read(&args.dir.join("manifest.json"))?.samples;
     let (store, base) = split_address(&args.out);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
@@ -254,7 +211,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
             skipped += 1;
             continue;
         }
-        let mine: Vec<&Entry> = all.iter().filter(|e| e.volume == v).collect();
+        let mine: Vec<&ManifestSample> = all.iter().filter(|e| e.volume == v).collect();
         let Some(first) = mine.first() else {
             bail!("the manifest has no window of volume {v}: sample the whole grid (voxload sample --mode grid without --count, --rank)");
         };
@@ -265,7 +222,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
                 e.shape
             );
         }
-        let pred_path = |e: &Entry| args.dir.join(format!("{:06}_pred.npy", e.index));
+        let pred_path = |e: &ManifestSample| args.dir.join(format!("{:06}_pred.npy", e.index));
         let channels = read_pred(&pred_path(first), window)?.shape()[0];
         let mut builder = PredictionWriter::builder(shape, window, cfg.stride)
             .pad(cfg.pad_size)

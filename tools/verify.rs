@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use clap::Args;
-use voxload::store::verify::{compare_source, verify as verify_store};
+use voxload::ingest::compare_source;
+use voxload::store::verify::verify as verify_store;
 
 /// Arguments of `voxload verify`.
 #[derive(Args)]

@@ -372,13 +372,10 @@ fn bench_read(args: &BenchReadArgs) -> Result<()> {
 }
 
 fn bench_decode(args: &BenchDecodeArgs) -> Result<()> {
-    use voxload::ingest::{Content, Input};
+    use voxload::image::Content;
+    use voxload::ingest::Input;
     let input = Input::recognise(&args.input)?;
-    let content = if args.label {
-        Content::Label
-    } else {
-        Content::Image
-    };
+    let content = Content::from_label(args.label);
     let (shape, _) = input.probe(content)?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))

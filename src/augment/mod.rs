@@ -149,24 +149,14 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     fn apply(&self, sample: &mut Sample, rng: &mut SampleRng) -> Result<Map<String, Value>>;
 }
 
-/// A transform that was applied, with the parameters it drew.
+/// A transform that was applied, with the parameters it drew (recorded in a manifest as a
+/// [`crate::loader::ManifestTransform`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Applied {
     /// PyTC's class name.
     pub name: &'static str,
     /// The drawn parameters.
     pub params: Map<String, Value>,
-}
-
-impl Applied {
-    /// `{"name": NAME, …params}`, as in the `voxload sample` manifest.
-    #[must_use]
-    pub fn to_json(&self) -> Value {
-        let mut object = Map::new();
-        object.insert("name".into(), Value::from(self.name));
-        object.extend(self.params.clone());
-        Value::Object(object)
-    }
 }
 
 /// A JSON object of drawn parameters: `params!{"k" => 3, "angle" => 1.5}`.

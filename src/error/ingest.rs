@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use super::LibraryOption;
 use crate::DType;
 
-/// What can go wrong in an ingest ([`crate::ingest::Ingest`]); every variant names the file,
+/// What can go wrong in an ingest (`voxload::ingest::Ingest`); every variant names the file,
 /// key or settings it is about. Store errors met during an ingest are plain [`super::Error`]s;
 /// this enum is what only an ingest reports, inside [`super::Error::Ingest`].
 #[derive(Debug, thiserror::Error)]
@@ -77,7 +77,7 @@ pub enum IngestError {
         /// The array's directory.
         path: PathBuf,
     },
-    /// [`crate::ingest::Ingest::finalize`] found slabs that no job has recorded yet.
+    /// `Ingest::finalize` found slabs that no job has recorded yet.
     #[error("{path}: {missing} of {slabs} slabs are not finished yet (first: z {}..{}); run the remaining {} jobs, or {}", first.0, first.1, LibraryOption::ZRange, LibraryOption::Resume)]
     Unfinished {
         /// The array's directory.

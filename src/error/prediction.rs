@@ -1,7 +1,7 @@
 //! What can be wrong with a prediction window, carried by
 //! [`Error::Prediction`](super::Error::Prediction).
 
-/// What is wrong with a window handed to a [`crate::predict::PredictionWriter`] (inside
+/// What is wrong with a window handed to a `predict::PredictionWriter` (inside
 /// [`super::Error::Prediction`], which names the output array and the window's position).
 /// Also reachable as `voxload::predict::Problem`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -14,7 +14,7 @@
 //! // Three 4x5 16-bit slices as PNG files listed in a .txt file.
 //! for z in 0..3u16 {
 //!     let pixels: Vec<u16> = (0..20).map(|i| z * 100 + i).collect();
-//!     voxload::ingest::write_png_u16(&dir.path().join(format!("s{z}.png")), 5, 4, &pixels)?;
+//!     voxload::image::write_png_u16(&dir.path().join(format!("s{z}.png")), 5, 4, &pixels)?;
 //! }
 //! std::fs::write(dir.path().join("list.txt"), "s0.png\ns1.png\ns2.png\n")?;
 //! let store = dir.path().join("out.zarr");
@@ -27,17 +27,17 @@
 //! # }
 //! ```
 
-mod decode;
 mod progress;
 mod resize;
 mod run;
 mod source;
 mod spec;
+mod verify_source;
 
 pub use crate::error::IngestError;
-pub use decode::{decode_file, Content, GrayPlane, Plane};
 pub use progress::ProgressLog;
 pub use resize::resize;
-pub use run::{write_png_u16, Ingest, IngestReport, MANY_FILES, MAX_CHUNK_BYTES};
+pub use run::{Ingest, IngestReport, MANY_FILES, MAX_CHUNK_BYTES};
 pub use source::Input;
 pub use spec::{fill_placeholder, TilePlacement, TileSpec, MAX_TILES_PER_SLICE};
+pub use verify_source::compare_source;

@@ -6,14 +6,15 @@
 
 use ndarray::Array2;
 
-use super::decode::Content;
+use crate::image::Content;
 use crate::Element;
 
 /// Resizes `tile` by `ratio`.
 ///
 /// ```
 /// use ndarray::array;
-/// use voxload::ingest::{resize, Content};
+/// use voxload::image::Content;
+/// use voxload::ingest::resize;
 /// let tile = array![[0u8, 10], [20, 30]];
 /// let big = resize(&tile, 1.5, Content::Image); // 3 x 3
 /// assert_eq!(big, array![[0u8, 5, 10], [10, 15, 20], [20, 25, 30]]);

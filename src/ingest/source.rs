@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 use ndarray::{s, Array2};
 use rayon::prelude::*;
 
-use super::decode::{decode_file, read_stack, tiff_pages, Content, Plane};
 use super::resize::resize;
 use super::spec::{TilePlacement, TileSpec};
 use super::IngestError;
+use crate::image::{
+    decode_file_with, image_list, is_image_list, read_stack, tiff_pages, Content, Limits, Plane,
+};
 use crate::{DType, Element};
 
 /// Where the slices come from.
@@ -33,28 +35,10 @@ impl Input {
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        let input = if path.is_dir() {
-            let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| IngestError::decode(path, e))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| is_image(p))
-                .collect();
-            files.sort_by(|a, b| natural_cmp(&a.to_string_lossy(), &b.to_string_lossy()));
-            Input::Images(files)
+        Ok(if is_image_list(path) {
+            Input::Images(image_list(path)?)
         } else if ext == "json" {
             Input::Tiles(TileSpec::read(path)?)
-        } else if ext == "txt" {
-            let text = crate::file::read_regular_text(path, crate::file::MAX_TEXT_BYTES)
-                .map_err(|e| IngestError::decode(path, e))?;
-            let base = path.parent().unwrap_or(Path::new("."));
-            Input::Images(
-                text.lines()
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                    .map(|l| base.join(l))
-                    .collect(),
-            )
         } else if ext == "tif" || ext == "tiff" {
             Input::Stack(path.to_path_buf())
         } else {
@@ -62,27 +46,31 @@ impl Input {
                 path: path.into(),
                 reason: "expected a folder of PNG/TIFF slices, a tile .json, a .txt list of images or a multi-page .tif".into(),
             });
-        };
-        if let Input::Images(files) = &input {
-            if files.is_empty() {
-                return Err(IngestError::Input {
-                    path: path.into(),
-                    reason: "no PNG or TIFF images found".into(),
-                });
-            }
-        }
-        Ok(input)
+        })
     }
 
-    /// The volume's shape and natural data type, reading the first image where needed.
+    /// The volume's shape and natural data type, reading the first image where needed (within
+    /// [`Limits::default`]).
     ///
     /// # Errors
     /// The first image's decoding error.
     pub fn probe(&self, content: Content) -> Result<([u64; 3], DType), IngestError> {
+        self.probe_with(content, &Limits::default())
+    }
+
+    /// As [`Input::probe`], decoding within `limits`.
+    ///
+    /// # Errors
+    /// As [`Input::probe`].
+    pub fn probe_with(
+        &self,
+        content: Content,
+        limits: &Limits,
+    ) -> Result<([u64; 3], DType), IngestError> {
         match self {
             Input::Tiles(spec) => Ok((spec.shape, spec.dtype)),
             Input::Images(files) => {
-                let first = decode_file(&files[0])?;
+                let first = decode_file_with(&files[0], limits)?;
                 let (h, w) = first.dim();
                 Ok((
                     [files.len() as u64, h as u64, w as u64],
@@ -95,7 +83,7 @@ impl Input {
                     .file;
                 let mut depth = 0;
                 let mut first = None;
-                for page in tiff_pages(file, 0).map_err(|e| IngestError::decode(path, e))? {
+                for page in tiff_pages(file, 0, limits).map_err(|e| IngestError::decode(path, e))? {
                     let page = page.map_err(|e| IngestError::decode(path, e))?;
                     first.get_or_insert(page);
                     depth += 1;
@@ -108,7 +96,8 @@ impl Input {
         }
     }
 
-    /// Reads slices `[z0, z1)` as one slab `(z1 - z0, h, w)`, decoding in parallel.
+    /// Reads slices `[z0, z1)` as one slab `(z1 - z0, h, w)`, decoding in parallel (within
+    /// [`Limits::default`]).
     ///
     /// # Errors
     /// Missing files (unless `fill` is given), undecodable files, wrong sizes or types, each
@@ -122,12 +111,14 @@ impl Input {
     ) -> Result<(ndarray::Array3<T>, u64), IngestError> {
         let (h, w) = (shape[1] as usize, shape[2] as usize);
         let mut slab = ndarray::Array3::<T>::default(((z1 - z0) as usize, h, w));
-        let missing = self.read_slab_into(shape, (z0, z1), content, fill, slab.view_mut())?;
+        let limits = Limits::default();
+        let missing =
+            self.read_slab_into(shape, (z0, z1), content, fill, &limits, slab.view_mut())?;
         Ok((slab, missing))
     }
 
-    /// As [`Input::read_slab`], into `slab` (shape `(z1 - z0, h, w)`), so buffers can be reused;
-    /// returns the number of missing tiles filled.
+    /// As [`Input::read_slab`], decoding within `limits`, into `slab` (shape
+    /// `(z1 - z0, h, w)`), so buffers can be reused; returns the number of missing tiles filled.
     ///
     /// # Errors
     /// As [`Input::read_slab`].
@@ -137,6 +128,7 @@ impl Input {
         (z0, z1): (u64, u64),
         content: Content,
         fill: Option<f64>,
+        limits: &Limits,
         mut slab: ndarray::ArrayViewMut3<'_, T>,
     ) -> Result<u64, IngestError> {
         let jobs: Vec<(usize, TilePlacement)> = (z0..z1)
@@ -147,7 +139,7 @@ impl Input {
             })
             .collect();
         let stack_pages = match self {
-            Input::Stack(path) => Some(read_stack_pages(path, z0, z1)?),
+            Input::Stack(path) => Some(read_stack_pages(path, z0, z1, limits)?),
             _ => None,
         };
         // Decode in batches of a few tiles per thread, placing each batch before the next, so
@@ -160,7 +152,7 @@ impl Input {
                 .map(|(dz, tile)| {
                     let plane = match &stack_pages {
                         Some(pages) => Ok(pages[*dz].clone()),
-                        None => decode_file(&tile.path),
+                        None => decode_file_with(&tile.path, limits),
                     };
                     match plane {
                         Err(IngestError::Missing { .. }) if fill.is_some() => Ok(None),
@@ -186,12 +178,13 @@ impl Input {
     }
 
     /// Decodes every file of the input once and discards the pixels (the decode-only rate that
-    /// ingest is measured against); returns `(files, decoded bytes)`. Runs on the current
-    /// rayon pool.
+    /// ingest is measured against), within [`Limits::default`]; returns `(files, decoded
+    /// bytes)`. Runs on the current rayon pool.
     ///
     /// # Errors
     /// The first file that cannot be decoded.
     pub fn decode_only(&self, shape: [u64; 3]) -> Result<(u64, u64), IngestError> {
+        let limits = Limits::default();
         let bytes_of = |p: &Plane| -> u64 {
             let (h, w) = p.dim();
             let per = match p {
@@ -202,7 +195,7 @@ impl Input {
             (h * w * per) as u64
         };
         if let Input::Stack(path) = self {
-            let pages = read_stack_pages(path, 0, shape[0])?;
+            let pages = read_stack_pages(path, 0, shape[0], &limits)?;
             return Ok((pages.len() as u64, pages.iter().map(bytes_of).sum()));
         }
         let files: Vec<PathBuf> = (0..shape[0] as usize)
@@ -211,7 +204,7 @@ impl Input {
             .collect();
         let bytes = files
             .par_iter()
-            .map(|f| decode_file(f).map(|p| bytes_of(&p)))
+            .map(|f| decode_file_with(f, &limits).map(|p| bytes_of(&p)))
             .collect::<Result<Vec<u64>, _>>()?;
         Ok((files.len() as u64, bytes.iter().sum()))
     }
@@ -313,43 +306,12 @@ impl<T: Element> Fitted<T> {
     }
 }
 
-fn read_stack_pages(path: &Path, z0: u64, z1: u64) -> Result<Vec<Plane>, IngestError> {
+fn read_stack_pages(
+    path: &Path,
+    z0: u64,
+    z1: u64,
+    limits: &Limits,
+) -> Result<Vec<Plane>, IngestError> {
     let page = |z: u64| usize::try_from(z).map_err(|e| IngestError::decode(path, e));
-    read_stack(path, page(z0)?, page(z1)?)
-}
-
-fn is_image(path: &Path) -> bool {
-    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase());
-    path.is_file() && matches!(ext.as_deref(), Some("png" | "tif" | "tiff"))
-}
-
-/// Compares names so that runs of digits compare by value (`im2` before `im10`).
-pub(crate) fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
-    fn parts(s: &str) -> Vec<(bool, String)> {
-        let mut out: Vec<(bool, String)> = Vec::new();
-        for c in s.chars() {
-            let digit = c.is_ascii_digit();
-            match out.last_mut() {
-                Some((d, run)) if *d == digit => run.push(c),
-                _ => out.push((digit, c.to_string())),
-            }
-        }
-        out
-    }
-    let (pa, pb) = (parts(a), parts(b));
-    for ((da, ra), (db, rb)) in pa.iter().zip(&pb) {
-        let ord = if *da && *db {
-            let (ta, tb) = (ra.trim_start_matches('0'), rb.trim_start_matches('0'));
-            ta.len()
-                .cmp(&tb.len())
-                .then_with(|| ta.cmp(tb))
-                .then_with(|| ra.len().cmp(&rb.len()))
-        } else {
-            ra.cmp(rb)
-        };
-        if ord.is_ne() {
-            return ord;
-        }
-    }
-    pa.len().cmp(&pb.len())
+    read_stack(path, page(z0)?, page(z1)?, limits)
 }

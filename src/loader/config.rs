@@ -5,7 +5,6 @@ use crate::augment::Compose;
 use crate::config::{Config, Source};
 use std::path::{Path, PathBuf};
 
-use crate::ingest::Input;
 use crate::sampler::Volume;
 use crate::store::AnyArray;
 use crate::{Error, OpenOptions, Result};
@@ -13,17 +12,18 @@ use crate::{Error, OpenOptions, Result};
 /// The image paths of a `.txt` list (relative to the list's folder; blank lines and `#`
 /// comments skipped).
 fn list(path: &Path, key: &str) -> Result<Vec<PathBuf>> {
-    match Input::recognise(path) {
-        Ok(Input::Images(files)) => Ok(files),
-        Ok(_) => Err(Error::Config {
-            key: key.into(),
-            reason: format!("{} is not a list of images", path.display()),
-        }),
-        Err(e) => Err(Error::Config {
-            key: key.into(),
-            reason: e.to_string(),
-        }),
-    }
+    let reason = if crate::image::is_image_list(path) {
+        match crate::image::image_list(path) {
+            Ok(files) => return Ok(files),
+            Err(e) => e.to_string(),
+        }
+    } else {
+        format!("{} is not a list of images", path.display())
+    };
+    Err(Error::Config {
+        key: key.into(),
+        reason,
+    })
 }
 
 /// One depth-1 volume per listed image, its label and mask from the parallel lists; each

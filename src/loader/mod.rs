@@ -34,12 +34,14 @@
 mod config;
 mod index;
 mod limits;
+mod manifest;
 mod prefetch;
 mod produce;
 mod stack;
 
 pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use limits::{check_rank, MAX_WORKERS};
+pub use manifest::{Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo};
 pub use prefetch::Prefetch;
 pub use produce::augment_rng;
 
@@ -49,9 +51,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ndarray::ArrayD;
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use crate::augment::{Applied, Compose};
+use crate::augment::Compose;
 use crate::sampler::{
     ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
     DEFAULT_PAD_SIZE, DEFAULT_STRIDE,
@@ -96,41 +98,6 @@ impl BatchArray {
     }
 }
 
-/// Where a sample came from and what was done to it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SampleInfo {
-    /// The sample's index in the stream.
-    pub index: u64,
-    /// The volume it was read from.
-    pub volume: usize,
-    /// The window read (the enlarged sample size when augmenting), in volume coordinates.
-    pub start: Coord,
-    /// The window's shape.
-    pub shape: Shape,
-    /// Candidates rejected before this one.
-    pub rejections: u32,
-    /// Taken after `NUM_TRIAL` rejections.
-    pub forced: bool,
-    /// The transforms applied, in order, with their drawn parameters.
-    pub transforms: Vec<Applied>,
-}
-
-impl SampleInfo {
-    /// The sample's manifest entry (SPEC section 8).
-    #[must_use]
-    pub fn to_json(&self) -> Value {
-        json!({
-            "index": self.index,
-            "volume": self.volume,
-            "start": self.start,
-            "shape": self.shape,
-            "rejections": self.rejections,
-            "forced": self.forced,
-            "transforms": self.transforms.iter().map(Applied::to_json).collect::<Vec<_>>(),
-        })
-    }
-}
-
 /// One batch: per key a stacked array, and per sample its provenance.
 ///
 /// Dropping a batch hands its arrays' buffers back to the loader, whose workers fill them again
@@ -167,6 +134,30 @@ impl Drop for Batch {
     }
 }
 
+/// One array of a batch that returns its buffer to the loader's pool when dropped
+/// ([`Batch::into_pooled`]).
+#[derive(Debug)]
+pub struct PooledArray {
+    array: Option<BatchArray>,
+    recycler: Recycler,
+}
+
+impl PooledArray {
+    /// The array.
+    #[must_use]
+    pub fn get(&self) -> &BatchArray {
+        self.array.as_ref().expect("present until dropped")
+    }
+}
+
+impl Drop for PooledArray {
+    fn drop(&mut self) {
+        if let (Some(pool), Some(array)) = (&self.recycler.0, self.array.take()) {
+            array.recycle(pool);
+        }
+    }
+}
+
 impl Batch {
     /// The array of `key`.
     #[must_use]
@@ -197,6 +188,25 @@ impl Batch {
             std::mem::take(&mut self.arrays),
             std::mem::take(&mut self.samples),
         )
+    }
+
+    /// The arrays, each going back to the loader's pool on its own when dropped, and the
+    /// sample records: for front ends that hand the arrays out one by one (to numpy, without a
+    /// copy) and cannot keep the batch whole.
+    #[must_use]
+    pub fn into_pooled(mut self) -> (Vec<(String, PooledArray)>, Vec<SampleInfo>) {
+        let recycler = self.recycler.clone();
+        let arrays = std::mem::take(&mut self.arrays)
+            .into_iter()
+            .map(|(key, array)| {
+                let pooled = PooledArray {
+                    array: Some(array),
+                    recycler: recycler.clone(),
+                };
+                (key, pooled)
+            })
+            .collect();
+        (arrays, std::mem::take(&mut self.samples))
     }
 
     /// Bytes of voxel data in the batch.
@@ -270,22 +280,10 @@ impl LoaderStats {
         self.rejected as f64 / (self.candidates.max(1)) as f64
     }
 
-    /// The figures as one JSON object.
+    /// The figures as one JSON object: their [`ManifestStats`] as JSON.
     #[must_use]
     pub fn to_json(&self) -> Value {
-        json!({
-            "samples": self.samples,
-            "bytes": self.bytes,
-            "seconds": self.elapsed.as_secs_f64(),
-            "samples_per_s": self.samples_per_s(),
-            "bytes_per_s": self.bytes_per_s(),
-            "waited_s": self.waited.as_secs_f64(),
-            "worker_busy_s": self.busy.as_secs_f64(),
-            "candidates": self.candidates,
-            "rejected": self.rejected,
-            "rejection_rate": self.rejection_rate(),
-            "forced": self.forced,
-        })
+        ManifestStats::from(self).to_json()
     }
 }
 

@@ -117,6 +117,69 @@ impl Prefetch {
     }
 }
 
+impl Prefetch {
+    /// As [`Iterator::next`], but waits at most `timeout` for the next batch: `None` when it is
+    /// not ready yet (ask again; nothing is lost), else what `next` would return. Front ends
+    /// that must stay responsive while waiting (Ctrl-C in Python) poll with it.
+    ///
+    /// ```
+    /// # use voxload::augment::Compose;
+    /// # use voxload::loader::Loader;
+    /// # use voxload::sampler::{ArrayNames, Volume};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let image = ndarray::Array3::<u8>::zeros((4, 32, 32));
+    /// # voxload::write_array(dir.path(), "image", &image, [4, 32, 32], voxload::Encoding::Raw)?;
+    /// # let volume = Volume::open(0, dir.path(), &ArrayNames::new("image"), &Default::default())?;
+    /// use std::time::Duration;
+    /// let compose = Compose::disabled([4, 16, 16], [] as [(&str, _); 0])?;
+    /// let mut batches = Loader::builder(vec![volume], compose)
+    ///     .batch_size(2)
+    ///     .samples(2)
+    ///     .build_prefetch()?;
+    /// let batch = loop {
+    ///     if let Some(next) = batches.next_within(Duration::from_millis(10)) {
+    ///         break next.expect("one batch")?;
+    ///     }
+    /// };
+    /// assert_eq!(batch.samples.len(), 2);
+    /// assert!(batches.next_within(Duration::from_secs(10)).expect("answered").is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn next_within(&mut self, timeout: Duration) -> Option<Option<Result<Batch>>> {
+        if self.done {
+            return Some(None);
+        }
+        self.fill();
+        let Some(reply) = self.replies.front() else {
+            return Some(None);
+        };
+        let start = Instant::now();
+        let made = match reply.recv_timeout(timeout) {
+            Ok(made) => made,
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                self.waited += start.elapsed();
+                return None;
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => Err(Error::Worker(
+                "a worker thread ended without a reply".into(),
+            )),
+        };
+        self.replies.pop_front();
+        self.waited += start.elapsed();
+        Some(Some(self.settle(made)))
+    }
+
+    /// After a batch arrived: stop on an error, else queue more work.
+    fn settle(&mut self, made: Result<Batch>) -> Result<Batch> {
+        if made.is_err() {
+            self.stop();
+        } else {
+            self.fill();
+        }
+        made
+    }
+}
+
 impl Iterator for Prefetch {
     type Item = Result<Batch>;
 
@@ -133,12 +196,7 @@ impl Iterator for Prefetch {
             ))
         });
         self.waited += start.elapsed();
-        if made.is_err() {
-            self.stop();
-        } else {
-            self.fill();
-        }
-        Some(made)
+        Some(self.settle(made))
     }
 }
 

@@ -29,11 +29,7 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::open_image`].
     pub fn open_image(path: &Path, label: bool) -> Result<Self> {
-        let content = if label {
-            crate::ingest::Content::Label
-        } else {
-            crate::ingest::Content::Image
-        };
+        let content = crate::image::Content::from_label(label);
         let (image, shape) = super::image::ImageFile::probe(path, content)?;
         Ok(dispatch_dtype!(image.dtype, T => {
             AnyArray::from(MappedArray::<T>::from_image(image, shape)?)
@@ -53,8 +49,8 @@ impl AnyArray {
     }
 
     /// Reads `window` (padded by `pad`) into `out` as a `float32` image: integers scaled to
-    /// `[0, 1]` by their type's maximum (`uint8 / 255`, `uint16 / 65535`, exactly rounded, see
-    /// [`crate::convert`]), floats unchanged.
+    /// `[0, 1]` by their type's maximum (`uint8 / 255`, `uint16 / 65535`, exactly rounded, by the
+    /// crate's `convert` module), floats unchanged.
     ///
     /// ```
     /// use ndarray::Array3;
@@ -77,7 +73,7 @@ impl AnyArray {
     }
 
     /// [`AnyArray::read_image_into`] with the output written around the caches (see
-    /// [`crate::convert::unit_f32_streaming`]): for large outputs read much later, such as the
+    /// the crate's `convert::unit_f32_streaming`): for large outputs read much later, such as the
     /// loader's batch arrays. The values are the same.
     ///
     /// # Errors

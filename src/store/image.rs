@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use crate::ingest::{decode_file, Content, Plane};
+use crate::image::{decode_file, Content, Plane};
 use crate::{DType, Element, Error, Result, Shape};
 
 /// Decoded images kept at once, whatever the number of images (a few per worker).

@@ -1,7 +1,7 @@
 //! The Zarr v3 store: metadata, atomic writers and memory-mapped readers.
 
 mod any;
-pub mod atomic;
+pub(crate) mod atomic;
 mod bounded;
 mod chunks;
 pub(crate) mod durable;
@@ -9,7 +9,7 @@ mod guard;
 mod image;
 mod json;
 mod lock;
-pub mod meta;
+pub(crate) mod meta;
 mod name;
 mod raw_writer;
 mod reader;
@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 pub use any::AnyArray;
 pub use chunks::CacheLimits;
 pub use lock::{ArrayLock, LockMode};
-pub use meta::{ArrayMeta, Layout, Status};
+pub use meta::{
+    ArrayMeta, Layout, Status, MAX_DECODED_CHUNK_BYTES, MAX_INNER_CHUNKS, MAX_METADATA_BYTES,
+};
 pub use name::check_array_name;
 pub use reader::{MappedArray, OpenOptions};
 pub(crate) use slot::ArraySlot;

@@ -129,11 +129,7 @@ impl<T: Element> MappedArray<T> {
     /// [`Error::DtypeMismatch`] when its pixels are not of type `T`
     /// (see [`super::AnyArray::open_image`] to take the file's own type).
     pub fn open_image(path: impl AsRef<Path>, label: bool) -> Result<Self> {
-        let content = if label {
-            crate::ingest::Content::Label
-        } else {
-            crate::ingest::Content::Image
-        };
+        let content = crate::image::Content::from_label(label);
         let (image, shape) = super::image::ImageFile::probe(path.as_ref(), content)?;
         Self::from_image(image, shape)
     }

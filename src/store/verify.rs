@@ -1,6 +1,7 @@
 //! Checking a store without reading its voxels: metadata, completion mark, the length of every
-//! chunk file and every shard index (bounds, crc32c); and, on request, the voxels against the
-//! ingest input they came from.
+//! chunk file and every shard index (bounds, crc32c). Comparing the voxels with the ingest input
+//! they came from is the ingest's business (`voxload::ingest::compare_source`), which adds its
+//! findings to the same [`ArrayReport`].
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,10 +30,9 @@ use zarrs::storage::ReadableStorageTraits;
 use super::bounded::Chain;
 use super::meta::{ArrayMeta, Layout, Status};
 use super::shard_index::{IndexSpec, InnerLen};
-use super::{array_dir, list_arrays, zarrs_path, MappedArray, OpenOptions};
+use super::{array_dir, list_arrays, zarrs_path};
 use crate::error::LibraryOption;
-use crate::ingest::{Content, Ingest, Input};
-use crate::{Bbox, Element, Error, PadMode, Result, Shape};
+use crate::{Error, Result, Shape};
 
 /// One thing wrong with a store, naming the file (or array directory) it is about.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct ArrayReport {
     /// before decoding (file type and size, shard indexes, declared zstd sizes) but not
     /// decoded; not counted in `files`, whose lengths are exact.
     pub decoded: u64,
-    /// Slabs compared with the source (0 without a source).
+    /// Slabs compared with the source by `ingest::compare_source` (0 without a source).
     pub slabs_compared: u64,
     /// Everything wrong.
     pub problems: Vec<Problem>,
@@ -174,7 +174,7 @@ fn verify_array(store: &Path, name: &str, meta: Result<ArrayMeta>) -> ArrayRepor
     };
     if let FileCheck::Decoded(_) = check {
         report.notes.push(
-            "chunks are decoded by zarrs: their files are checked as the reader checks them before decoding (file type and size, shard indexes, declared zstd sizes), their voxels not decoded (`compare_source` compares voxels)".into(),
+            "chunks are decoded by zarrs: their files are checked as the reader checks them before decoding (file type and size, shard indexes, declared zstd sizes), their voxels not decoded (`ingest::compare_source` compares voxels)".into(),
         );
     }
     // Walk the files that exist, not every chunk position: a declared shape of 2^62 voxels
@@ -361,103 +361,5 @@ impl FileCheck {
         spec.parse(&index, len, InnerLen::Exactly(chunk_bytes))
             .map_err(|e| format!("shard index: {e}"))?;
         Ok(true)
-    }
-}
-
-/// Compares array `name` of `store`, slab by slab (one chunk or shard depth at a time, so memory
-/// holds two slabs), with the ingest input `source` decoded as [`Ingest`] would (`label` as
-/// [`Ingest::label`]); appends a [`Problem`] per slab that differs or cannot be read, naming the
-/// first differing voxel, to the array's report.
-///
-/// # Errors
-/// The source cannot be recognised or probed ([`Error::Ingest`], naming the input file), or
-/// the array's metadata is unusable.
-pub fn compare_source(
-    store: &Path,
-    name: &str,
-    source: &Path,
-    label: bool,
-    report: &mut ArrayReport,
-) -> Result<()> {
-    let (input, content, shape, _) = Ingest::new(source, store).label(label).plan()?;
-    let dir = array_dir(store, name);
-    let meta = ArrayMeta::read(&dir)?;
-    if shape != meta.shape {
-        report.problems.push(Problem {
-            path: dir,
-            reason: format!(
-                "the array is {:?}, but the source {} is {shape:?}",
-                meta.shape,
-                source.display()
-            ),
-        });
-        return Ok(());
-    }
-    let job = Compare {
-        store,
-        name,
-        input: &input,
-        content,
-        shape,
-        depth: meta.chunk[0],
-    };
-    crate::dispatch_dtype!(meta.dtype, T => job.run::<T>(report))
-}
-
-struct Compare<'a> {
-    store: &'a Path,
-    name: &'a str,
-    input: &'a Input,
-    content: Content,
-    shape: Shape,
-    depth: u64,
-}
-
-impl Compare<'_> {
-    fn run<T: Element>(&self, report: &mut ArrayReport) -> Result<()> {
-        let dir = array_dir(self.store, self.name);
-        let options = OpenOptions {
-            allow_incomplete: true,
-            ..OpenOptions::default()
-        };
-        let array = MappedArray::<T>::open_with(self.store, self.name, &options)?;
-        let [d, h, w] = self.shape;
-        let mut z0 = 0;
-        while z0 < d {
-            let z1 = (z0 + self.depth).min(d);
-            let window = Bbox::new([z0 as i64, 0, 0], [z1 - z0, h, w]);
-            let problem = |reason: String| Problem {
-                path: dir.clone(),
-                reason: format!("slices [{z0}, {z1}): {reason}"),
-            };
-            let expected = self
-                .input
-                .read_slab::<T>(self.shape, (z0, z1), self.content, None);
-            let stored = array.read(window, PadMode::default());
-            report.slabs_compared += 1;
-            match (expected, stored) {
-                (Err(e), _) => report.problems.push(problem(format!("source: {e}"))),
-                (_, Err(e)) => report.problems.push(problem(format!("store: {e}"))),
-                (Ok((expected, _)), Ok(stored)) => {
-                    let differ = expected
-                        .indexed_iter()
-                        .zip(stored.iter())
-                        .filter(|((_, a), b)| bytemuck::bytes_of(*a) != bytemuck::bytes_of(*b));
-                    let mut count = 0u64;
-                    let mut first = None;
-                    for (((z, y, x), a), b) in differ {
-                        count += 1;
-                        first.get_or_insert(([z as u64 + z0, y as u64, x as u64], *a, *b));
-                    }
-                    if let Some((at, a, b)) = first {
-                        report.problems.push(problem(format!(
-                            "{count} voxels differ from the source; the first at (z, y, x) = {at:?}: source {a:?}, store {b:?}"
-                        )));
-                    }
-                }
-            }
-            z0 = z1;
-        }
-        Ok(())
     }
 }

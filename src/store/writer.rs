@@ -236,8 +236,8 @@ impl<T: Element> ArrayWriter<T> {
         Ok(Self::wrap(array, dir, slot))
     }
 
-    /// Writes chunk files with `O_DIRECT` where the filesystem allows it (see
-    /// [`AtomicFsStore::set_direct_io`]).
+    /// Writes chunk files with `O_DIRECT` where the filesystem allows it (the atomic store's
+    /// `set_direct_io`).
     pub fn set_direct_io(&self, on: bool) {
         self.array.storage().set_direct_io(on);
     }

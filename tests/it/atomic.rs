@@ -1,6 +1,6 @@
 //! Atomic writes: whole files or none, with or without O_DIRECT.
 
-use voxload::store::atomic::{remove_stale_temporaries, write_atomic_with, TEMP_MARKER};
+use voxload::internals::atomic::{remove_stale_temporaries, write_atomic_with, TEMP_MARKER};
 
 #[test]
 fn direct_and_buffered_writes_store_exact_bytes_of_any_length() {

@@ -546,3 +546,41 @@ fn huge_declared_dimensions_are_an_error_and_write_nothing() {
     );
     assert!(!store.exists(), "a failed plan left a store behind");
 }
+
+#[test]
+fn ingest_limits_reach_every_decoded_image() {
+    use voxload::image::{write_png_u16, Limits};
+    let dir = tempfile::tempdir().unwrap();
+    // The first image probes the volume; the second is larger than the limits allow.
+    write_png_u16(&dir.path().join("s0.png"), 4, 4, &[1; 16]).unwrap();
+    write_png_u16(&dir.path().join("s1.png"), 64, 64, &[2; 64 * 64]).unwrap();
+    let list = dir.path().join("list.txt");
+    std::fs::write(&list, "s0.png\ns1.png\n").unwrap();
+    let mut small = Limits::default();
+    small.max_bytes = 1024;
+    let store = dir.path().join("out.zarr");
+    let err = Ingest::new(&list, &store)
+        .chunk([1, 4, 4])
+        .limits(small)
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Ingest(IngestError::Decode { path, reason })
+            if path.ends_with("s1.png") && reason.contains("limit of 1024 bytes")),
+        "{err}"
+    );
+    // Stacks are decoded through the same limits (the probe already refuses this one).
+    let stack = dir.path().join("stack.tif");
+    tiff_stack_u8(&stack, &Array3::from_elem((2, 64, 64), 3));
+    let err = Ingest::new(&stack, dir.path().join("stack.zarr"))
+        .limits(small)
+        .run()
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Ingest(IngestError::Decode { path, .. }) if path == &stack),
+        "{err}"
+    );
+    Ingest::new(&stack, dir.path().join("stack.zarr"))
+        .run()
+        .unwrap();
+}

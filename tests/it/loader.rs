@@ -349,7 +349,7 @@ fn streamed_image_lists_need_no_ingest_and_are_visited_in_order() {
             ndarray::Array2::from_shape_fn((h, w), |(y, x)| ((y * 3 + x * 5 + i * 7) % 251) as u8);
         let lb: Vec<u16> = (0..h * w).map(|k| ((k / w) / 10 + i) as u16).collect();
         write_png_u8(&dir.path().join(format!("im{i}.png")), &im);
-        voxload::ingest::write_png_u16(
+        voxload::image::write_png_u16(
             &dir.path().join(format!("lb{i}.png")),
             w as u32,
             h as u32,

@@ -3,8 +3,8 @@
 
 use ndarray::Array3;
 use voxload::augment::{Compose, TargetKind};
+use voxload::internals::recycle;
 use voxload::loader::{Batch, Loader, LoaderBuilder};
-use voxload::recycle;
 use voxload::sampler::{ArrayNames, Volume};
 use voxload::{write_array, Encoding, OpenOptions};
 

@@ -95,7 +95,7 @@ pub const ALL_MODES: [PadMode; 5] = [
 /// Anonymous resident memory of this process (`RssAnon` in /proc/self/status), KiB; mapped
 /// page cache does not count.
 pub fn rss_anon_kib() -> u64 {
-    voxload::memory::rss_anon_kib().expect("RssAnon in /proc/self/status")
+    voxload::internals::memory::rss_anon_kib().expect("RssAnon in /proc/self/status")
 }
 
 /// Runs `test` alone in a child process of this test binary (RssAnon is per process, and other

@@ -6,12 +6,12 @@ use std::time::Instant;
 
 use serde_json::{json, Map};
 
-use super::decode::Content;
 use super::progress::ProgressLog;
 use super::source::Input;
 use super::IngestError;
 use crate::error::LibraryOption;
 use crate::geometry::Chunking;
+use crate::image::{Content, Limits};
 use crate::store::{ArrayMeta, ArraySlot, ArrayWriter, Encoding, Existing, Status, DEFAULT_CHUNK};
 use crate::{DType, Element, Result, Shape};
 
@@ -41,6 +41,7 @@ pub struct Ingest {
     durable: bool,
     progress: Option<ProgressFn>,
     max_chunk_bytes: u64,
+    limits: Limits,
 }
 
 /// What an ingest did.
@@ -86,6 +87,7 @@ impl Ingest {
             durable: true,
             progress: None,
             max_chunk_bytes: MAX_CHUNK_BYTES,
+            limits: Limits::default(),
         }
     }
 
@@ -128,21 +130,20 @@ impl Ingest {
         /// in bytes (default [`MAX_CHUNK_BYTES`]); larger shapes are refused by
         /// [`Ingest::check_layout`].
         max_chunk_bytes: u64);
+    setter!(/// The decode limits every input image is checked against before its pixels are
+        /// allocated (default [`Limits::default`]: 4 GiB, or 4096 times the file's length).
+        limits: Limits);
 
     /// The input, recognised, with the content type and data type the ingest will use.
     ///
     /// # Errors
-    /// As [`Input::recognise`] and [`Input::probe`].
+    /// As [`Input::recognise`] and [`Input::probe_with`].
     pub fn plan(&self) -> Result<(Input, Content, Shape, DType)> {
         let input = Input::recognise(&self.input)?;
         let implied_label =
             matches!(&input, Input::Tiles(s) if matches!(s.dtype, DType::U32 | DType::U64));
-        let content = if self.label || implied_label {
-            Content::Label
-        } else {
-            Content::Image
-        };
-        let (shape, dtype) = input.probe(content)?;
+        let content = Content::from_label(self.label || implied_label);
+        let (shape, dtype) = input.probe_with(content, &self.limits)?;
         Ok((input, content, shape, dtype))
     }
 
@@ -227,16 +228,12 @@ impl Ingest {
             )
             .into());
         }
-        let content = if self.label {
-            Content::Label
-        } else {
-            Content::Image
-        };
+        let content = Content::from_label(self.label);
         let start = Instant::now();
         let mut total: Option<IngestReport> = None;
         for (i, file) in files.iter().enumerate() {
             let input = Input::Images(vec![file.clone()]);
-            let (shape, dtype) = input.probe(content)?;
+            let (shape, dtype) = input.probe_with(content, &self.limits)?;
             let place = Place::Child(&group, format!("{i:04}"));
             let r = self.run_dtype(&input, content, shape, dtype, place)?;
             total = Some(match total {
@@ -399,7 +396,8 @@ impl Ingest {
                 let depth = (slab.1 - slab.0) as usize;
                 let view = buffer.slice_mut(ndarray::s![..depth, .., ..]);
                 match pool.install(|| {
-                    input.read_slab_into::<T>(shape, *slab, content, self.allow_missing, view)
+                    let fill = self.allow_missing;
+                    input.read_slab_into::<T>(shape, *slab, content, fill, &self.limits, view)
                 }) {
                     Ok(missing) => {
                         report.missing_tiles += missing;
@@ -494,20 +492,4 @@ fn finish<T: Element>(
     log.clear()?;
     writer.finish()?;
     Ok(true)
-}
-
-/// Writes a 16-bit grayscale PNG (`width x height`, row-major pixels): handy for test data.
-///
-/// # Errors
-/// I/O or encoding errors.
-pub fn write_png_u16(path: &Path, width: u32, height: u32, pixels: &[u16]) -> std::io::Result<()> {
-    let file = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut encoder = png::Encoder::new(file, width, height);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Sixteen);
-    let bytes: Vec<u8> = pixels.iter().flat_map(|v| v.to_be_bytes()).collect();
-    encoder
-        .write_header()
-        .and_then(|mut w| w.write_image_data(&bytes))
-        .map_err(std::io::Error::other)
 }

@@ -7,7 +7,8 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use voxload::ingest::{decode_file, Ingest, IngestError};
+use voxload::image::decode_file;
+use voxload::ingest::{Ingest, IngestError};
 use voxload::store::AnyArray;
 use voxload::{Bbox, Error, MappedArray, PadMode};
 
@@ -436,8 +437,8 @@ mod verify {
     use std::path::Path;
     use std::process::Command;
 
-    use voxload::ingest::Ingest;
-    use voxload::store::verify::{compare_source, verify, Report};
+    use voxload::ingest::{compare_source, Ingest};
+    use voxload::store::verify::{verify, Report};
     use voxload::{write_array, Encoding};
 
     use super::bad;

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use voxload::ingest::{decode_file, Content, IngestError, Input, TileSpec};
+use voxload::image::{decode_file, Content};
+use voxload::ingest::{IngestError, Input, TileSpec};
 use voxload::store::{list_arrays, verify::verify};
 use voxload::{Bbox, Error, MappedArray, PadMode};
 

@@ -242,7 +242,7 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
     for n in trials(vec![0, 1, 4, 9, 17, 24], (0..=32).collect()) {
         let out = dir.path().join(format!("full{n}.zarr"));
         let failed = ingest_cmd(&args(&out).iter().map(String::as_str).collect::<Vec<_>>())
-            .env(voxload::store::atomic::FULL_DISK_ENV, n.to_string())
+            .env(voxload::internals::atomic::FULL_DISK_ENV, n.to_string())
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&failed.stderr);
@@ -264,7 +264,7 @@ fn a_full_disk_fails_clearly_then_resume_is_byte_identical() {
             .into_iter()
             .filter(|p| {
                 p.to_string_lossy()
-                    .contains(voxload::store::atomic::TEMP_MARKER)
+                    .contains(voxload::internals::atomic::TEMP_MARKER)
             })
             .collect();
         assert!(

@@ -221,31 +221,33 @@ impl Error {
 }
 
 /// A setting of the library's API that an error message names (see [`Error::options`]);
-/// displayed as its Rust path in backticks, e.g. `` `Ingest::resume` ``.
+/// displayed as its Rust path in backticks, e.g. `` `Ingest::resume` ``. The settings are
+/// methods of `voxload::ingest::Ingest` and fields of `voxload::OpenOptions` (named, not
+/// linked: `error` is a base module and refers to no module above it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum LibraryOption {
-    /// [`crate::ingest::Ingest::overwrite`]: replace an existing array.
+    /// `Ingest::overwrite`: replace an existing array.
     Overwrite,
-    /// [`crate::ingest::Ingest::resume`]: finish an array, skipping recorded slabs.
+    /// `Ingest::resume`: finish an array, skipping recorded slabs.
     Resume,
-    /// [`crate::ingest::Ingest::allow_missing`]: fill missing tiles.
+    /// `Ingest::allow_missing`: fill missing tiles.
     AllowMissing,
-    /// [`crate::ingest::Ingest::label`]: the input is labels.
+    /// `Ingest::label`: the input is labels.
     Label,
-    /// [`crate::ingest::Ingest::separate`]: one array per image.
+    /// `Ingest::separate`: one array per image.
     Separate,
-    /// [`crate::ingest::Ingest::z_range`]: only some slices, other jobs fill the rest.
+    /// `Ingest::z_range`: only some slices, other jobs fill the rest.
     ZRange,
-    /// [`crate::ingest::Ingest::chunk`]: the chunk shape.
+    /// `Ingest::chunk`: the chunk shape.
     Chunk,
-    /// [`crate::ingest::Ingest::shard`]: the shard shape.
+    /// `Ingest::shard`: the shard shape.
     Shard,
-    /// [`crate::ingest::Ingest::max_chunk_bytes`]: the limit on one chunk or shard file.
+    /// `Ingest::max_chunk_bytes`: the limit on one chunk or shard file.
     MaxChunkBytes,
-    /// [`crate::ingest::Ingest::threads`]: decoding threads.
+    /// `Ingest::threads`: decoding threads.
     Threads,
-    /// [`crate::OpenOptions::allow_incomplete`]: read an array still being written.
+    /// `OpenOptions::allow_incomplete`: read an array still being written.
     AllowIncomplete,
 }
 
