@@ -1,0 +1,188 @@
+//! `voxload.Loader`: the library's threaded prefetch loader, its batches handed to numpy
+//! without a copy.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use numpy::PyArray;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+use voxload::config::Config;
+use voxload::loader::{BatchArray, LoaderBuilder, Mode, PooledArray, Prefetch};
+use voxload::match_dtype;
+
+use crate::errors;
+
+/// How long one wait for a batch lasts before Python's signal handlers (Ctrl-C) get a turn.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A batch array owned by Python: the numpy arrays of a batch view its memory, and it goes back
+/// to the loader's pool when the last of them is gone.
+#[pyclass(frozen, module = "voxload")]
+pub struct BatchBuffer {
+    array: PooledArray,
+}
+
+/// The loader of a configuration (a file path, or a dict shaped like the file): iterating
+/// yields batches as `dict[str, numpy.ndarray]` plus `"info"`.
+#[pyclass(module = "voxload")]
+pub struct Loader {
+    batches: Option<Prefetch>,
+}
+
+#[pymethods]
+impl Loader {
+    #[new]
+    #[pyo3(signature = (config, mode = "train", seed = 0, epoch = 0, rank = 0, world_size = 1,
+                        workers = None, prefetch = None, samples = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        config: &Bound<'_, PyAny>,
+        mode: &str,
+        seed: u64,
+        epoch: u64,
+        rank: u64,
+        world_size: u64,
+        workers: Option<usize>,
+        prefetch: Option<usize>,
+        samples: Option<u64>,
+    ) -> PyResult<Self> {
+        let config = read_config(py, config)?;
+        let mode = match mode {
+            "train" => Mode::Train,
+            "grid" | "test" => Mode::Grid,
+            other => {
+                return Err(errors::value_error(format!(
+                    "mode `{other}`: expected \"train\" or \"grid\" (PyTC's test mode)"
+                )))
+            }
+        };
+        let mut builder = LoaderBuilder::from_config(&config, mode)
+            .map_err(errors::to_py)?
+            .seed(seed)
+            .epoch(epoch)
+            .rank(rank, world_size);
+        if let Some(w) = workers {
+            builder = builder.workers(w);
+        }
+        if let Some(p) = prefetch {
+            builder = builder.prefetch(p);
+        }
+        if let Some(n) = samples {
+            builder = builder.samples(n);
+        }
+        let batches = py
+            .detach(|| builder.build_prefetch())
+            .map_err(errors::to_py)?;
+        Ok(Loader {
+            batches: Some(batches),
+        })
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// The next batch; waiting releases the GIL, and Ctrl-C stops the workers promptly.
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyDict>>> {
+        let Some(batches) = self.batches.as_mut() else {
+            return Ok(None);
+        };
+        let next = loop {
+            if let Some(next) = py.detach(|| batches.next_within(POLL)) {
+                break next;
+            }
+            if let Err(interrupt) = py.check_signals() {
+                self.close(py);
+                return Err(interrupt);
+            }
+        };
+        let Some(batch) = next else {
+            self.close(py);
+            return Ok(None);
+        };
+        let batch = batch.map_err(errors::to_py)?;
+        let (arrays, samples) = batch.into_pooled();
+        let out = PyDict::new(py);
+        for (key, array) in arrays {
+            let buffer = Bound::new(py, BatchBuffer { array })?;
+            out.set_item(&key, numpy_view(&buffer)?)?;
+        }
+        let json = py.import("json")?;
+        let info = PyList::empty(py);
+        for sample in &samples {
+            info.append(json.call_method1("loads", (sample.to_json().to_string(),))?)?;
+        }
+        out.set_item("info", info)?;
+        Ok(Some(out.unbind()))
+    }
+
+    /// The loader's statistics (samples, rejections, waits, …) as a dict.
+    fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let Some(batches) = self.batches.as_ref() else {
+            return Err(errors::error("the loader is closed".into()));
+        };
+        let text = batches.stats().to_json().to_string();
+        Ok(py.import("json")?.call_method1("loads", (text,))?.unbind())
+    }
+
+    /// Stops the workers and joins their threads (also done when the loader is dropped or the
+    /// iteration ends).
+    fn close(&mut self, py: Python<'_>) {
+        if let Some(batches) = self.batches.take() {
+            py.detach(move || drop(batches));
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __exit__(
+        &mut self,
+        py: Python<'_>,
+        _kind: Option<&Bound<'_, PyAny>>,
+        _value: Option<&Bound<'_, PyAny>>,
+        _traceback: Option<&Bound<'_, PyAny>>,
+    ) {
+        self.close(py);
+    }
+}
+
+/// The numpy array viewing `buffer`'s memory, with the channel axis models expect:
+/// `(B, 1, D, H, W)` (`(B, 1, H, W)` for 2D batches).
+fn numpy_view<'py>(buffer: &Bound<'py, BatchBuffer>) -> PyResult<Bound<'py, PyAny>> {
+    let array: &BatchArray = buffer.get().array.get();
+    let container = buffer.clone().into_any();
+    let view = match_dtype!(array, BatchArray<T>(a) => {
+        // SAFETY: `container` (the BatchBuffer that owns the data) becomes the numpy array's
+        // base object, so the memory lives as long as any view of it, and the buffer is never
+        // reallocated or touched from Rust while Python holds it: it only goes back to the pool
+        // when the BatchBuffer is dropped, after the last view.
+        unsafe { PyArray::<T, _>::borrow_from_array(a, container) }.into_any()
+    });
+    let numpy = view.py().import("numpy")?;
+    numpy.call_method1("expand_dims", (view, 1))
+}
+
+/// A configuration from a path (`str`/`os.PathLike`) or a dict shaped like the file.
+fn read_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Config> {
+    if let Ok(path) = config.extract::<PathBuf>() {
+        return py
+            .detach(|| Config::from_file(&path))
+            .map_err(errors::to_py);
+    }
+    if config.is_instance_of::<PyDict>() {
+        let text: String = py
+            .import("json")?
+            .call_method1("dumps", (config,))?
+            .extract()?;
+        let here = std::env::current_dir().unwrap_or_default();
+        return Config::from_str_at(&text, here).map_err(errors::to_py);
+    }
+    Err(errors::value_error(format!(
+        "config: expected a path or a dict, got {}",
+        config.get_type().name()?
+    )))
+}

@@ -1,0 +1,152 @@
+"""voxload.Loader: the same batches as `voxload sample`, for any number of workers; zero-copy
+arrays whose buffers return to the pool; threads joined on break, close and Ctrl-C."""
+
+import _thread
+import json
+import os
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+import zarr
+
+import voxload
+
+
+def voxload_bin():
+    """The `voxload` binary of this checkout (scripts/test.sh sets VOXLOAD_BIN)."""
+    path = os.environ.get("VOXLOAD_BIN", "")
+    assert os.path.exists(path), f"set VOXLOAD_BIN to the voxload binary (got {path!r}); scripts/test.sh does"
+    return path
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A store (image uint8, label uint16) written by zarr-python and a PyTC-style config."""
+    d = tmp_path_factory.mktemp("d")
+    root = zarr.open_group(str(d / "em.zarr"), mode="w", zarr_format=3)
+    z, y, x = np.indices((20, 80, 80))
+    image = root.create_array("raw", shape=(20, 80, 80), chunks=(8, 32, 32), dtype="uint8", compressors=None)
+    image[...] = ((z * 5 + y * 3 + x) % 253).astype(np.uint8)
+    label = root.create_array("seg", shape=(20, 80, 80), chunks=(8, 32, 32), dtype="uint16", compressors=None)
+    label[...] = ((z // 5) * 9 + (y // 20) * 3 + x // 30).astype(np.uint16)
+    config = {
+        "DATASET": {"INPUT_PATH": str(d / "em.zarr"), "IMAGE_NAME": "raw", "LABEL_NAME": "seg",
+                    "PAD_SIZE": [2, 8, 8]},
+        "MODEL": {"INPUT_SIZE": [4, 24, 24]},
+        "INFERENCE": {"STRIDE": [4, 24, 24]},
+        "AUGMENTOR": {"ENABLED": True},
+        "SOLVER": {"SAMPLES_PER_BATCH": 3},
+    }
+    (d / "cfg.json").write_text(json.dumps(config))
+    return d, config
+
+
+def take(loader):
+    out = []
+    for batch in loader:
+        out.append({k: (v.copy() if k != "info" else v) for k, v in batch.items()})
+    return out
+
+
+def test_batches_have_the_documented_shapes_and_types(dataset):
+    _, config = dataset
+    batches = take(voxload.Loader(config, seed=1, samples=6))
+    assert len(batches) == 2
+    for b in batches:
+        assert b["image"].dtype == np.float32 and b["image"].shape == (3, 1, 4, 24, 24)
+        assert b["label"].dtype == np.uint16 and b["label"].shape == (3, 1, 4, 24, 24)
+        assert [set(i) >= {"index", "volume", "start", "shape", "rejections", "forced", "transforms"}
+                for i in b["info"]] == [True] * 3
+    assert [i["index"] for b in batches for i in b["info"]] == list(range(6))
+
+
+def test_batches_equal_voxload_sample_and_any_worker_count(dataset, tmp_path):
+    d, config = dataset
+    out = tmp_path / "samples"
+    subprocess.run([voxload_bin(), "sample", "--config", str(d / "cfg.json"), "--count", "6",
+                    "--seed", "5", "--out", str(out)], check=True, capture_output=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    runs = {w: take(voxload.Loader(str(d / "cfg.json"), seed=5, samples=6, workers=w)) for w in (1, 2, 4)}
+    for w in (2, 4):
+        for a, b in zip(runs[1], runs[w]):
+            for key in ("image", "label"):
+                assert a[key].tobytes() == b[key].tobytes(), f"{w} workers differ in {key}"
+    samples = [s for b in runs[1] for s in b["info"]]
+    assert samples == manifest["samples"]
+    for b in runs[1]:
+        for i, info in enumerate(b["info"]):
+            for key in ("image", "label"):
+                cli = np.load(out / f"{info['index']:06d}_{key}.npy")
+                assert b[key][i, 0].tobytes() == cli.tobytes(), f"sample {info['index']} {key}"
+    # Seeds and epochs change the stream.
+    other = take(voxload.Loader(config, seed=6, samples=6))
+    assert other[0]["image"].tobytes() != runs[1][0]["image"].tobytes()
+    later = take(voxload.Loader(config, seed=5, epoch=1, samples=6))
+    assert later[0]["image"].tobytes() != runs[1][0]["image"].tobytes()
+
+
+def test_arrays_are_the_batch_buffers_and_are_reused(dataset):
+    _, config = dataset
+    with voxload.Loader(config, samples=60, workers=1, prefetch=1) as loader:
+        addresses = []
+        for batch in loader:
+            image = batch["image"]
+            base = image
+            while isinstance(base, np.ndarray) and base.base is not None:
+                base = base.base
+            assert isinstance(base, voxload.BatchBuffer), type(base)
+            assert not image.flags.owndata
+            addresses.append(image.__array_interface__["data"][0])
+            del batch, image, base
+    # Dropped batches' buffers come back: far fewer distinct buffers than batches.
+    assert len(set(addresses)) < len(addresses) // 2, addresses
+
+
+def task_count():
+    return len(os.listdir("/proc/self/task"))
+
+
+def test_break_close_and_drop_join_the_threads(dataset):
+    _, config = dataset
+    before = task_count()
+    for i in range(100):
+        loader = voxload.Loader(config, workers=2)
+        for batch in loader:
+            break
+        if i % 2:
+            loader.close()
+        del loader, batch
+    time.sleep(0.2)
+    assert task_count() <= before + 1, (before, task_count())
+
+
+def test_ctrl_c_stops_an_endless_loader_promptly(dataset):
+    _, config = dataset
+    before = task_count()
+    timer = threading.Timer(0.5, _thread.interrupt_main)
+    started = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        with voxload.Loader(config, workers=2) as loader:
+            for _ in loader:
+                pass
+    timer.join()
+    assert time.monotonic() - started < 30
+    time.sleep(0.2)
+    assert task_count() <= before + 1, (before, task_count())
+
+
+def test_config_errors_name_the_key(dataset):
+    _, config = dataset
+    bad = json.loads(json.dumps(config))
+    bad["SOLVER"]["SAMPLES_PER_BATCH"] = -3
+    with pytest.raises(ValueError) as e:
+        voxload.Loader(bad)
+    assert isinstance(e.value, voxload.Error) and "SAMPLES_PER_BATCH" in str(e.value)
+    with pytest.raises(ValueError, match="mode"):
+        voxload.Loader(config, mode="val")
+    with pytest.raises(FileNotFoundError):
+        voxload.Loader("/nonexistent/cfg.yaml")

@@ -1,0 +1,97 @@
+"""Type stubs of voxload's Python package."""
+
+import os
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+
+import numpy
+
+__version__: str
+
+class Error(Exception):
+    """Base class of every error voxload raises; the message names the file, key or value."""
+
+class NotFoundError(Error, FileNotFoundError):
+    """A store, array or file that does not exist (or is not a Zarr store)."""
+
+class ArrayKeyError(Error, KeyError):
+    """No array of that name in the store; the message lists the arrays there are."""
+
+class ValueError(Error, ValueError):  # type: ignore[misc]
+    """A bad argument or configuration value; the message names the key or option."""
+
+Triple = Tuple[int, int, int]
+
+def open(path: Union[str, os.PathLike]) -> "Store":
+    """Opens a Zarr store (a path ``STORE.zarr/NAME`` opens its store)."""
+
+class Store:
+    """A Zarr store: its arrays by name."""
+
+    @property
+    def path(self) -> str:
+        """The store's directory."""
+    def array_names(self) -> list[str]:
+        """The names of the store's arrays, sorted (nested ones as ``group/name``)."""
+    def __getitem__(self, name: str) -> "Array":
+        """The array ``name``; an ``ArrayKeyError`` (a ``KeyError``) listing the arrays otherwise."""
+    def __contains__(self, name: str) -> bool:
+        """Whether the store has an array ``name``."""
+
+class Array:
+    """One array of a store: any box of it, inside or outside the volume."""
+
+    @property
+    def shape(self) -> Triple:
+        """The volume's shape ``(z, y, x)``."""
+    @property
+    def dtype(self) -> numpy.dtype:
+        """The element type."""
+    @property
+    def chunks(self) -> Triple:
+        """The chunk shape ``(z, y, x)`` (the shard shape for sharded arrays)."""
+    @property
+    def name(self) -> str:
+        """The array's name in its store."""
+    def read(self, start: Triple, shape: Triple, pad: str = "reflect") -> numpy.ndarray:
+        """The box of ``shape`` voxels at ``start`` (may be negative or past the volume), padded
+        by ``pad``: ``"constant"``, ``"constant:V"``, ``"reflect"``, ``"symmetric"`` or ``"edge"``
+        (numpy.pad's rules). The GIL is released while voxels are copied."""
+    def __getitem__(self, index: object) -> numpy.ndarray:
+        """numpy's basic indexing for boxes inside the volume (integers, slices with step 1,
+        ``...``, negative indices from the end)."""
+    def __len__(self) -> int:
+        """The volume's depth."""
+
+class BatchBuffer:
+    """The memory of one batch array; numpy arrays of a batch view it without a copy, and it
+    goes back to the loader's pool when the last of them is gone."""
+
+class Loader:
+    """The loader of a configuration: iterating yields batches as ``dict[str, numpy.ndarray]``
+    (``"image"`` float32 ``(B, 1, D, H, W)``, or ``(B, 1, H, W)`` with ``DO_2D``; masks and
+    labels ``(B, 1, D, H, W)`` in their stored dtype) plus ``"info"``, a list of one dict per
+    sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
+    ``transforms``). The arrays are the buffers the Rust workers filled. Train mode is endless
+    unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid.
+    Waiting for a batch releases the GIL; Ctrl-C stops the workers."""
+
+    def __init__(
+        self,
+        config: Union[str, os.PathLike, Mapping[str, Any]],
+        mode: str = "train",
+        seed: int = 0,
+        epoch: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        workers: Optional[int] = None,
+        prefetch: Optional[int] = None,
+        samples: Optional[int] = None,
+    ) -> None: ...
+    def __iter__(self) -> Iterator[Dict[str, Any]]: ...
+    def __next__(self) -> Dict[str, Any]: ...
+    def stats(self) -> Dict[str, Any]:
+        """The loader's statistics (samples, rejections, waits, ...)."""
+    def close(self) -> None:
+        """Stops the workers and joins their threads."""
+    def __enter__(self) -> "Loader": ...
+    def __exit__(self, *args: object) -> None: ...
