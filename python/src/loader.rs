@@ -118,6 +118,17 @@ impl Loader {
         Ok(Some(out.unbind()))
     }
 
+    /// The number of batches of the stream: in grid mode this rank's block, in train mode with
+    /// `samples=N` `ceil(N / batch size)`; a `TypeError` for an endless train stream.
+    fn __len__(&self) -> PyResult<usize> {
+        let batches = self.batches.as_ref().and_then(Prefetch::batches);
+        batches.map(|n| n as usize).ok_or_else(|| {
+            pyo3::exceptions::PyTypeError::new_err(
+                "an endless train loader has no length; pass samples=N, or use mode=\"grid\"",
+            )
+        })
+    }
+
     /// The loader's statistics (samples, rejections, waits, …) as a dict.
     fn stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let Some(batches) = self.batches.as_ref() else {

@@ -53,7 +53,9 @@ def take(loader):
 
 def test_batches_have_the_documented_shapes_and_types(dataset):
     _, config = dataset
-    batches = take(voxload.Loader(config, seed=1, samples=6))
+    loader = voxload.Loader(config, seed=1, samples=6)
+    assert len(loader) == 2
+    batches = take(loader)
     assert len(batches) == 2
     for b in batches:
         assert b["image"].dtype == np.float32 and b["image"].shape == (3, 1, 4, 24, 24)
@@ -150,3 +152,29 @@ def test_config_errors_name_the_key(dataset):
         voxload.Loader(config, mode="val")
     with pytest.raises(FileNotFoundError):
         voxload.Loader("/nonexistent/cfg.yaml")
+
+
+def test_grid_mode_is_the_finite_grid_of_each_rank(dataset):
+    """PyTC's test mode: the ranks' blocks are disjoint and together the whole grid; train mode
+    is endless unless a sample count is given; the statistics count what was made."""
+    _, config = dataset
+    whole = voxload.Loader(config, mode="grid")
+    starts = [tuple(i["start"]) for b in whole for i in b["info"]]
+    assert len(starts) == len(set(starts)) > 0
+    parts = []
+    for rank in range(2):
+        loader = voxload.Loader(config, mode="grid", rank=rank, world_size=2)
+        n = len(loader)
+        batches = take(loader)
+        assert len(batches) == n
+        parts.append([tuple(i["start"]) for b in batches for i in b["info"]])
+    assert not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == sorted(starts)
+    for batch in voxload.Loader(config, mode="grid", samples=3):
+        assert batch["info"][0]["transforms"] == []
+    endless = voxload.Loader(config)
+    with pytest.raises(TypeError, match="endless"):
+        len(endless)
+    next(endless)
+    stats = endless.stats()
+    assert stats["samples"] >= 3, stats

@@ -169,6 +169,13 @@ impl Prefetch {
         Some(Some(self.settle(made)))
     }
 
+    /// The number of batches in the whole stream (`None` when it is endless: train mode without
+    /// a sample count); in grid mode, the batches of this rank's block.
+    #[must_use]
+    pub fn batches(&self) -> Option<u64> {
+        self.producer.batches()
+    }
+
     /// After a batch arrived: stop on an error, else queue more work.
     fn settle(&mut self, made: Result<Batch>) -> Result<Batch> {
         if made.is_err() {
