@@ -28,8 +28,13 @@ impl Kind {
 }
 
 fn kind_of(error: &voxload::Error) -> Kind {
+    use voxload::ingest::IngestError as I;
     use voxload::Error as E;
     match error {
+        E::Ingest(I::Missing { .. }) => Kind::NotFound,
+        E::Ingest(I::Json { .. } | I::Options { .. } | I::TileSize { .. } | I::TileType { .. }) => {
+            Kind::Value
+        }
         E::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => Kind::NotFound,
         E::NotZarr { .. } => Kind::NotFound,
         E::Config { .. }

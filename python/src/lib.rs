@@ -4,6 +4,7 @@
 //! released, and hands the result to numpy; every capability lives in the `voxload` crate.
 
 mod errors;
+mod ingest;
 mod loader;
 mod store;
 
@@ -13,6 +14,7 @@ use pyo3::prelude::*;
 #[pymodule]
 fn _voxload(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::open, m)?)?;
+    m.add_function(wrap_pyfunction!(ingest::ingest, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::Array>()?;
     m.add_class::<loader::Loader>()?;

@@ -10,7 +10,7 @@ volume, and is padded exactly as ``numpy.pad`` would pad it.
 """
 
 from ._errors import ArrayKeyError, Error, NotFoundError, ValueError
-from ._voxload import Array, BatchBuffer, Loader, Store, __version__, open
+from ._voxload import Array, BatchBuffer, Loader, Store, __version__, ingest, open
 
 __all__ = [
     "Array",
@@ -22,5 +22,6 @@ __all__ = [
     "Store",
     "ValueError",
     "__version__",
+    "ingest",
     "open",
 ]

@@ -24,6 +24,25 @@ Triple = Tuple[int, int, int]
 def open(path: Union[str, os.PathLike]) -> "Store":
     """Opens a Zarr store (a path ``STORE.zarr/NAME`` opens its store)."""
 
+def ingest(
+    input: Union[str, os.PathLike],
+    store: Union[str, os.PathLike],
+    array: str = "image",
+    label: bool = False,
+    chunk: Optional[Triple] = None,
+    shard: Optional[Triple] = None,
+    codec: str = "raw",
+    threads: Optional[int] = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    z_range: Optional[Tuple[int, int]] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    """Ingests a PyTC tile JSON, a ``.txt`` list of images, a multi-page TIFF or a folder of
+    slices into array ``array`` of the Zarr store ``store``, as the ``ingest`` command does;
+    returns ``shape``, ``dtype``, ``slabs_written``, ``slabs_skipped``, ``missing_tiles``,
+    ``bytes``, ``seconds`` and ``complete``. A progress line is drawn on standard error."""
+
 class Store:
     """A Zarr store: its arrays by name."""
 

@@ -37,7 +37,7 @@ mod verify_source;
 pub use crate::error::IngestError;
 pub use progress::ProgressLog;
 pub use resize::resize;
-pub use run::{Ingest, IngestReport, MANY_FILES, MAX_CHUNK_BYTES};
+pub use run::{Ingest, IngestReport, ProgressFn, MANY_FILES, MAX_CHUNK_BYTES};
 pub use source::Input;
 pub use spec::{fill_placeholder, TilePlacement, TileSpec, MAX_TILES_PER_SLICE};
 pub use verify_source::compare_source;
