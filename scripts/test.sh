@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs voxload's whole test suite on a fresh machine: installs what the interoperability and
-# Python tests use (zarr-python 3, numpy, pytest, hypothesis) into a private virtual
+# Python tests use (zarr-python 3, numpy, pytest, hypothesis, PyTorch) into a private virtual
 # environment, runs every Rust test of the workspace (and the fault-injection trials in a build
 # that has the hooks), then builds the Python package into that environment with
 # `pip install ./python` and runs its tests. The interoperability tests fail (never skip)
@@ -12,7 +12,7 @@ venv="${VOXLOAD_TEST_VENV:-target/test-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import zarr, numpy, pytest, hypothesis" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import zarr, numpy, pytest, hypothesis, torch" 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 export VOXLOAD_PYTHON="$PWD/$venv/bin/python"
