@@ -13,24 +13,20 @@ use crate::Result;
 pub const CACHE_DIR_VAR: &str = "VOXLOAD_CACHE_DIR";
 
 /// The index cache [`LoaderBuilder::from_config`] uses unless told otherwise:
-/// `$VOXLOAD_CACHE_DIR`, else `$XDG_CACHE_HOME/voxload`, else `$HOME/.cache/voxload`; `None`
-/// (indexes built in memory) when none of these is set.
+/// `$VOXLOAD_CACHE_DIR` when it is set; else `None`, and indexes are built in memory — voxload
+/// writes nothing the user did not name (set the variable, or [`LoaderBuilder::index_cache`],
+/// to keep indexes between runs: a large label's index then costs one pass over it, once).
 ///
 /// ```
 /// if let Some(dir) = voxload::loader::default_index_cache() {
-///     assert!(dir.is_absolute() || std::env::var_os("VOXLOAD_CACHE_DIR").is_some());
+///     assert_eq!(Some(dir.into_os_string()), std::env::var_os("VOXLOAD_CACHE_DIR"));
 /// }
 /// ```
 #[must_use]
 pub fn default_index_cache() -> Option<PathBuf> {
-    let var = |key: &str| {
-        std::env::var_os(key)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var(CACHE_DIR_VAR)
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("voxload")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("voxload")))
+    std::env::var_os(CACHE_DIR_VAR)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
 }
 
 impl LoaderBuilder {
