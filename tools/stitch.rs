@@ -8,12 +8,11 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::{Array4, ArrayD, Ix4};
 use rayon::prelude::*;
-use voxload::config::{Config, Source};
+use voxload::config::Config;
 use voxload::geometry::parse_triple;
 use voxload::loader::{Manifest, ManifestSample};
-use voxload::predict::{is_complete, singly_name, OutputType, PredictionWriter, Weight};
-use voxload::sampler::separate_arrays;
-use voxload::store::{array_dir, split_address, ArrayMeta};
+use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, Weight};
+use voxload::store::{array_dir, split_address};
 use voxload::{Encoding, Shape};
 
 #[derive(Args)]
@@ -44,30 +43,18 @@ pub struct StitchArgs {
     #[arg(long)]
     threads: Option<usize>,
     /// Replace existing output arrays (with DO_SINGLY, complete arrays are skipped instead
-    /// and unfinished ones replaced).
+    /// and unfinished ones replaced; with --world-size, an unfinished array of the same grid
+    /// is joined).
     #[arg(long)]
     overwrite: bool,
-}
-
-/// The image shape of every volume the configuration names.
-fn volume_shapes(cfg: &Config) -> Result<Vec<Shape>> {
-    let Source::Store { volumes } = &cfg.source else {
-        bail!("DATASET.IMAGE_NAME is a list of 2D images; stitch works on store arrays");
-    };
-    let store = &cfg.input_path;
-    let mut shapes = Vec::new();
-    for names in volumes {
-        if cfg.load_2d {
-            shapes.extend(
-                separate_arrays(store, &names.image)?
-                    .into_iter()
-                    .map(|(_, m)| m.shape),
-            );
-        } else {
-            shapes.push(ArrayMeta::read(&array_dir(store, &names.image))?.shape);
-        }
-    }
-    Ok(shapes)
+    /// This job's rank: it blends its own block of the grid (the windows `voxload sample
+    /// --mode grid --rank R --world-size W` wrote) into the array the other ranks write too;
+    /// the last rank to finish completes it, bit-identical to one job stitching everything.
+    #[arg(long, default_value_t = 0, requires = "world_size")]
+    rank: u64,
+    /// The number of ranks sharing the grid.
+    #[arg(long, default_value_t = 1)]
+    world_size: u64,
 }
 
 /// Reads one prediction as `(C, d, h, w)`.
@@ -188,32 +175,43 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         .map(parse_triple)
         .transpose()
         .context("--chunk")?;
-    let shapes = volume_shapes(&cfg)?;
-    let window: Shape = cfg.input_size.map(|v| v as u64);
+    voxload::loader::check_rank(args.rank, args.world_size)?;
+    let plan = OutputPlan::from_config(&cfg)?;
+    let window: Shape = plan.window();
     let all = Manifest::read(&args.dir.join("manifest.json"))?.samples;
     let (store, base) = split_address(&args.out);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(args.threads.unwrap_or(0))
         .build()?;
     let batch = 4 * pool.current_num_threads();
-    let separate = cfg.do_singly || shapes.len() > 1;
     let t = Instant::now();
     let (mut windows, mut skipped) = (0u64, 0usize);
     let non_finite = std::sync::atomic::AtomicU64::new(0);
-    for (v, &shape) in shapes.iter().enumerate() {
-        let name = if separate {
-            singly_name(&base, v)
+    for (v, &shape) in plan.volumes().iter().enumerate() {
+        let name = plan.name(&base, v);
+        let share = if args.world_size > 1 {
+            match plan.share(v, args.rank, args.world_size)? {
+                Some(share) => Some(share),
+                None => continue, // this rank has no window of the volume
+            }
         } else {
-            base.clone()
+            None
         };
-        if cfg.do_singly && is_complete(&store, &name)? {
+        if plan.singly() && is_complete(&store, &name)? {
             eprintln!("{}: complete, skipped", array_dir(&store, &name).display());
             skipped += 1;
             continue;
         }
-        let mine: Vec<&ManifestSample> = all.iter().filter(|e| e.volume == v).collect();
+        // A rank takes the windows of its block, from its own manifest or the whole grid's.
+        let (lo, hi) = share.as_ref().map_or((0, u64::MAX), |s| s.range());
+        let first_window = plan.first_window(v);
+        let mine: Vec<&ManifestSample> = all
+            .iter()
+            .filter(|e| e.volume == v)
+            .filter(|e| (lo..hi).contains(&e.index.saturating_sub(first_window)))
+            .collect();
         let Some(first) = mine.first() else {
-            bail!("the manifest has no window of volume {v}: sample the whole grid (voxload sample --mode grid without --count, --rank)");
+            bail!("the manifest has no window of volume {v}: sample the whole grid (voxload sample --mode grid without --count), or this rank's block with the same --rank and --world-size");
         };
         if let Some(e) = mine.iter().find(|e| e.shape != window) {
             bail!(
@@ -224,15 +222,18 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         }
         let pred_path = |e: &ManifestSample| args.dir.join(format!("{:06}_pred.npy", e.index));
         let channels = read_pred(&pred_path(first), window)?.shape()[0];
-        let mut builder = PredictionWriter::builder(shape, window, cfg.stride)
-            .pad(cfg.pad_size)
+        let mut builder = plan
+            .builder(v)
             .channels(channels)
             .weight(weight)
             .dtype(dtype)
             .encoding(encoding)
-            .overwrite(args.overwrite || cfg.do_singly);
+            .overwrite(args.overwrite || plan.singly());
         if let Some(c) = chunk {
             builder = builder.chunk(c);
+        }
+        if let Some(share) = share {
+            builder = builder.share(share);
         }
         let writer = builder.create(&store, &name)?;
         // Batches in manifest (grid) order keep arrival nearly in order, so memory stays a slab.
@@ -253,9 +254,15 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         windows += writer.added();
         let peak = writer.peak_bytes();
         let path = array_dir(&store, &name);
-        writer.finish()?;
+        let state = match writer.finish()? {
+            Finished::Complete => "complete".to_string(),
+            Finished::Waiting { waiting } => format!(
+                "rank {} done; the last of {waiting} other ranks still writing completes it",
+                args.rank
+            ),
+        };
         eprintln!(
-            "wrote {} ({channels} x {shape:?} {}, {weight}; {} windows; peak {:.1} MiB of accumulators)",
+            "wrote {} ({channels} x {shape:?} {}, {weight}; {} windows; peak {:.1} MiB of accumulators; {state})",
             path.display(),
             dtype.name(),
             mine.len(),

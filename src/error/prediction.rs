@@ -18,6 +18,16 @@ pub enum PredictionProblem {
     /// The position is not the start of a window of the grid.
     #[error("not the start of a window of the inference grid")]
     NotOnGrid,
+    /// The window belongs to another writer's block of a shared grid.
+    #[error("window {index} is not in this writer's block of the grid (windows {lo} to {hi}, end excluded)")]
+    NotInShare {
+        /// Its index in the volume's grid.
+        index: u64,
+        /// The block's first window.
+        lo: u64,
+        /// The block's end.
+        hi: u64,
+    },
     /// The window was added before.
     #[error("window {index} was already added")]
     Duplicate {

@@ -41,6 +41,13 @@
 //! input volume (image) gets its own array [`singly_name`] (`NAME/0000`, …) and a run skips the
 //! arrays [`is_complete`] already reports, so an interrupted run resumes.
 //!
+//! **Several writers.** DDP ranks or cluster jobs, each iterating its own block of the grid,
+//! can write one array together: [`OutputPlan::share`] gives each its [`GridShare`] (the
+//! loader's split of the grid), [`PredictionBuilder::share`] makes the first create the array
+//! and the others join it, and the last to finish completes it — bit-identical to one writer,
+//! since the tiles on block boundaries are still summed in grid order (see [`GridShare`]'s
+//! module). Each writer holds only the tiles its own windows touch.
+//!
 //! ```
 //! use ndarray::Array4;
 //! use voxload::predict::{read_prediction, PredictionWriter, Weight};
@@ -64,7 +71,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod geometry;
 mod output;
+mod plan;
+mod share;
+mod tile;
 mod weights;
 mod writer;
 
@@ -72,8 +83,10 @@ use std::str::FromStr;
 
 pub use crate::error::PredictionProblem as Problem;
 pub use output::{is_complete, read_prediction, singly_name};
+pub use plan::OutputPlan;
+pub use share::GridShare;
 pub use weights::{Weight, BUMP_T, GAUSSIAN_SIGMA, WEIGHT_EPSILON};
-pub use writer::{to_u8, PredictionBuilder, PredictionWriter, DEFAULT_CHUNK_HW};
+pub use writer::{to_u8, Finished, PredictionBuilder, PredictionWriter, DEFAULT_CHUNK_HW};
 
 use crate::{Error, Result};
 

@@ -25,38 +25,80 @@ pub(crate) struct OutputArray {
     options: CodecOptions,
 }
 
+/// What the output array is: shape `(C, D, H, W)`, chunks `(1, chunk)`, type, codec, and the
+/// `prediction` attribute describing the grid it blends (writers sharing an array must agree
+/// on all of it).
+pub(crate) struct OutputSpec {
+    pub shape: [u64; 4],
+    pub chunk: Shape,
+    pub dtype: OutputType,
+    pub encoding: Encoding,
+    pub prediction: Value,
+}
+
 impl OutputArray {
-    /// Creates array `name` of `shape` `(C, D, H, W)` with chunks `(1, chunk)`, marked
-    /// in-progress; an existing array is replaced when `overwrite` is set, else an error.
-    #[allow(clippy::too_many_arguments)]
-    pub fn create(
-        store: &Path,
-        name: &str,
-        shape: [u64; 4],
-        chunk: Shape,
-        dtype: OutputType,
-        encoding: Encoding,
-        mut attributes: Map<String, Value>,
-        overwrite: bool,
-    ) -> Result<Self> {
+    /// Creates array `name` marked in-progress; an existing array is replaced when `overwrite`
+    /// is set, else an error.
+    pub fn create(store: &Path, name: &str, spec: &OutputSpec, overwrite: bool) -> Result<Self> {
         let existing = if overwrite {
             Existing::Replace
         } else {
             Existing::Fail
         };
         let slot = ArraySlot::claim(store, name, existing)?;
+        Self::build(store, slot, spec)
+    }
+
+    /// Creates or joins array `name` as one of several writers (see [`ArraySlot::claim_joint`]):
+    /// an unfinished array with the same `prediction` attribute is joined.
+    pub fn create_joint(
+        store: &Path,
+        name: &str,
+        spec: &OutputSpec,
+        overwrite: bool,
+    ) -> Result<Self> {
+        let joinable = |dir: &Path| {
+            read_node(dir).is_ok_and(|doc| {
+                doc.pointer(&format!("/attributes/{ATTRIBUTE}/status"))
+                    == Some(&json!("in-progress"))
+                    && doc.pointer("/attributes/prediction") == Some(&spec.prediction)
+            })
+        };
+        let (slot, fresh, _join) = ArraySlot::claim_joint(store, name, overwrite, &joinable)?;
+        if fresh {
+            return Self::build(store, slot, spec);
+        }
         let dir = slot.write_dir();
-        let name = slot.write_name().to_string();
-        let name = name.as_str();
+        let storage = Self::storage(store)?;
+        let array = Array::open(storage, &zarrs_path(slot.write_name()))
+            .map_err(|e| Error::zarrs(&dir, e))?;
+        Ok(OutputArray {
+            array,
+            dir,
+            slot: Some(slot),
+            options: CodecOptions::default().with_concurrent_target(1),
+        })
+    }
+
+    fn storage(store: &Path) -> Result<Arc<AtomicFsStore>> {
         let storage = Arc::new(AtomicFsStore::new(store).map_err(|e| Error::zarrs(store, e))?);
-        make_groups(&storage, name)?;
         // Chunks are written once and not read back soon: bypass the page cache where the
         // filesystem allows (buffered writes into fresh page-cache memory cost more here).
         storage.set_direct_io(true);
+        Ok(storage)
+    }
+
+    fn build(store: &Path, slot: ArraySlot, spec: &OutputSpec) -> Result<Self> {
+        let dir = slot.write_dir();
+        let name = slot.write_name().to_string();
+        let name = name.as_str();
+        let storage = Self::storage(store)?;
+        make_groups(&storage, name)?;
+        let chunk = spec.chunk;
         let chunk4 = vec![1, chunk[0], chunk[1], chunk[2]];
-        let mut builder = ArrayBuilder::new(shape.to_vec(), chunk4, dtype.name(), 0u8);
+        let mut builder = ArrayBuilder::new(spec.shape.to_vec(), chunk4, spec.dtype.name(), 0u8);
         builder.array_to_bytes_codec(Arc::new(BytesCodec::little()));
-        match encoding {
+        match spec.encoding {
             Encoding::Raw => {}
             Encoding::Zstd { level } => {
                 builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
@@ -68,7 +110,10 @@ impl OutputArray {
                 })
             }
         }
-        attributes.insert(ATTRIBUTE.into(), record(Status::InProgress));
+        let attributes = Map::from_iter([
+            ("prediction".to_string(), spec.prediction.clone()),
+            (ATTRIBUTE.to_string(), record(Status::InProgress)),
+        ]);
         builder.attributes(attributes);
         builder.dimension_names(Some(["c", "z", "y", "x"]));
         let array = builder
@@ -81,6 +126,17 @@ impl OutputArray {
             slot: Some(slot),
             options: CodecOptions::default().with_concurrent_target(1),
         })
+    }
+
+    /// Takes the join lock of a shared array (see [`ArraySlot::claim_joint`]).
+    pub fn join_lock(&self) -> Result<crate::store::ArrayLock> {
+        match &self.slot {
+            Some(slot) => slot.join_lock(),
+            None => Err(Error::Write {
+                path: self.dir.clone(),
+                reason: "the array is already finished".into(),
+            }),
+        }
     }
 
     /// The array's directory.

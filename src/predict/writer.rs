@@ -1,18 +1,21 @@
 //! [`PredictionWriter`]: per-chunk accumulators that are normalised and written as soon as every
 //! grid window touching them has been added.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ndarray::ArrayView4;
-use serde_json::{json, Map};
+use rayon::prelude::*;
+use serde_json::json;
 
-use super::output::OutputArray;
+use super::geometry::{Geometry, TileWindows};
+use super::output::{OutputArray, OutputSpec};
+use super::share::{GridShare, Pieces};
+use super::tile::{Blend, Role, Tile};
 use super::weights::AxisSums;
 use super::{OutputType, Problem, Weight};
-use crate::sampler::grid_starts;
 use crate::store::Encoding;
 use crate::{Bbox, Coord, Error, Result, Shape};
 
@@ -21,130 +24,6 @@ const SHARDS: usize = 64;
 
 /// The default output chunk's height and width.
 pub const DEFAULT_CHUNK_HW: u64 = 256;
-
-/// The grid's windows and the output's tiles (spatial chunks), in volume coordinates.
-#[derive(Clone, Debug)]
-struct Geometry {
-    volume: Shape,
-    window: Shape,
-    /// Per axis the window starts, strictly increasing, possibly negative (padding).
-    starts: [Vec<i64>; 3],
-    /// The spatial chunk shape.
-    tile: Shape,
-    /// Tiles per axis.
-    tiles: Shape,
-}
-
-impl Geometry {
-    fn new(volume: Shape, window: Shape, stride: Shape, pad: Coord, tile: Shape) -> Self {
-        let starts = std::array::from_fn(|a| {
-            let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
-            grid_starts(padded, window[a], stride[a])
-                .into_iter()
-                .map(|s| s - pad[a])
-                .collect()
-        });
-        let tiles = std::array::from_fn(|a| volume[a].div_ceil(tile[a]));
-        Geometry {
-            volume,
-            window,
-            starts,
-            tile,
-            tiles,
-        }
-    }
-
-    fn counts(&self) -> [u64; 3] {
-        std::array::from_fn(|a| self.starts[a].len() as u64)
-    }
-
-    fn len(&self) -> u64 {
-        self.counts().iter().product()
-    }
-
-    /// The per-axis indices of the window starting at `position`.
-    fn locate(&self, position: Coord) -> Option<[usize; 3]> {
-        let mut idx = [0; 3];
-        for a in 0..3 {
-            idx[a] = self.starts[a].binary_search(&position[a]).ok()?;
-        }
-        Some(idx)
-    }
-
-    fn index(&self, idx: [usize; 3]) -> u64 {
-        let [_, ny, nx] = self.counts();
-        (idx[0] as u64 * ny + idx[1] as u64) * nx + idx[2] as u64
-    }
-
-    fn window_at(&self, g: u64) -> Bbox {
-        let [_, ny, nx] = self.counts();
-        let idx = [g / (ny * nx), (g / nx) % ny, g % nx];
-        Bbox::new(
-            std::array::from_fn(|a| self.starts[a][idx[a] as usize]),
-            self.window,
-        )
-    }
-
-    fn tile_box(&self, t: [u64; 3]) -> Bbox {
-        let begin: Coord = std::array::from_fn(|a| (t[a] * self.tile[a]) as i64);
-        let shape = std::array::from_fn(|a| self.tile[a].min(self.volume[a] - t[a] * self.tile[a]));
-        Bbox::new(begin, shape)
-    }
-
-    /// Per axis, the index range of the windows overlapping `bbox`.
-    fn window_ranges(&self, bbox: &Bbox) -> [(u64, u64); 3] {
-        let end = bbox.end();
-        std::array::from_fn(|a| {
-            let w = self.window[a] as i64;
-            let s = &self.starts[a];
-            let lo = s.partition_point(|&v| v + w <= bbox.begin[a]);
-            let hi = s.partition_point(|&v| v < end[a]);
-            (lo as u64, hi.max(lo) as u64)
-        })
-    }
-
-    /// Per axis, the range of tiles the window overlaps, or `None` when it lies outside the
-    /// volume (wholly in the padding).
-    fn tile_ranges(&self, window: &Bbox) -> Option<[(u64, u64); 3]> {
-        let inside = window.intersect(&Bbox::from_shape(self.volume))?;
-        let end = inside.end();
-        Some(std::array::from_fn(|a| {
-            (
-                inside.begin[a] as u64 / self.tile[a],
-                (end[a] as u64 - 1) / self.tile[a] + 1,
-            )
-        }))
-    }
-
-    fn tile_id(&self, t: [u64; 3]) -> u64 {
-        (t[0] * self.tiles[1] + t[1]) * self.tiles[2] + t[2]
-    }
-}
-
-/// One output tile being accumulated.
-struct Tile {
-    bbox: Bbox,
-    /// Per axis the index range of the windows overlapping it.
-    ranges: [(u64, u64); 3],
-    expected: u64,
-    /// How many of its windows have been accumulated (they are accumulated in grid order).
-    next: u64,
-    /// `Σ prediction · weight`, `(C, tile)` in C order; empty until the first accumulation.
-    acc: Vec<f32>,
-    /// Windows that arrived ahead of their turn: grid index → the prediction's part inside
-    /// this tile, `(C, window ∩ tile)`.
-    pending: BTreeMap<u64, Vec<f32>>,
-}
-
-impl Tile {
-    /// The grid index of the `k`-th window (in grid order) overlapping the tile.
-    fn expected_at(&self, k: u64, counts: [u64; 3]) -> u64 {
-        let n: [u64; 3] = std::array::from_fn(|a| self.ranges[a].1 - self.ranges[a].0);
-        let i = [k / (n[1] * n[2]), (k / n[2]) % n[1], k % n[2]];
-        let idx: [u64; 3] = std::array::from_fn(|a| self.ranges[a].0 + i[a]);
-        (idx[0] * counts[1] + idx[1]) * counts[2] + idx[2]
-    }
-}
 
 /// Settings of a [`PredictionWriter`]; [`PredictionBuilder::create`] makes the writer.
 #[derive(Clone, Debug)]
@@ -159,6 +38,7 @@ pub struct PredictionBuilder {
     encoding: Encoding,
     chunk: Option<Shape>,
     overwrite: bool,
+    share: Option<GridShare>,
 }
 
 impl PredictionBuilder {
@@ -174,7 +54,10 @@ impl PredictionBuilder {
         dtype: OutputType);
     setter!(/// Raw (default) or zstd; sharded is not supported.
         encoding: Encoding);
-    setter!(/// Replace an existing array of the same name (default: an error).
+    setter!(/// Replace an existing array of the same name (default: an error). With a
+        /// [`PredictionBuilder::share`], an unfinished array of the same grid and split is
+        /// joined, not replaced: it is the other writers' (or an interrupted run's, whose
+        /// finished blocks are kept).
         overwrite: bool);
 
     /// The spatial chunk shape `(cz, cy, cx)`; output chunks are `(1, cz, cy, cx)`. Default:
@@ -185,12 +68,24 @@ impl PredictionBuilder {
         self
     }
 
+    /// Writes one block of the grid into an array that other writers (ranks, jobs) write the
+    /// other blocks of ([`GridShare`]); the first creates the array, the others join it, and the
+    /// last to [`PredictionWriter::finish`] completes it. The result is bit-identical to one
+    /// writer adding every window. This writer accepts only the windows of its block.
+    #[must_use]
+    pub fn share(mut self, share: GridShare) -> Self {
+        self.share = Some(share);
+        self
+    }
+
     /// Creates the output array `name` in the store at `store` (nested names make groups),
-    /// marked in-progress until [`PredictionWriter::finish`].
+    /// marked in-progress until [`PredictionWriter::finish`]; with a
+    /// [`PredictionBuilder::share`], creates or joins it.
     ///
     /// # Errors
     /// [`Error::Geometry`] for a zero extent in the volume, window, stride, chunk or channels,
-    /// or a negative padding; [`Error::Write`] when the array exists and `overwrite` is off or
+    /// a negative padding, or a share whose last bound is not the grid's window count;
+    /// [`Error::Write`] when the array exists (and cannot be joined) and `overwrite` is off or
     /// the encoding is sharded; [`Error::Io`] / [`Error::Zarrs`] when writing fails.
     pub fn create(&self, store: &Path, name: &str) -> Result<PredictionWriter> {
         let chunk = self.chunk.unwrap_or_else(|| {
@@ -211,29 +106,50 @@ impl PredictionBuilder {
             )));
         }
         let geometry = Geometry::new(self.volume, self.window, self.stride, self.pad, chunk);
-        let attributes = Map::from_iter([(
-            "prediction".to_string(),
-            json!({
-                "weight": self.weight.name(),
-                "window": self.window,
-                "stride": self.stride,
-                "pad": self.pad,
-            }),
-        )]);
+        let windows = geometry.len();
+        if let Some(share) = &self.share {
+            if share.bounds().last() != Some(&windows) {
+                return Err(Error::Geometry(format!(
+                    "prediction writer: the share's bounds {:?} do not end at the grid's {windows} windows",
+                    share.bounds()
+                )));
+            }
+        }
         let c = self.channels as u64;
-        let shape = [c, self.volume[0], self.volume[1], self.volume[2]];
-        let out = OutputArray::create(
-            store,
-            name,
-            shape,
+        let mut prediction = json!({
+            "weight": self.weight.name(),
+            "window": self.window,
+            "stride": self.stride,
+            "pad": self.pad,
+        });
+        if let Some(share) = &self.share {
+            prediction["blocks"] = json!(share.bounds());
+            prediction["dtype"] = json!(self.dtype.name());
+            prediction["chunk"] = json!(chunk);
+            prediction["shape"] = json!([c, self.volume[0], self.volume[1], self.volume[2]]);
+        }
+        let spec = OutputSpec {
+            shape: [c, self.volume[0], self.volume[1], self.volume[2]],
             chunk,
-            self.dtype,
-            self.encoding,
-            attributes,
-            self.overwrite,
-        )?;
+            dtype: self.dtype,
+            encoding: self.encoding,
+            prediction,
+        };
+        let out = match &self.share {
+            None => OutputArray::create(store, name, &spec, self.overwrite)?,
+            Some(_) => OutputArray::create_joint(store, name, &spec, self.overwrite)?,
+        };
         let sums = AxisSums::new(self.weight, self.volume, self.window, &geometry.starts);
-        let words = geometry.len().div_ceil(64) as usize;
+        let words = windows.div_ceil(64) as usize;
+        let own = self.share.as_ref().map_or((0, windows), GridShare::range);
+        let pieces = Pieces::new(out.path());
+        let tiles_to_finish = (0..geometry.tile_count())
+            .filter(|&id| {
+                let bbox = geometry.tile_box(geometry.tile_of(id));
+                let w = TileWindows::new(&geometry, &bbox);
+                w.count_below(own.1) > w.count_below(own.0)
+            })
+            .count() as u64;
         Ok(PredictionWriter {
             weights: self.weight.matrix(self.window).into_raw_vec_and_offset().0,
             sums,
@@ -247,8 +163,25 @@ impl PredictionBuilder {
             shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
             geometry,
             out,
+            share: self.share.clone(),
+            own,
+            tiles_to_finish,
+            pieces,
         })
     }
+}
+
+/// How [`PredictionWriter::finish`] ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Finished {
+    /// The array is complete.
+    Complete,
+    /// This writer's block is done; the array is completed by the last of the other writers,
+    /// of which `waiting` have not finished yet.
+    Waiting {
+        /// Blocks not finished yet.
+        waiting: usize,
+    },
 }
 
 /// Blends overlapping grid predictions into a Zarr v3 array `(C, D, H, W)`; see the
@@ -264,11 +197,18 @@ pub struct PredictionWriter {
     /// One bit per grid window: added.
     received: Vec<AtomicU64>,
     added: AtomicU64,
+    /// Tiles finished (written, or their pieces saved).
     written: AtomicU64,
     /// Bytes held in accumulators and pending window parts, now and at most.
     live: AtomicU64,
     peak: AtomicU64,
     shards: Vec<Mutex<HashMap<u64, Arc<Mutex<Tile>>>>>,
+    share: Option<GridShare>,
+    /// This writer's windows, `[lo, hi)` in grid order.
+    own: (u64, u64),
+    /// Tiles with at least one window of this writer.
+    tiles_to_finish: u64,
+    pieces: Pieces,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -291,22 +231,25 @@ impl PredictionWriter {
             encoding: Encoding::Raw,
             chunk: None,
             overwrite: false,
+            share: None,
         }
     }
 
-    /// The output array's directory.
+    /// The output array's directory (while shared writers work: the staging copy when they
+    /// replace an array).
     #[must_use]
     pub fn path(&self) -> &Path {
         self.out.path()
     }
 
     /// Every grid window's start, in grid order (z, y, x with x fastest), in volume
-    /// coordinates: the positions [`PredictionWriter::add`] expects.
+    /// coordinates: the positions [`PredictionWriter::add`] expects (with a share, only those
+    /// of its block are accepted).
     pub fn positions(&self) -> impl Iterator<Item = Coord> + '_ {
         (0..self.geometry.len()).map(|g| self.geometry.window_at(g).begin)
     }
 
-    /// The number of grid windows.
+    /// The number of grid windows (of the whole grid, not only this writer's block).
     #[must_use]
     pub fn len(&self) -> u64 {
         self.geometry.len()
@@ -322,6 +265,12 @@ impl PredictionWriter {
     #[must_use]
     pub fn added(&self) -> u64 {
         self.added.load(Ordering::Relaxed)
+    }
+
+    /// This writer's windows, `[lo, hi)` in grid order (the whole grid without a share).
+    #[must_use]
+    pub fn own_windows(&self) -> (u64, u64) {
+        self.own
     }
 
     /// The spatial chunk shape `(cz, cy, cx)`.
@@ -353,6 +302,13 @@ impl PredictionWriter {
         }
     }
 
+    fn blend(&self) -> Blend<'_> {
+        Blend {
+            weights: &self.weights,
+            channels: self.channels,
+        }
+    }
+
     /// Adds one window's prediction `(C, d, h, w)`; `position` is the window's first voxel in
     /// volume coordinates (negative in the padding), as the loader's `SampleInfo::start` gives
     /// it. Each output chunk is normalised and written by the call that adds its last window.
@@ -360,9 +316,9 @@ impl PredictionWriter {
     ///
     /// # Errors
     /// [`Error::Prediction`] for a prediction of the wrong shape ([`Problem::Shape`]), a
-    /// position that is not a window of the grid ([`Problem::NotOnGrid`]) or a window added
-    /// before ([`Problem::Duplicate`]); [`Error::Zarrs`] / [`Error::Io`] when writing a
-    /// completed chunk fails.
+    /// position that is not a window of the grid ([`Problem::NotOnGrid`]) or of this writer's
+    /// block ([`Problem::NotInShare`]), or a window added before ([`Problem::Duplicate`]);
+    /// [`Error::Zarrs`] / [`Error::Io`] when writing a completed chunk fails.
     pub fn add(&self, position: Coord, prediction: ArrayView4<'_, f32>) -> Result<()> {
         let [d, h, w] = self.geometry.window.map(|v| v as usize);
         let expected = [self.channels, d, h, w];
@@ -375,6 +331,10 @@ impl PredictionWriter {
             .locate(position)
             .ok_or_else(|| self.error(position, Problem::NotOnGrid))?;
         let g = self.geometry.index(idx);
+        if !(self.own.0..self.own.1).contains(&g) {
+            let (lo, hi) = self.own;
+            return Err(self.error(position, Problem::NotInShare { index: g, lo, hi }));
+        }
         let bit = 1u64 << (g % 64);
         if self.received[(g / 64) as usize].fetch_or(bit, Ordering::AcqRel) & bit != 0 {
             return Err(self.error(position, Problem::Duplicate { index: g }));
@@ -395,114 +355,76 @@ impl PredictionWriter {
         Ok(())
     }
 
-    /// Gives window `g` to tile `t`: accumulated now if it is the tile's next window in grid
-    /// order (then any pending successors too), else kept until its turn. Writes the tile
-    /// when this was its last window.
+    /// Gives window `g` to tile `t`: taken now if it is the tile's next window in grid order
+    /// (then any pending successors too), else kept until its turn. Finishes the tile when this
+    /// was the last of this writer's windows of it.
     fn offer(&self, t: [u64; 3], g: u64, window: &Bbox, data: &[f32]) -> Result<()> {
         let id = self.geometry.tile_id(t);
         let shard = &self.shards[(id % SHARDS as u64) as usize];
         let tile = lock(shard)
             .entry(id)
-            .or_insert_with(|| {
-                let bbox = self.geometry.tile_box(t);
-                let ranges = self.geometry.window_ranges(&bbox);
-                let expected = ranges.iter().map(|r| r.1 - r.0).product();
-                Arc::new(Mutex::new(Tile {
-                    bbox,
-                    ranges,
-                    expected,
-                    next: 0,
-                    acc: Vec::new(),
-                    pending: BTreeMap::new(),
-                }))
-            })
+            .or_insert_with(|| Arc::new(Mutex::new(Tile::new(&self.geometry, t, self.own))))
             .clone();
-        let counts = self.geometry.counts();
+        let blend = self.blend();
         let finished = {
             let mut tile = lock(&tile);
-            if g == tile.expected_at(tile.next, counts) {
-                self.accumulate(&mut tile, window, window, data);
-                tile.next += 1;
-                loop {
-                    let want = tile.expected_at(tile.next, counts);
+            if g == tile.wanted() {
+                self.take(&mut tile, window, window, data);
+                while !tile.done() {
+                    let want = tile.wanted();
                     let Some(part) = tile.pending.remove(&want) else {
                         break;
                     };
                     let w = self.geometry.window_at(want);
                     let region = w.intersect(&tile.bbox).unwrap_or(tile.bbox);
-                    self.accumulate(&mut tile, &w, &region, &part);
+                    self.take(&mut tile, &w, &region, &part);
                     self.shrink(part.len() * 4);
-                    tile.next += 1;
                 }
             } else {
                 let region = window.intersect(&tile.bbox).unwrap_or(tile.bbox);
-                let part = self.copy_part(window, &region, data);
+                let part = blend.copy_part(window, &region, data);
                 self.grow(part.len() * 4);
                 tile.pending.insert(g, part);
             }
-            (tile.next == tile.expected).then(|| (tile.bbox, std::mem::take(&mut tile.acc)))
+            tile.done().then(|| {
+                let acc = std::mem::take(&mut tile.acc);
+                let parts = std::mem::take(&mut tile.parts);
+                (tile.bbox, tile.role, acc, parts)
+            })
         };
-        if let Some((bbox, acc)) = finished {
+        if let Some((bbox, role, acc, parts)) = finished {
             lock(shard).remove(&id);
-            let result = self.write_tile(t, &bbox, &acc);
-            self.shrink(acc.len() * 4);
+            let part = self.share.as_ref().map_or(0, GridShare::part);
+            let result = match role {
+                Role::Whole => self.write_tile(t, &bbox, &acc),
+                Role::Prefix => self.pieces.save(id, part, &acc),
+                Role::Continuation => self.pieces.save(id, part, &parts),
+            };
+            self.shrink((acc.len() + parts.len()) * 4);
             result?;
             self.written.fetch_add(1, Ordering::Relaxed);
         }
         Ok(())
     }
 
-    /// The part of a window's prediction inside `region`, `(C, region)` in C order.
-    fn copy_part(&self, window: &Bbox, region: &Bbox, data: &[f32]) -> Vec<f32> {
-        let [d, h, w] = window.shape.map(|v| v as usize);
-        let [rd, rh, rw] = region.shape.map(|v| v as usize);
-        let o: [usize; 3] = std::array::from_fn(|a| (region.begin[a] - window.begin[a]) as usize);
-        let mut out = Vec::with_capacity(self.channels * rd * rh * rw);
-        for c in 0..self.channels {
-            for z in 0..rd {
-                for y in 0..rh {
-                    let src = ((c * d + o[0] + z) * h + o[1] + y) * w + o[2];
-                    out.extend_from_slice(&data[src..src + rw]);
-                }
+    /// Takes the tile's next window, whose values inside `data_box` are `data`: summed into the
+    /// accumulator, or (continuing another writer's sum) kept as a part.
+    fn take(&self, tile: &mut Tile, window: &Bbox, data_box: &Bbox, data: &[f32]) {
+        if tile.role == Role::Continuation {
+            let before = tile.parts.capacity();
+            if data_box == window {
+                let region = window.intersect(&tile.bbox).unwrap_or(tile.bbox);
+                let part = self.blend().copy_part(window, &region, data);
+                tile.parts.extend_from_slice(&part);
+            } else {
+                tile.parts.extend_from_slice(data);
             }
+            self.grow((tile.parts.capacity() - before) * 4);
+        } else {
+            let grown = self.blend().accumulate(tile, window, data_box, data);
+            self.grow(grown);
         }
-        out
-    }
-
-    /// `acc += data · weight` over `window ∩ tile`, where `data` holds `(C, data_box)`.
-    fn accumulate(&self, tile: &mut Tile, window: &Bbox, data_box: &Bbox, data: &[f32]) {
-        let Some(region) = window.intersect(&tile.bbox) else {
-            return;
-        };
-        let [tz, ty, tx] = tile.bbox.shape.map(|v| v as usize);
-        if tile.acc.is_empty() {
-            tile.acc = vec![0.0; self.channels * tz * ty * tx];
-            self.grow(tile.acc.len() * 4);
-        }
-        let [_, wh, ww] = window.shape.map(|v| v as usize);
-        let [dd, dh, dw] = data_box.shape.map(|v| v as usize);
-        let [rd, rh, rw] = region.shape.map(|v| v as usize);
-        let off = |b: &Bbox, a: usize| (region.begin[a] - b.begin[a]) as usize;
-        let (wo, dof, to) = (
-            [off(window, 0), off(window, 1), off(window, 2)],
-            [off(data_box, 0), off(data_box, 1), off(data_box, 2)],
-            [off(&tile.bbox, 0), off(&tile.bbox, 1), off(&tile.bbox, 2)],
-        );
-        for c in 0..self.channels {
-            for z in 0..rd {
-                for y in 0..rh {
-                    let wi = ((wo[0] + z) * wh + wo[1] + y) * ww + wo[2];
-                    let di = ((c * dd + dof[0] + z) * dh + dof[1] + y) * dw + dof[2];
-                    let ai = ((c * tz + to[0] + z) * ty + to[1] + y) * tx + to[2];
-                    let acc = &mut tile.acc[ai..ai + rw];
-                    let src = &data[di..di + rw];
-                    let weight = &self.weights[wi..wi + rw];
-                    for ((a, &p), &q) in acc.iter_mut().zip(src).zip(weight) {
-                        *a += p * q;
-                    }
-                }
-            }
-        }
+        tile.next += 1;
     }
 
     /// Normalises a completed tile (`acc / Σ weight`) and writes its chunk of every channel.
@@ -559,39 +481,94 @@ impl PredictionWriter {
         Ok(())
     }
 
-    /// Checks that every window was added and marks the array complete.
+    /// Checks that every window (of this writer's block) was added and marks the array
+    /// complete; with a share, records the block as done, and the writer that finds every
+    /// block done completes the shared tiles and the array.
     ///
     /// # Errors
     /// [`Error::Prediction`] with [`Problem::Incomplete`] (naming the first missing window)
-    /// when windows are missing or a chunk failed to write; [`Error::Zarrs`] when the metadata
-    /// cannot be written.
-    pub fn finish(mut self) -> Result<()> {
-        let total = self.geometry.len();
+    /// when windows are missing or a chunk failed to write; [`Error::Write`] when a saved piece
+    /// of another block is missing or damaged; [`Error::Zarrs`] when the metadata cannot be
+    /// written.
+    pub fn finish(mut self) -> Result<Finished> {
+        let (lo, hi) = self.own;
         let added = self.added();
-        if added < total {
-            let first = (0..total)
+        if added < hi - lo {
+            let first = (lo..hi)
                 .find(|&g| {
                     self.received[(g / 64) as usize].load(Ordering::Relaxed) & (1 << (g % 64)) == 0
                 })
-                .unwrap_or(0);
+                .unwrap_or(lo);
             let position = self.geometry.window_at(first).begin;
-            return Err(self.error(
-                position,
-                Problem::Incomplete {
-                    missing: total - added,
-                },
-            ));
+            let missing = hi - lo - added;
+            return Err(self.error(position, Problem::Incomplete { missing }));
         }
-        let tiles: u64 = self.geometry.tiles.iter().product();
-        if self.written.load(Ordering::Relaxed) < tiles {
-            return Err(self.error(
-                [0, 0, 0],
-                Problem::Incomplete {
-                    missing: tiles - self.written.load(Ordering::Relaxed),
-                },
-            ));
+        let written = self.written.load(Ordering::Relaxed);
+        if written < self.tiles_to_finish {
+            let missing = self.tiles_to_finish - written;
+            return Err(self.error([0, 0, 0], Problem::Incomplete { missing }));
         }
-        self.out.finish()
+        let Some(share) = self.share.clone() else {
+            self.out.finish()?;
+            return Ok(Finished::Complete);
+        };
+        // This block's chunks and pieces reach stable storage before its done mark.
+        crate::store::durable::sync_tree(self.out.path())?;
+        let _join = self.out.join_lock()?;
+        self.pieces.mark_done(share.part())?;
+        let waiting = self.pieces.missing(share.parts()).len();
+        if waiting > 0 {
+            return Ok(Finished::Waiting { waiting });
+        }
+        self.complete_shared_tiles(&share)?;
+        self.out.finish()?;
+        self.pieces.remove()?;
+        Ok(Finished::Complete)
+    }
+
+    /// Replays every tile shared between blocks: the first block's saved sum, then the later
+    /// blocks' parts in grid order, and writes it.
+    fn complete_shared_tiles(&self, share: &GridShare) -> Result<()> {
+        let shared: Vec<u64> = (0..self.geometry.tile_count())
+            .filter(|&id| {
+                let w = self.tile_windows(id);
+                share.part_of(w.at(0)) != share.part_of(w.at(w.len() - 1))
+            })
+            .collect();
+        shared.par_iter().try_for_each(|&id| {
+            let t = self.geometry.tile_of(id);
+            let windows = self.tile_windows(id);
+            let mut tile = Tile::new(&self.geometry, t, (0, self.geometry.len()));
+            let first = share.part_of(windows.at(0));
+            let len = self.channels * tile.bbox.shape.iter().product::<u64>() as usize;
+            tile.acc = self.pieces.load(id, first, len)?;
+            let blend = self.blend();
+            for p in first + 1..share.parts() {
+                let (b0, b1) = share.block(p);
+                let (k0, k1) = (windows.count_below(b0), windows.count_below(b1));
+                if k0 == k1 {
+                    continue;
+                }
+                let boxes: Vec<Bbox> = (k0..k1)
+                    .map(|k| self.geometry.window_at(windows.at(k)))
+                    .collect();
+                let total = boxes.iter().map(|w| blend.part_len(w, &tile.bbox)).sum();
+                let parts = self.pieces.load(id, p, total)?;
+                let mut at = 0;
+                for w in &boxes {
+                    let region = w.intersect(&tile.bbox).unwrap_or(tile.bbox);
+                    let n = blend.part_len(w, &tile.bbox);
+                    blend.accumulate(&mut tile, w, &region, &parts[at..at + n]);
+                    at += n;
+                }
+            }
+            self.write_tile(t, &tile.bbox, &tile.acc)
+        })
+    }
+
+    fn tile_windows(&self, id: u64) -> TileWindows {
+        let bbox = self.geometry.tile_box(self.geometry.tile_of(id));
+        TileWindows::new(&self.geometry, &bbox)
     }
 }
 

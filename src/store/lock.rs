@@ -39,7 +39,21 @@ impl ArrayLock {
     /// [`Error::Locked`] naming the holder when another writer has it; [`Error::Io`] when the
     /// lock file cannot be created.
     pub fn acquire(store: &Path, name: &str, mode: LockMode) -> Result<Self> {
-        let path = array_dir(store, &sibling(name, "lock"));
+        Self::take(store, name, "lock", mode, false)
+    }
+
+    /// Takes, waiting for it as long as it is held, the exclusive lock that writers sharing
+    /// array `name` hold while they decide who creates it and who completes it
+    /// (`.NAME.voxload-join`). It is held for moments only.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the lock file cannot be created or locked.
+    pub(crate) fn wait_for_join(store: &Path, name: &str) -> Result<Self> {
+        Self::take(store, name, "join", LockMode::Exclusive, true)
+    }
+
+    fn take(store: &Path, name: &str, suffix: &str, mode: LockMode, wait: bool) -> Result<Self> {
+        let path = array_dir(store, &sibling(name, suffix));
         let dir = array_dir(store, name);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
@@ -55,9 +69,10 @@ impl ArrayLock {
                 .truncate(false)
                 .open(&path)
                 .map_err(|e| Error::io(&path, e))?;
-            let attempt = match mode {
-                LockMode::Exclusive => file.try_lock(),
-                LockMode::Shared => file.try_lock_shared(),
+            let attempt = match (mode, wait) {
+                (LockMode::Exclusive, true) => file.lock().map_err(TryLockError::Error),
+                (LockMode::Exclusive, false) => file.try_lock(),
+                (LockMode::Shared, _) => file.try_lock_shared(),
             };
             match attempt {
                 Ok(()) if same_file(&file, &path) => break file,
@@ -84,7 +99,7 @@ impl ArrayLock {
             std::process::id(),
             std::env::args().collect::<Vec<_>>().join(" "),
             if mode == LockMode::Shared {
-                ", shared with other z-range writers"
+                ", shared with other writers of disjoint parts"
             } else {
                 ""
             }

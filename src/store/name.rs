@@ -14,10 +14,10 @@ use crate::{Error, Result};
 const RESERVED_INFIX: &str = ".voxload-";
 
 /// The suffixes after [`RESERVED_INFIX`] of the siblings an [`super::slot::ArraySlot`] makes.
-const SIBLING_SUFFIXES: [&str; 3] = ["new", "old", "lock"];
+const SIBLING_SUFFIXES: [&str; 4] = ["new", "old", "lock", "join"];
 
 /// Whether the name component `part` is one of the siblings writers keep beside an array
-/// (`.NAME.voxload-new`, `-old`, `-lock`): never a user's array, left out of listings.
+/// (`.NAME.voxload-new`, `-old`, `-lock`, `-join`): never a user's array, left out of listings.
 pub(crate) fn is_writer_sibling(part: &str) -> bool {
     part.rsplit_once(RESERVED_INFIX)
         .is_some_and(|(_, suffix)| SIBLING_SUFFIXES.contains(&suffix))
@@ -27,7 +27,7 @@ pub(crate) fn is_writer_sibling(part: &str) -> bool {
 /// components separated by single `/`, none empty, none made only of periods (`.`, `..`),
 /// none starting with the reserved `__` (the Zarr v3 node-name rules); no backslash or control
 /// character; none named like the siblings writers keep beside an array
-/// (`.NAME.voxload-new`, `.NAME.voxload-old`, `.NAME.voxload-lock`).
+/// (`.NAME.voxload-new`, `.NAME.voxload-old`, `.NAME.voxload-lock`, `.NAME.voxload-join`).
 ///
 /// # Errors
 /// [`Error::ArrayName`] naming the name and the rule it breaks.

@@ -110,6 +110,64 @@ impl ArraySlot {
         }
     }
 
+    /// A place for one of several writers of array `name` (see `predict::GridShare`): the
+    /// writer lock shared with them, and the array they write together. Under the join lock
+    /// (held by the returned [`ArrayLock`] until the caller has created the array or dropped
+    /// it) it picks, in order: `name` when `joinable` accepts it (an unfinished array of the
+    /// same kind: another writer's); `name` when no array is there; when `overwrite` is set,
+    /// the staging sibling — joined when `joinable` accepts it, else made anew. The flag is
+    /// true when the caller must create the array.
+    ///
+    /// # Errors
+    /// [`Error::ArrayName`], [`Error::Locked`] (an exclusive writer has it); [`Error::Write`]
+    /// when an array that cannot be joined exists and `overwrite` is off.
+    pub fn claim_joint(
+        store: &Path,
+        name: &str,
+        overwrite: bool,
+        joinable: &dyn Fn(&Path) -> bool,
+    ) -> Result<(Self, bool, ArrayLock)> {
+        let dir = checked_array_dir(store, name)?;
+        let lock = ArrayLock::acquire(store, name, LockMode::Shared)?;
+        let join = ArrayLock::wait_for_join(store, name)?;
+        let mut slot = ArraySlot {
+            store: store.to_path_buf(),
+            name: name.to_string(),
+            write_name: name.to_string(),
+            kept: false,
+            _lock: lock,
+        };
+        if joinable(&dir) {
+            slot.kept = true;
+            return Ok((slot, false, join));
+        }
+        if !dir.join("zarr.json").exists() {
+            return Ok((slot, true, join));
+        }
+        if !overwrite {
+            return Err(Error::Write {
+                path: dir,
+                reason: "the array already exists (complete, or being written for another grid); replace it (overwrite)".into(),
+            });
+        }
+        slot.write_name = sibling(name, "new");
+        let staging = slot.write_dir();
+        if joinable(&staging) {
+            slot.kept = true;
+            return Ok((slot, false, join));
+        }
+        remove_tree(&staging)?;
+        Ok((slot, true, join))
+    }
+
+    /// Takes the join lock of the array (see [`ArraySlot::claim_joint`]), waiting for it.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the lock file cannot be created or locked.
+    pub fn join_lock(&self) -> Result<ArrayLock> {
+        ArrayLock::wait_for_join(&self.store, &self.name)
+    }
+
     /// The array name the writer writes into.
     pub fn write_name(&self) -> &str {
         &self.write_name

@@ -23,5 +23,6 @@ mod hostile_stores;
 mod interop;
 mod overwrite_safety;
 mod predict;
+mod predict_shared;
 mod resume;
 mod sample_cli;

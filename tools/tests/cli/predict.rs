@@ -18,14 +18,14 @@ const WEIGHTS: [Weight; 3] = [Weight::Gaussian, Weight::Bump, Weight::Constant];
 
 /// A grid: volume, window, stride, padding.
 #[derive(Clone, Copy, Debug)]
-struct Case {
-    volume: Shape,
-    window: Shape,
-    stride: Shape,
-    pad: Coord,
+pub(crate) struct Case {
+    pub volume: Shape,
+    pub window: Shape,
+    pub stride: Shape,
+    pub pad: Coord,
 }
 
-const CASES: [Case; 4] = [
+pub(crate) const CASES: [Case; 4] = [
     // The stride divides the volume: (12 − 4) / 2, (48 − 16) / 8, (40 − 16) / 8.
     Case {
         volume: [12, 48, 40],
@@ -158,7 +158,7 @@ fn fake(g: usize, p: Coord, c: usize, z: usize, y: usize, x: usize) -> f32 {
             .sin()
 }
 
-fn fake_window(case: &Case, channels: usize, g: usize, p: Coord) -> Array4<f32> {
+pub(crate) fn fake_window(case: &Case, channels: usize, g: usize, p: Coord) -> Array4<f32> {
     let [d, h, w] = case.window.map(|v| v as usize);
     Array4::from_shape_fn((channels, d, h, w), |(c, z, y, x)| fake(g, p, c, z, y, x))
 }
@@ -395,7 +395,7 @@ fn walk_size(dir: &Path) -> u64 {
         .sum()
 }
 
-fn voxload(args: &[&str]) -> String {
+pub(crate) fn voxload(args: &[&str]) -> String {
     let (ok, text) = crate::util::run_voxload(args);
     assert!(ok, "voxload {args:?}: {text}");
     text
@@ -403,7 +403,11 @@ fn voxload(args: &[&str]) -> String {
 
 /// `voxload sample --mode grid`, an identity model writing `NNNNNN_pred.npy` (the image window
 /// itself, in the shape sample wrote it), `voxload stitch`; returns the stitch output.
-fn sample_identity_stitch(dir: &Path, config: serde_json::Value, stitch: &[&str]) -> String {
+pub(crate) fn sample_identity_stitch(
+    dir: &Path,
+    config: serde_json::Value,
+    stitch: &[&str],
+) -> String {
     let cfg = dir.join("cfg.json");
     std::fs::write(&cfg, config.to_string()).unwrap();
     let samples = dir.join("samples");

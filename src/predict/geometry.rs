@@ -1,0 +1,166 @@
+//! The inference grid of one volume and the output's tiles (spatial chunks): which windows
+//! exist, where they are, and which of them cover each tile, in grid order.
+
+use crate::sampler::grid_starts;
+use crate::{Bbox, Coord, Shape};
+
+/// The grid's windows and the output's tiles (spatial chunks), in volume coordinates.
+#[derive(Clone, Debug)]
+pub(super) struct Geometry {
+    pub(super) volume: Shape,
+    pub(super) window: Shape,
+    /// Per axis the window starts, strictly increasing, possibly negative (padding).
+    pub(super) starts: [Vec<i64>; 3],
+    /// The spatial chunk shape.
+    pub(super) tile: Shape,
+    /// Tiles per axis.
+    pub(super) tiles: Shape,
+}
+
+impl Geometry {
+    pub(super) fn new(
+        volume: Shape,
+        window: Shape,
+        stride: Shape,
+        pad: Coord,
+        tile: Shape,
+    ) -> Self {
+        let starts = std::array::from_fn(|a| {
+            let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
+            grid_starts(padded, window[a], stride[a])
+                .into_iter()
+                .map(|s| s - pad[a])
+                .collect()
+        });
+        let tiles = std::array::from_fn(|a| volume[a].div_ceil(tile[a]));
+        Geometry {
+            volume,
+            window,
+            starts,
+            tile,
+            tiles,
+        }
+    }
+
+    pub(super) fn counts(&self) -> [u64; 3] {
+        std::array::from_fn(|a| self.starts[a].len() as u64)
+    }
+
+    pub(super) fn len(&self) -> u64 {
+        self.counts().iter().product()
+    }
+
+    /// The per-axis indices of the window starting at `position`.
+    pub(super) fn locate(&self, position: Coord) -> Option<[usize; 3]> {
+        let mut idx = [0; 3];
+        for a in 0..3 {
+            idx[a] = self.starts[a].binary_search(&position[a]).ok()?;
+        }
+        Some(idx)
+    }
+
+    pub(super) fn index(&self, idx: [usize; 3]) -> u64 {
+        let [_, ny, nx] = self.counts();
+        (idx[0] as u64 * ny + idx[1] as u64) * nx + idx[2] as u64
+    }
+
+    pub(super) fn window_at(&self, g: u64) -> Bbox {
+        let [_, ny, nx] = self.counts();
+        let idx = [g / (ny * nx), (g / nx) % ny, g % nx];
+        Bbox::new(
+            std::array::from_fn(|a| self.starts[a][idx[a] as usize]),
+            self.window,
+        )
+    }
+
+    pub(super) fn tile_box(&self, t: [u64; 3]) -> Bbox {
+        let begin: Coord = std::array::from_fn(|a| (t[a] * self.tile[a]) as i64);
+        let shape = std::array::from_fn(|a| self.tile[a].min(self.volume[a] - t[a] * self.tile[a]));
+        Bbox::new(begin, shape)
+    }
+
+    /// Per axis, the index range of the windows overlapping `bbox`.
+    pub(super) fn window_ranges(&self, bbox: &Bbox) -> [(u64, u64); 3] {
+        let end = bbox.end();
+        std::array::from_fn(|a| {
+            let w = self.window[a] as i64;
+            let s = &self.starts[a];
+            let lo = s.partition_point(|&v| v + w <= bbox.begin[a]);
+            let hi = s.partition_point(|&v| v < end[a]);
+            (lo as u64, hi.max(lo) as u64)
+        })
+    }
+
+    /// Per axis, the range of tiles the window overlaps, or `None` when it lies outside the
+    /// volume (wholly in the padding).
+    pub(super) fn tile_ranges(&self, window: &Bbox) -> Option<[(u64, u64); 3]> {
+        let inside = window.intersect(&Bbox::from_shape(self.volume))?;
+        let end = inside.end();
+        Some(std::array::from_fn(|a| {
+            (
+                inside.begin[a] as u64 / self.tile[a],
+                (end[a] as u64 - 1) / self.tile[a] + 1,
+            )
+        }))
+    }
+
+    pub(super) fn tile_id(&self, t: [u64; 3]) -> u64 {
+        (t[0] * self.tiles[1] + t[1]) * self.tiles[2] + t[2]
+    }
+
+    /// The tile of [`Geometry::tile_id`] `id`.
+    pub(super) fn tile_of(&self, id: u64) -> [u64; 3] {
+        let [_, ty, tx] = self.tiles;
+        [id / (ty * tx), (id / tx) % ty, id % tx]
+    }
+
+    /// The number of tiles.
+    pub(super) fn tile_count(&self) -> u64 {
+        self.tiles.iter().product()
+    }
+}
+
+/// The windows overlapping one tile, in grid order: the product of one index range per axis.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TileWindows {
+    /// Per axis the index range `[lo, hi)` of the windows overlapping the tile.
+    ranges: [(u64, u64); 3],
+    /// The grid's windows per axis.
+    counts: [u64; 3],
+}
+
+impl TileWindows {
+    pub(super) fn new(geometry: &Geometry, tile: &Bbox) -> Self {
+        TileWindows {
+            ranges: geometry.window_ranges(tile),
+            counts: geometry.counts(),
+        }
+    }
+
+    /// How many windows overlap the tile.
+    pub(super) fn len(&self) -> u64 {
+        self.ranges.iter().map(|r| r.1 - r.0).product()
+    }
+
+    /// The grid index of the `k`-th window (in grid order) overlapping the tile.
+    pub(super) fn at(&self, k: u64) -> u64 {
+        let n: [u64; 3] = std::array::from_fn(|a| self.ranges[a].1 - self.ranges[a].0);
+        let i = [k / (n[1] * n[2]), (k / n[2]) % n[1], k % n[2]];
+        let idx: [u64; 3] = std::array::from_fn(|a| self.ranges[a].0 + i[a]);
+        (idx[0] * self.counts[1] + idx[1]) * self.counts[2] + idx[2]
+    }
+
+    /// How many of the tile's windows have a grid index below `g` (the sequence increases).
+    pub(super) fn count_below(&self, g: u64) -> u64 {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if self.at(mid) < g {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}

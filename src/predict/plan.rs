@@ -1,0 +1,161 @@
+//! Where the predictions of a configuration's inference grid go: which output array each
+//! volume gets, its grid, and which block of it a rank writes.
+
+use std::path::Path;
+
+use super::{singly_name, GridShare, PredictionBuilder, PredictionWriter};
+use crate::config::{Config, Source};
+use crate::sampler::{grid_starts, separate_arrays};
+use crate::store::{array_dir, ArrayMeta};
+use crate::{Coord, Error, Result, Shape};
+
+/// The outputs of a configuration's inference grid (the loader's grid mode): one array per
+/// volume when there are several or `INFERENCE.DO_SINGLY` is set (`NAME/0000`, `NAME/0001`, …,
+/// see [`singly_name`]), else one array `NAME`; each volume's grid of `MODEL.INPUT_SIZE`
+/// windows at `INFERENCE.STRIDE` over the volume padded by `DATASET.PAD_SIZE`.
+///
+/// ```
+/// use voxload::predict::OutputPlan;
+/// let plan = OutputPlan::new(vec![[10, 40, 40], [10, 20, 20]], [4, 16, 16], [2, 8, 8], [0, 0, 0], false);
+/// assert_eq!(plan.name("pred", 1), "pred/0001"); // several volumes: one array each
+/// assert_eq!(plan.windows(0), 4 * 4 * 4);
+/// assert_eq!(plan.total_windows(), 64 + 4 * 2 * 2);
+/// // Two ranks: rank 1 takes windows 40..80 of the whole grid, so 40..64 of volume 0.
+/// assert_eq!(plan.share(0, 1, 2)?.unwrap().range(), (40, 64));
+/// # Ok::<(), voxload::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct OutputPlan {
+    volumes: Vec<Shape>,
+    window: Shape,
+    stride: Shape,
+    pad: Coord,
+    singly: bool,
+}
+
+impl OutputPlan {
+    /// The plan for volumes of the given image shapes; `singly` is `INFERENCE.DO_SINGLY`.
+    #[must_use]
+    pub fn new(
+        volumes: Vec<Shape>,
+        window: Shape,
+        stride: Shape,
+        pad: Coord,
+        singly: bool,
+    ) -> Self {
+        OutputPlan {
+            volumes,
+            window,
+            stride,
+            pad,
+            singly,
+        }
+    }
+
+    /// The plan of a configuration, reading the image shapes from its store.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when the images are a `.txt` list (predictions are blended over store
+    /// arrays: ingest the images first); store errors reading the arrays' metadata.
+    pub fn from_config(cfg: &Config) -> Result<Self> {
+        let Source::Store { volumes } = &cfg.source else {
+            return Err(Error::Config {
+                key: "DATASET.IMAGE_NAME".into(),
+                reason: "is a list of 2D images; predictions are blended over store arrays (ingest the images first)".into(),
+            });
+        };
+        let store: &Path = &cfg.input_path;
+        let mut shapes = Vec::new();
+        for names in volumes {
+            if cfg.load_2d {
+                let arrays = separate_arrays(store, &names.image)?;
+                shapes.extend(arrays.into_iter().map(|(_, meta)| meta.shape));
+            } else {
+                shapes.push(ArrayMeta::read(&array_dir(store, &names.image))?.shape);
+            }
+        }
+        let window = cfg.input_size.map(|v| v as u64);
+        Ok(Self::new(
+            shapes,
+            window,
+            cfg.stride,
+            cfg.pad_size,
+            cfg.do_singly,
+        ))
+    }
+
+    /// The image shape of every volume.
+    #[must_use]
+    pub fn volumes(&self) -> &[Shape] {
+        &self.volumes
+    }
+
+    /// The window shape (`MODEL.INPUT_SIZE`).
+    #[must_use]
+    pub fn window(&self) -> Shape {
+        self.window
+    }
+
+    /// Whether each volume gets its own array (several volumes, or `DO_SINGLY`).
+    #[must_use]
+    pub fn separate(&self) -> bool {
+        self.singly || self.volumes.len() > 1
+    }
+
+    /// Whether `DO_SINGLY` is set: complete arrays are skipped, so a run resumes.
+    #[must_use]
+    pub fn singly(&self) -> bool {
+        self.singly
+    }
+
+    /// The output array of volume `v` under `base`.
+    #[must_use]
+    pub fn name(&self, base: &str, v: usize) -> String {
+        if self.separate() {
+            singly_name(base, v)
+        } else {
+            base.to_string()
+        }
+    }
+
+    /// The grid windows of volume `v`.
+    #[must_use]
+    pub fn windows(&self, v: usize) -> u64 {
+        let shape = self.volumes[v];
+        (0..3)
+            .map(|a| {
+                let padded = (shape[a] as i64 + 2 * self.pad[a]).max(0) as u64;
+                grid_starts(padded, self.window[a], self.stride[a]).len() as u64
+            })
+            .product()
+    }
+
+    /// The index in the whole grid of volume `v`'s first window (the loader's
+    /// `SampleInfo::index` of it).
+    #[must_use]
+    pub fn first_window(&self, v: usize) -> u64 {
+        (0..v).map(|u| self.windows(u)).sum()
+    }
+
+    /// The grid windows of all volumes.
+    #[must_use]
+    pub fn total_windows(&self) -> u64 {
+        (0..self.volumes.len()).map(|v| self.windows(v)).sum()
+    }
+
+    /// The block of volume `v`'s grid that `rank` of `world_size` writes, split as the loader's
+    /// grid mode splits the whole grid; `None` when the rank has no window of the volume.
+    ///
+    /// # Errors
+    /// As [`GridShare::of_rank`].
+    pub fn share(&self, v: usize, rank: u64, world_size: u64) -> Result<Option<GridShare>> {
+        let (first, total) = (self.first_window(v), self.total_windows());
+        GridShare::of_rank(rank, world_size, first, self.windows(v), total)
+    }
+
+    /// A writer's settings for volume `v`'s grid (volume, window, stride, padding).
+    #[must_use]
+    pub fn builder(&self, v: usize) -> PredictionBuilder {
+        PredictionWriter::builder(self.volumes[v], self.window, self.stride).pad(self.pad)
+    }
+}
