@@ -41,7 +41,8 @@ fn kind_of(error: &voxload::Error) -> Kind {
         | E::Parse { .. }
         | E::Geometry(_)
         | E::ArrayName { .. }
-        | E::DtypeMismatch { .. } => Kind::Value,
+        | E::DtypeMismatch { .. }
+        | E::Prediction { .. } => Kind::Value,
         _ => Kind::Base,
     }
 }

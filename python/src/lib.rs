@@ -6,6 +6,7 @@
 mod errors;
 mod ingest;
 mod loader;
+mod predict;
 mod store;
 
 use pyo3::prelude::*;
@@ -19,6 +20,7 @@ fn _voxload(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<store::Array>()?;
     m.add_class::<loader::Loader>()?;
     m.add_class::<loader::BatchBuffer>()?;
+    m.add_class::<predict::Writer>()?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

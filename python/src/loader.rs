@@ -28,6 +28,18 @@ pub struct BatchBuffer {
 #[pyclass(module = "voxload")]
 pub struct Loader {
     batches: Option<Prefetch>,
+    /// What a `PredictionWriter` needs of it: the configuration, mode and share.
+    config: Config,
+    mode: Mode,
+    rank: u64,
+    world_size: u64,
+}
+
+impl Loader {
+    /// The configuration, mode, rank and world size the loader was made with.
+    pub fn grid_source(&self) -> (&Config, Mode, u64, u64) {
+        (&self.config, self.mode, self.rank, self.world_size)
+    }
 }
 
 #[pymethods]
@@ -77,6 +89,10 @@ impl Loader {
             .map_err(errors::to_py)?;
         Ok(Loader {
             batches: Some(batches),
+            config,
+            mode,
+            rank,
+            world_size,
         })
     }
 
@@ -178,7 +194,7 @@ fn numpy_view<'py>(buffer: &Bound<'py, BatchBuffer>) -> PyResult<Bound<'py, PyAn
 }
 
 /// A configuration from a path (`str`/`os.PathLike`) or a dict shaped like the file.
-fn read_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Config> {
+pub fn read_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Config> {
     if let Ok(path) = config.extract::<PathBuf>() {
         return py
             .detach(|| Config::from_file(&path))

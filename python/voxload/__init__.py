@@ -10,7 +10,16 @@ volume, and is padded exactly as ``numpy.pad`` would pad it.
 """
 
 from ._errors import ArrayKeyError, Error, NotFoundError, ValueError
-from ._voxload import Array, BatchBuffer, Loader, Store, __version__, ingest, open
+from ._voxload import (
+    Array,
+    BatchBuffer,
+    Loader,
+    PredictionWriter,
+    Store,
+    __version__,
+    ingest,
+    open,
+)
 
 __all__ = [
     "Array",
@@ -19,6 +28,7 @@ __all__ = [
     "ArrayKeyError",
     "Error",
     "NotFoundError",
+    "PredictionWriter",
     "Store",
     "ValueError",
     "__version__",

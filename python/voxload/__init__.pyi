@@ -114,3 +114,56 @@ class Loader:
         """Stops the workers and joins their threads."""
     def __enter__(self) -> "Loader": ...
     def __exit__(self, *args: object) -> None: ...
+
+
+class PredictionWriter:
+    """Blends a grid loader's predictions back into Zarr v3 arrays ``(C, D, H, W)``: one array
+    ``array`` in ``store``, or one per volume (``array/0000``, ...) when the configuration has
+    several volumes or ``INFERENCE.DO_SINGLY``. Overlapping windows are averaged with
+    ``blending`` weights (``"gaussian"``, ``"bump"`` as in PyTC, or ``"constant"``), the
+    padding cropped away; ``dtype`` ``"float32"`` keeps the blend, ``"uint8"`` stores it x 255,
+    rounded and clipped.
+
+    ``loader`` is a ``Loader`` or ``voxload.torch.VolumeDataset`` in ``mode="grid"``; its rank
+    and world size decide which block of the grid this process writes. Several ranks (DDP
+    processes, cluster jobs) writing the same ``array`` together produce exactly the array one
+    process produces, bit for bit; the last to close completes it. Each holds only the chunks
+    its own windows touch.
+
+        >>> loader = voxload.Loader("cfg.yaml", mode="grid")                 # doctest: +SKIP
+        >>> with voxload.PredictionWriter("out.zarr", "pred", loader, channels=2) as writer:
+        ...     for batch in loader:                                         # doctest: +SKIP
+        ...         writer.add(batch, model(torch.from_numpy(batch["image"])))
+
+    A volume's array is finished as soon as this rank's last window of it is added; ``close()``
+    finishes the rest. Leaving a ``with`` block by an exception leaves the arrays in-progress.
+    """
+
+    def __init__(
+        self,
+        store: Union[str, os.PathLike],
+        array: str,
+        loader: Any,
+        channels: int = 1,
+        dtype: Any = "float32",
+        blending: str = "gaussian",
+        codec: str = "raw",
+        chunk: Optional[Tuple[int, int, int]] = None,
+        overwrite: bool = False,
+    ) -> None: ...
+    def add(self, batch: Mapping[str, Any], predictions: Any) -> None:
+        """Adds a batch's predictions, a numpy array or CPU torch tensor ``(B, C, D, H, W)``
+        (``(B, C, H, W)`` with ``DO_2D``); ``batch`` is the loader's batch (its ``"info"``
+        places each window). The GIL is released while blending."""
+    def close(self) -> bool:
+        """Finishes every array; True when all are complete, False when other ranks still
+        writing will complete some. Raises ``voxload.Error`` when windows of this rank are
+        missing (the arrays stay in-progress)."""
+    @property
+    def paths(self) -> List["os.PathLike[str]"]:
+        """The output arrays' directories, one per volume."""
+    @property
+    def added(self) -> int:
+        """Windows added so far."""
+    def __enter__(self) -> "PredictionWriter": ...
+    def __exit__(self, *args: object) -> None: ...
