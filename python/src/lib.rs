@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 fn _voxload(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(store::open, m)?)?;
     m.add_function(wrap_pyfunction!(ingest::ingest, m)?)?;
+    m.add_function(wrap_pyfunction!(predict::read_prediction, m)?)?;
     m.add_class::<store::Store>()?;
     m.add_class::<store::Array>()?;
     m.add_class::<loader::Loader>()?;

@@ -334,3 +334,18 @@ fn as_float32<'py>(
         errors::value_error("predictions: expected a numeric numpy array or CPU tensor".into())
     })
 }
+
+/// Reads a whole prediction array `(C, D, H, W)` into a float32 numpy array (uint8 arrays give
+/// their stored values 0–255): for checking small outputs; large ones are read with any Zarr
+/// client, window by window.
+#[pyfunction]
+pub fn read_prediction<'py>(
+    py: Python<'py>,
+    store: PathBuf,
+    array: &str,
+) -> PyResult<Bound<'py, numpy::PyArray4<f32>>> {
+    let values = py
+        .detach(|| voxload::predict::read_prediction(&store, array))
+        .map_err(errors::to_py)?;
+    Ok(numpy::PyArray4::from_owned_array(py, values))
+}

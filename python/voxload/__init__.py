@@ -19,6 +19,7 @@ from ._voxload import (
     __version__,
     ingest,
     open,
+    read_prediction,
 )
 
 __all__ = [
@@ -34,4 +35,5 @@ __all__ = [
     "__version__",
     "ingest",
     "open",
+    "read_prediction",
 ]

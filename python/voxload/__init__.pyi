@@ -167,3 +167,11 @@ class PredictionWriter:
         """Windows added so far."""
     def __enter__(self) -> "PredictionWriter": ...
     def __exit__(self, *args: object) -> None: ...
+
+def read_prediction(store: Union[str, os.PathLike], array: str) -> numpy.ndarray:
+    """A whole prediction array ``(C, D, H, W)`` as float32 (uint8 arrays give their stored
+    values 0-255), for checking small outputs; read large ones window by window with any Zarr
+    client.
+
+        >>> pred = voxload.read_prediction("out.zarr", "pred")        # doctest: +SKIP
+    """
