@@ -1,0 +1,200 @@
+"""What Python costs on top of voxload's loader, measured in one run.
+
+Three ways to stream the same configuration (the bench store, PyTC's default augmentation,
+rejection sampling; ``common.CONFIG_DICT``) with the same worker count, seed and seconds:
+
+- ``cli``: ``voxload bench loader --json``, Rust only (counts the batches, touches nothing);
+- ``dataset``: a Python loop over ``voxload.torch.VolumeDataset`` through
+  ``torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)``, summing each batch's
+  image tensor;
+- ``loader``: a Python loop over the plain ``voxload.Loader``, summing each batch's numpy image.
+
+Each runs in its own process, in rounds (the order rotated each round), so the VM's drift
+touches all alike; the overheads are per-round ratios against ``cli`` of the same round. Every
+process's memory (and its children's) is sampled while it runs.
+
+Usage: python benches/python/loader_overhead.py --voxload target/release/voxload
+       [--rounds 5] [--seconds 10]
+(``--child dataset|loader|window|idle`` is how the driver starts a measurement.)
+"""
+
+import common  # first: sets up sys.path
+
+import argparse
+import json
+import sys
+import time
+
+
+def child_dataset(seconds):
+    """The VolumeDataset loop; one JSON line."""
+    import torch
+    from torch.utils.data import DataLoader
+    from voxload.torch import VolumeDataset
+
+    # The consumer is one thread, as a training loop feeding a GPU would be: torch's own thread
+    # pool would otherwise spin on the two cores the loader's workers use.
+    torch.set_num_threads(1)
+    ds = VolumeDataset(str(common.CONFIG), seed=common.SEED)
+    rejected = []
+
+    def size(batch):
+        rejected.append(sum(i["rejections"] for i in batch["info"]))
+        return batch["image"].shape[0]
+
+    result = common.stream(DataLoader(ds, batch_size=None, num_workers=0), seconds,
+                           touch=lambda b: float(b["image"].sum()), size=size)
+    result["convert_share"] = convert_share(result)
+    return finish(result, rejected)
+
+
+def convert_share(result):
+    """The share of the loop's time that VolumeDataset's widening of the uint16 label to int32
+    tensors (``voxload.torch.as_tensor``, a copy) costs at the measured batch rate: timed here,
+    on 20 label-sized arrays in turn (40 MB, more than the caches hold, as fresh batches are)."""
+    import numpy as np
+    from voxload.torch import as_tensor
+
+    shape = (common.BATCH, 1) + tuple(common.INPUT)
+    arrays = [np.full(shape, i, np.uint16) for i in range(20)]
+    t = time.perf_counter()
+    for _ in range(5):
+        for a in arrays:
+            as_tensor(a)
+    per_batch = (time.perf_counter() - t) / 100
+    return per_batch * result["batches"] / result["seconds"]
+
+
+def child_idle():
+    """For reference: a Python process that imported torch and voxload and does nothing."""
+    import torch  # noqa: F401
+    import voxload  # noqa: F401
+    import voxload.torch  # noqa: F401
+
+    time.sleep(2.0)
+    return {"samples_per_s": 0.0}
+
+
+def child_loader(seconds):
+    """The plain voxload.Loader loop; one JSON line."""
+    import voxload
+
+    loader = voxload.Loader(str(common.CONFIG), seed=common.SEED)
+    rejected = []
+
+    def size(batch):
+        rejected.append(sum(i["rejections"] for i in batch["info"]))
+        return batch["image"].shape[0]
+
+    result = common.stream(loader, seconds, touch=lambda b: float(b["image"].sum()), size=size)
+    loader.close()
+    return finish(result, rejected)
+
+
+def finish(result, rejected):
+    """The child's JSON: rates, the share of time spent touching, rejections per sample
+    (``rejected`` holds the measured batches' counts: ``size`` is called after the warm-up only)."""
+    result["rejected_per_accepted"] = sum(rejected) / max(result["samples"], 1)
+    result["touch_share"] = result["touch_s"] / result["seconds"]
+    del result["touched"]
+    return result
+
+
+def child_window():
+    """The window a training sample reads (the augmentor's enlarged sample size)."""
+    import voxload
+
+    with voxload.Loader(str(common.CONFIG), seed=common.SEED, samples=common.BATCH, workers=1) as loader:
+        batch = next(iter(loader))
+        return {"window": list(batch["info"][0]["shape"]), "input": list(batch["image"].shape[2:])}
+
+
+def cli_argv(binary, seconds):
+    return [binary, "bench", "loader", "--config", str(common.CONFIG), "--workers", str(common.WORKERS),
+            "--seconds", str(seconds), "--json"]
+
+
+def child_argv(case, seconds):
+    return [sys.executable, __file__, "--child", case, "--seconds", str(seconds)]
+
+
+def normalise(case, r):
+    """The CLI's JSON in the children's terms."""
+    if case == "cli":
+        rate = r["rejection_rate"]
+        r = dict(r, samples_per_s=r["items_per_s"], touch_share=0.0,
+                 rejected_per_accepted=rate / (1 - rate) if rate < 1 else float("inf"))
+    return r
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--voxload", help="the voxload binary")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--child", choices=["dataset", "loader", "window", "idle"])
+    args = parser.parse_args()
+    if args.child:
+        out = {"dataset": lambda: child_dataset(args.seconds), "loader": lambda: child_loader(args.seconds),
+               "window": child_window, "idle": child_idle}[args.child]()
+        print(json.dumps(out))
+        return
+    if not args.voxload:
+        parser.error("--voxload is required")
+
+    cases = ["cli", "dataset", "loader"]
+    runs = {c: [] for c in cases}
+    print(f"Python overhead: {common.machine_line()}")
+    print(f"config {common.CONFIG}: {json.dumps(common.CONFIG_DICT)}")
+    print(f"{args.rounds} rounds of {args.seconds:g} s per case (after 1 s of warm-up), {common.WORKERS} workers")
+    common.warm_store()
+    for r, order in enumerate(common.rotations(cases, args.rounds)):
+        for case in order:
+            argv = cli_argv(args.voxload, args.seconds) if case == "cli" else child_argv(case, args.seconds)
+            result = normalise(case, common.run_child(argv))
+            runs[case].append(result)
+            print(f"  round {r + 1} {case:8} {result['samples_per_s']:7.1f} samples/s, "
+                  f"peak RSS {result['peak_rss_mib']:6.0f} MiB (anon {result['peak_anon_mib']:5.0f}, "
+                  f"store {result['peak_store_mib']:4.0f}), "
+                  f"{result['processes']} process(es)", flush=True)
+
+    idle = common.run_child(child_argv("idle", args.seconds))
+    names = {
+        "cli": "`voxload bench loader` (Rust, nothing touched)",
+        "dataset": "`VolumeDataset` + `DataLoader(batch_size=None, num_workers=0)`, image summed",
+        "loader": "`voxload.Loader`, image summed",
+    }
+    rate = lambda c, i: runs[c][i]["samples_per_s"]  # noqa: E731
+    print()
+    print("| loop | samples/s, median (range) | overhead against `bench loader`, median of rounds (range) "
+          "| time summing | time widening the label | rejected per accepted "
+          "| peak RSS MiB, all processes | of it anonymous | of it mapped store files | PSS MiB |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    summary = {}
+
+    def memory(rows):
+        med = lambda k: common.median_range([x[k] for x in rows])[0]  # noqa: E731
+        return (f"{med('peak_rss_mib'):.0f} | {med('peak_anon_mib'):.0f} | {med('peak_store_mib'):.0f} | "
+                f"{med('peak_pss_mib'):.0f}")
+
+    for c in cases:
+        rates = [x["samples_per_s"] for x in runs[c]]
+        over = [100 * (1 - rate(c, i) / rate("cli", i)) for i in range(args.rounds)]
+        share = lambda k: 100 * common.median_range([x.get(k, 0.0) for x in runs[c]])[0]  # noqa: E731
+        summary[c] = {"samples_per_s": rates, "overhead_pct": over}
+        print(f"| {names[c]} | {common.fmt(rates)} | "
+              f"{'–' if c == 'cli' else common.fmt(over, 1, ' %')} | "
+              f"{share('touch_share'):.1f} % | {share('convert_share'):.1f} % | "
+              f"{common.median_range([x['rejected_per_accepted'] for x in runs[c]])[0]:.2f} | "
+              f"{memory(runs[c])} |")
+    print(f"| for reference: Python with torch and voxload imported, idle | – | – | – | – | – | {memory([idle])} |")
+    print()
+    over = common.median_range(summary["dataset"]["overhead_pct"])[0]
+    print(f"VolumeDataset overhead {over:.1f} % (target < 3 %: {'met' if over < 3 else 'not met'})")
+    common.save("loader_overhead", {"machine": common.machine_line(), "config": common.CONFIG_DICT,
+                                    "rounds": args.rounds, "seconds": args.seconds, "runs": runs,
+                                    "idle": idle})
+
+
+if __name__ == "__main__":
+    main()
