@@ -9,7 +9,9 @@ use clap::{Args, ValueEnum};
 use ndarray::{ArrayViewD, Axis};
 use serde_json::json;
 use voxload::augment::{Sample, Voxels};
-use voxload::config::Config;
+use voxload::config::ConfigMode;
+
+use crate::config_cmd::ConfigFiles;
 use voxload::loader::{
     Batch, BatchArray, LoaderBuilder, Manifest, ManifestSample, ManifestStats, Mode,
 };
@@ -35,9 +37,8 @@ impl From<ModeArg> for Mode {
 
 #[derive(Args)]
 pub struct SampleArgs {
-    /// The JSON configuration (PyTC key names).
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFiles,
     /// train (default) or grid.
     #[arg(long, value_enum, default_value = "train")]
     mode: ModeArg,
@@ -70,13 +71,17 @@ pub struct SampleArgs {
 }
 
 fn loader(
-    config: &Path,
+    config: &ConfigFiles,
     mode: Mode,
     workers: Option<usize>,
     seed: u64,
     epoch: u64,
 ) -> Result<LoaderBuilder> {
-    let cfg = Config::from_file(config)?;
+    let stage = match mode {
+        Mode::Train => ConfigMode::Train,
+        Mode::Grid => ConfigMode::Test,
+    };
+    let cfg = config.load(stage)?;
     let mut b = LoaderBuilder::from_config(&cfg, mode)?
         .seed(seed)
         .epoch(epoch);
@@ -182,9 +187,8 @@ fn clear_earlier_run(out: &Path, overwrite: bool) -> Result<()> {
 
 #[derive(Args)]
 pub struct BenchLoaderArgs {
-    /// The JSON configuration.
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFiles,
     /// Worker threads (default: SYSTEM.NUM_CPUS).
     #[arg(long)]
     workers: Option<usize>,
@@ -225,7 +229,7 @@ pub fn bench_loader(args: &BenchLoaderArgs) -> Result<()> {
     if args.json {
         let out = json!({
             "command": "bench loader",
-            "config": args.config,
+            "config": args.config.files,
             "samples": samples,
             "seconds": secs,
             "items_per_s": per_s,
@@ -250,9 +254,8 @@ pub fn bench_loader(args: &BenchLoaderArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct BenchAugmentArgs {
-    /// The JSON configuration (its AUGMENTOR section and MODEL.INPUT_SIZE).
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFiles,
     /// Seconds per measurement.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
@@ -263,7 +266,7 @@ pub struct BenchAugmentArgs {
 
 pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
     crate::positive_seconds(args.seconds)?;
-    let cfg = Config::from_file(&args.config)?;
+    let cfg = args.config.load(ConfigMode::Train)?;
     let compose = cfg.compose()?;
     let [d, h, w] = compose.sample_size();
     let image =
@@ -302,7 +305,7 @@ pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
             "{}",
             json!({
                 "command": "bench augment",
-                "config": args.config,
+                "config": args.config.files,
                 "sample_size": [d, h, w],
                 "input_size": input,
                 "targets": targets,
@@ -327,9 +330,8 @@ pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
 
 #[derive(Args)]
 pub struct PreviewArgs {
-    /// The JSON configuration.
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFiles,
     /// Samples in the montage.
     #[arg(long, default_value_t = 8)]
     count: u64,

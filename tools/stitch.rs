@@ -8,7 +8,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use ndarray::{Array4, ArrayD, Ix4};
 use rayon::prelude::*;
-use voxload::config::Config;
+use voxload::config::ConfigMode;
+
+use crate::config_cmd::ConfigFiles;
 use voxload::geometry::parse_triple;
 use voxload::loader::{Manifest, ManifestSample};
 use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, Weight};
@@ -22,8 +24,8 @@ pub struct StitchArgs {
     dir: PathBuf,
     /// The configuration the grid was sampled with (volumes, MODEL.INPUT_SIZE,
     /// INFERENCE.STRIDE, DATASET.PAD_SIZE, DO_2D, INFERENCE.DO_SINGLY).
-    #[arg(long)]
-    config: PathBuf,
+    #[command(flatten)]
+    config: ConfigFiles,
     /// STORE/ARRAY to write; with several volumes or DO_SINGLY, ARRAY/0000, ARRAY/0001, ...
     #[arg(long)]
     out: PathBuf,
@@ -165,7 +167,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
     // The output's name first, before anything is read or written.
     voxload::store::check_array_name(&split_address(&args.out).1)
         .context("--out takes STORE.zarr/ARRAY")?;
-    let cfg = Config::from_file(&args.config)?;
+    let cfg = args.config.load(ConfigMode::Test)?;
     let weight: Weight = args.weight.parse()?;
     let dtype: OutputType = args.dtype.parse()?;
     let encoding: Encoding = args.codec.parse()?;

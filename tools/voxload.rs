@@ -11,6 +11,7 @@ use voxload::geometry::parse_triple;
 use voxload::store::{list_arrays, split_address, ArrayMeta};
 use voxload::{Bbox, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
+mod config_cmd;
 mod demo;
 mod font;
 mod montage;
@@ -45,6 +46,9 @@ enum Command {
     Bench(BenchCommand),
     /// Synthesise a tile dataset, ingest it, and stream augmented batches, printing throughput.
     Demo(DemoArgs),
+    /// Print a configuration as voxload reads it (YAML or JSON files merged in order, PyTC's
+    /// defaults filled in, test-mode overrides with --mode test): a summary, or --json.
+    Config(config_cmd::ConfigArgs),
     /// Write a configuration's samples (train draws or the inference grid) as .npy files and a
     /// manifest.
     Sample(sample::SampleArgs),
@@ -199,6 +203,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Demo(args) => demo::run(&args.dir, &args.volume, args.tile, args.seconds),
         Command::Synth(args) => synth(&args),
         Command::Stitch(args) => stitch::stitch(&args),
+        Command::Config(args) => config_cmd::config(&args),
         Command::Verify(args) => verify::verify(&args),
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use numpy::PyArray;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
-use voxload::config::Config;
+use voxload::config::{Config, ConfigMode};
 use voxload::loader::{BatchArray, LoaderBuilder, Mode, PooledArray, Prefetch};
 use voxload::match_dtype;
 
@@ -60,7 +60,6 @@ impl Loader {
         prefetch: Option<usize>,
         samples: Option<u64>,
     ) -> PyResult<Self> {
-        let config = read_config(py, config)?;
         let mode = match mode {
             "train" => Mode::Train,
             "grid" | "test" => Mode::Grid,
@@ -70,6 +69,11 @@ impl Loader {
                 )))
             }
         };
+        let stage = match mode {
+            Mode::Train => ConfigMode::Train,
+            Mode::Grid => ConfigMode::Test,
+        };
+        let config = read_config(py, config, stage)?;
         let mut builder = LoaderBuilder::from_config(&config, mode)
             .map_err(errors::to_py)?
             .seed(seed)
@@ -193,11 +197,17 @@ fn numpy_view<'py>(buffer: &Bound<'py, BatchBuffer>) -> PyResult<Bound<'py, PyAn
     numpy.call_method1("expand_dims", (view, 1))
 }
 
-/// A configuration from a path (`str`/`os.PathLike`) or a dict shaped like the file.
-pub fn read_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Config> {
+/// A configuration from a path (`str`/`os.PathLike`, YAML or JSON), a list of paths (merged in
+/// order, later values winning, as PyTC merges a base and a task file), or a dict shaped like
+/// the file; read for `mode` (PyTC's test mode applies its inference overrides).
+pub fn read_config(
+    py: Python<'_>,
+    config: &Bound<'_, PyAny>,
+    mode: ConfigMode,
+) -> PyResult<Config> {
     if let Ok(path) = config.extract::<PathBuf>() {
         return py
-            .detach(|| Config::from_file(&path))
+            .detach(|| Config::load(&[path], mode))
             .map_err(errors::to_py);
     }
     if config.is_instance_of::<PyDict>() {
@@ -206,10 +216,15 @@ pub fn read_config(py: Python<'_>, config: &Bound<'_, PyAny>) -> PyResult<Config
             .call_method1("dumps", (config,))?
             .extract()?;
         let here = std::env::current_dir().unwrap_or_default();
-        return Config::from_str_at(&text, here).map_err(errors::to_py);
+        return Config::from_str_mode(&text, here, mode).map_err(errors::to_py);
+    }
+    if let Ok(paths) = config.extract::<Vec<PathBuf>>() {
+        return py
+            .detach(|| Config::load(&paths, mode))
+            .map_err(errors::to_py);
     }
     Err(errors::value_error(format!(
-        "config: expected a path or a dict, got {}",
+        "config: expected a path, a list of paths or a dict, got {}",
         config.get_type().name()?
     )))
 }

@@ -8,7 +8,7 @@ use numpy::{PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rayon::prelude::*;
-use voxload::config::Config;
+use voxload::config::{Config, ConfigMode};
 use voxload::loader::Mode;
 use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, PredictionWriter, Weight};
 use voxload::{Coord, Encoding};
@@ -39,7 +39,11 @@ fn loader_grid(loader: &Bound<'_, PyAny>) -> PyResult<(Config, Mode, u64, u64)> 
         "grid" | "test" => Mode::Grid,
         _ => Mode::Train,
     };
-    Ok((read_config(py, &config)?, mode, rank, world))
+    let stage = match mode {
+        Mode::Grid => ConfigMode::Test,
+        Mode::Train => ConfigMode::Train,
+    };
+    Ok((read_config(py, &config, stage)?, mode, rank, world))
 }
 
 /// One volume's output.

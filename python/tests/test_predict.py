@@ -138,7 +138,8 @@ def test_errors_are_typed_and_name_the_problem(dataset, tmp_path):
     batch = next(iter(loader))
     with pytest.raises(voxload.ValueError, match="shape"):
         writer.add(batch, batch["image"])  # one channel, not two
-    with pytest.raises(voxload.ValueError, match="B = 3"):
+    # Grid batches hold INFERENCE.SAMPLES_PER_BATCH windows (PyTC's default 4).
+    with pytest.raises(voxload.ValueError, match="B = 4"):
         writer.add(batch, np.zeros((2, 2, 4, 24, 24), np.float32))
     with pytest.raises(voxload.ValueError, match="info"):
         writer.add({"image": batch["image"]}, batch["image"])

@@ -1,7 +1,7 @@
 """Type stubs of voxload's Python package."""
 
 import os
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy
 
@@ -92,11 +92,16 @@ class Loader:
     sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
     ``transforms``). The arrays are the buffers the Rust workers filled. Train mode is endless
     unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid.
-    Waiting for a batch releases the GIL; Ctrl-C stops the workers."""
+    Waiting for a batch releases the GIL; Ctrl-C stops the workers.
+
+    ``config`` is a YAML or JSON file, a list of them (merged in order, later values winning, as
+    PyTC merges a base and a task file), or a dict shaped like the file. Grid mode reads it as
+    PyTC's test mode does (``INFERENCE.IMAGE_NAME``, ``INPUT_SIZE``, ``PAD_SIZE``,
+    ``SAMPLES_PER_BATCH``, ... override their training keys; no label is read)."""
 
     def __init__(
         self,
-        config: Union[str, os.PathLike, Mapping[str, Any]],
+        config: Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], Mapping[str, Any]],
         mode: str = "train",
         seed: int = 0,
         epoch: int = 0,

@@ -91,10 +91,15 @@
 //! # Ok::<(), voxload::Error>(())
 //! ```
 
+mod pytc;
 mod raw;
+mod source;
 mod validate;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+use serde_json::Value;
 
 use crate::augment::{
     Compose, CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts,
@@ -147,6 +152,38 @@ pub struct Config {
     pub samples_per_batch: usize,
     /// The `AUGMENTOR` section.
     pub augment: Augmentation,
+    /// What was read: the merged keys, those voxload does not use, and notes.
+    pub report: Report,
+}
+
+impl PartialEq for Report {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Which of PyTC's modes a configuration is read for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConfigMode {
+    /// Training (and validation).
+    #[default]
+    Train,
+    /// PyTC's test mode (voxload's grid mode): `update_inference_cfg`'s overrides apply
+    /// (`INFERENCE.INPUT_PATH`, `IMAGE_NAME`, `PAD_SIZE`, `INPUT_SIZE`, `OUTPUT_SIZE`,
+    /// `SAMPLES_PER_BATCH`, …, over their `DATASET`/`MODEL`/`SOLVER` keys).
+    Test,
+}
+
+/// What a configuration's files said, beyond the settings voxload uses. Two configurations
+/// with the same settings are equal whatever their reports say.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Every key the files set (after the mode's overrides) → its value.
+    pub values: BTreeMap<String, Value>,
+    /// Keys the files set that voxload accepts but does not use (model, solver, monitor, …).
+    pub unused: Vec<String>,
+    /// Notes on how the files were read (such as a test-mode override voxload does not follow).
+    pub warnings: Vec<String>,
 }
 
 /// Where the volumes come from.
@@ -311,44 +348,121 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads and validates the configuration file at `path`; relative paths inside it are
-    /// resolved against its folder.
+    /// Reads and validates the configuration file at `path` (YAML or JSON) for training;
+    /// relative paths inside it are resolved against its folder. See [`Config::load`].
     ///
     /// # Errors
-    /// [`Error::Io`] naming the file when it cannot be read; otherwise as
-    /// [`Config::from_str_at`], with the file named in the message.
+    /// As [`Config::load`].
     pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let base = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p,
-            _ => Path::new("."),
-        };
-        Self::parse(&text, base, &path.display().to_string()).map_err(|e| match e {
-            Error::Config { key, reason } => Error::Config {
-                key,
-                reason: format!("{reason} (in {})", path.display()),
-            },
+        Self::load(&[path.as_ref().to_path_buf()], ConfigMode::Train)
+    }
+
+    /// Reads YAML or JSON files (`.json` files are JSON, others YAML), merges them in order
+    /// as PyTC merges `--config-base` then `--config-file` (later values win), applies the
+    /// `mode`'s overrides, and validates the result. Relative paths are resolved against the
+    /// folder of the file that set them.
+    ///
+    /// ```
+    /// use voxload::config::{Config, ConfigMode};
+    /// let dir = tempfile::tempdir()?;
+    /// let (base, task) = (dir.path().join("base.yaml"), dir.path().join("task.yaml"));
+    /// std::fs::write(&base, "SYSTEM:\n  NUM_GPUS: 8\nMODEL:\n  INPUT_SIZE: [8, 128, 128]\n")?;
+    /// std::fs::write(&task, "MODEL:\n  INPUT_SIZE: [16, 64, 64]\nINFERENCE:\n  SAMPLES_PER_BATCH: 6\n")?;
+    /// let cfg = Config::load(&[base.clone(), task.clone()], ConfigMode::Train)?;
+    /// assert_eq!(cfg.input_size, [16, 64, 64]);
+    /// assert!(cfg.report.unused.contains(&"SYSTEM.NUM_GPUS".to_string()));
+    /// let test = Config::load(&[base, task], ConfigMode::Test)?;
+    /// assert_eq!(test.samples_per_batch, 6); // INFERENCE.SAMPLES_PER_BATCH in test mode
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] naming a file that cannot be read; [`Error::Parse`] for YAML or JSON that
+    /// does not parse (with the line and column); [`Error::Config`] naming the full dotted key
+    /// for an unknown key (with the closest valid key), a value of the wrong type (with the
+    /// expected type) or out of range, name lists whose counts disagree (naming both keys),
+    /// and settings that contradict each other (such as `SIZE_THRES` without `LABEL_NAME`).
+    pub fn load(files: &[PathBuf], mode: ConfigMode) -> Result<Self> {
+        if files.is_empty() {
+            return Err(Error::Config {
+                key: "--config".into(),
+                reason: "no configuration file given".into(),
+            });
+        }
+        let merged = source::Merged::read(files)?;
+        Self::build(merged, mode).map_err(|e| match e {
+            Error::Config { key, reason } if files.len() == 1 && !reason.contains(" (in ") => {
+                Error::Config {
+                    key,
+                    reason: format!("{reason} (in {})", files[0].display()),
+                }
+            }
             other => other,
         })
     }
 
-    /// Validates configuration text whose relative paths are relative to `base_dir` (the
-    /// folder the file would live in).
+    /// Validates configuration text (JSON, or YAML) for training whose relative paths are
+    /// relative to `base_dir` (the folder the file would live in).
     ///
     /// # Errors
-    /// [`Error::Parse`] for text that is not a JSON object; [`Error::Config`] naming the full
-    /// dotted key for an unknown key (with the closest valid key), a value of the wrong type
-    /// (with the expected type) or out of range, name lists whose counts disagree (naming
-    /// both keys), and settings that contradict each other (such as `SIZE_THRES` without
-    /// `LABEL_NAME`).
+    /// As [`Config::load`].
     pub fn from_str_at(text: &str, base_dir: impl AsRef<Path>) -> Result<Self> {
-        Self::parse(text, base_dir.as_ref(), "<text>")
+        Self::from_str_mode(text, base_dir, ConfigMode::Train)
     }
 
-    fn parse(text: &str, base: &Path, origin: &str) -> Result<Self> {
-        let raw = raw::RawConfig::parse(text, origin)?;
-        validate::validate(&raw, base)
+    /// As [`Config::from_str_at`], for `mode`.
+    ///
+    /// # Errors
+    /// As [`Config::load`].
+    pub fn from_str_mode(text: &str, base_dir: impl AsRef<Path>, mode: ConfigMode) -> Result<Self> {
+        let merged = source::Merged::from_text(text, base_dir.as_ref(), "<text>")?;
+        Self::build(merged, mode)
+    }
+
+    fn build(mut merged: source::Merged, mode: ConfigMode) -> Result<Self> {
+        let unused: Vec<String> = merged
+            .values
+            .keys()
+            .filter(|k| {
+                !raw::KEYS.contains(&k.as_str()) && !pytc::INFERENCE_USED.contains(&k.as_str())
+            })
+            .cloned()
+            .collect();
+        let mut warnings = Vec::new();
+        if mode == ConfigMode::Test {
+            if let Some(folder) = merged.folders.get("INFERENCE.INPUT_PATH").cloned() {
+                merged.folders.insert("DATASET.INPUT_PATH".into(), folder);
+            }
+            warnings.extend(pytc::apply_inference(&mut merged.values));
+        }
+        pytc::apply_common(&mut merged.values);
+        let base = merged.folder_of("DATASET.INPUT_PATH").to_path_buf();
+        let raw = raw::RawConfig::from_values(&merged.values);
+        let mut config = validate::validate(&raw, &base)?;
+        config.report = Report {
+            values: merged.values,
+            unused,
+            warnings,
+        };
+        Ok(config)
+    }
+
+    /// The whole configuration with PyTC's section and key names, as `voxload config --json`
+    /// prints it: every key of PyTC's default table, the files' values merged in (with the
+    /// mode's overrides), and `"VOXLOAD": {"unused": [...], "warnings": [...]}`.
+    #[must_use]
+    pub fn to_pytc_json(&self) -> Value {
+        let mut all = pytc::nested(&self.report.values);
+        if let Value::Object(map) = &mut all {
+            map.insert(
+                "VOXLOAD".into(),
+                serde_json::json!({
+                    "unused": self.report.unused,
+                    "warnings": self.report.warnings,
+                }),
+            );
+        }
+        all
     }
 
     /// The additional targets given to the augmentor, besides `image`: `label` (`mask`) when

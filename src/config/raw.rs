@@ -87,61 +87,24 @@ pub(crate) fn error(key: impl Into<String>, reason: impl Into<String>) -> Error 
     }
 }
 
-/// The configuration as parsed: the JSON value of every key the file sets, nothing checked
-/// beyond the key being known and sections being objects.
+/// The configuration as merged: the JSON value of every key voxload uses that the files set,
+/// nothing checked beyond the key being known.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) struct RawConfig {
     values: BTreeMap<&'static str, Value>,
 }
 
 impl RawConfig {
-    /// Parses JSON text; `origin` names the text in syntax errors (a file path or `<text>`).
-    pub(crate) fn parse(text: &str, origin: &str) -> Result<Self> {
-        let Strict(value) = serde_json::from_str(text).map_err(|e| Error::Parse {
-            what: "configuration JSON",
-            input: origin.to_string(),
-            reason: e.to_string(),
-        })?;
-        let Value::Object(top) = value else {
-            return Err(Error::Parse {
-                what: "configuration JSON",
-                input: origin.to_string(),
-                reason: format!(
-                    "expected an object at the top level, found {}",
-                    describe(&value)
-                ),
-            });
-        };
+    /// The keys voxload uses among the merged `values` (`null`, PyTC's `None`, counts as
+    /// unset).
+    pub(crate) fn from_values(values: &BTreeMap<String, Value>) -> Self {
         let mut raw = RawConfig::default();
-        raw.walk("", top)?;
-        Ok(raw)
-    }
-
-    /// Files every key of `object` (whose dotted prefix is `prefix`) into the flat map.
-    fn walk(&mut self, prefix: &str, object: serde_json::Map<String, Value>) -> Result<()> {
-        for (name, value) in object {
-            let key = format!("{prefix}{name}");
-            if let Some(&known) = KEYS.iter().find(|k| **k == key) {
-                self.values.insert(known, value);
-            } else if is_section(&key) {
-                match value {
-                    Value::Object(inner) => self.walk(&format!("{key}."), inner)?,
-                    other => {
-                        return Err(error(
-                            key,
-                            format!(
-                                "is a section; expected an object of keys, found {}",
-                                describe(&other)
-                            ),
-                        ))
-                    }
-                }
-            } else {
-                let hint = suggest(&key);
-                return Err(error(key, format!("unknown key; did you mean {hint}?")));
+        for key in KEYS {
+            if let Some(v) = values.get(*key).filter(|v| !v.is_null()) {
+                raw.values.insert(key, v.clone());
             }
         }
-        Ok(())
+        raw
     }
 
     /// The value of `key`, `None` when the file does not set it.
@@ -285,6 +248,27 @@ impl RawConfig {
     }
 }
 
+/// Parses strict JSON text (no key set twice in an object); `origin` names the text in syntax
+/// errors (a file path or `<text>`).
+pub(crate) fn parse_json(text: &str, origin: &str) -> Result<Value> {
+    let Strict(value) = serde_json::from_str(text).map_err(|e| Error::Parse {
+        what: "configuration JSON",
+        input: origin.to_string(),
+        reason: e.to_string(),
+    })?;
+    if !value.is_object() {
+        return Err(Error::Parse {
+            what: "configuration JSON",
+            input: origin.to_string(),
+            reason: format!(
+                "expected an object at the top level, found {}",
+                describe(&value)
+            ),
+        });
+    }
+    Ok(value)
+}
+
 /// A JSON value in which no object sets a key twice (plain `serde_json` keeps the last one
 /// silently, which would hide half of a configuration).
 struct Strict(Value);
@@ -372,39 +356,36 @@ fn describe(v: &Value) -> String {
     }
 }
 
-/// Whether `key` is a section: a proper prefix (at a dot) of some key.
-fn is_section(key: &str) -> bool {
-    KEYS.iter()
-        .any(|k| k.len() > key.len() && k.starts_with(key) && k.as_bytes()[key.len()] == b'.')
-}
-
-/// Every valid dotted name: keys and sections.
+/// Every valid dotted name: the keys of PyTC's table and their sections.
 fn names() -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
-    for key in KEYS {
+    for key in super::pytc::table().keys() {
         for (i, _) in key.match_indices('.') {
             all.push(key[..i].to_string());
         }
-        all.push((*key).to_string());
+        all.push(key.clone());
     }
     all.sort();
     all.dedup();
     all
 }
 
-/// The valid name closest to the unknown `key`: the only one with the same last component when
-/// there is exactly one (a key put in the wrong section), otherwise the one at the smallest
-/// edit distance, ignoring case.
+/// The valid name closest to the unknown `key`: among the names with the same last component
+/// when there are any (a key put in the wrong section), else among all, the one at the
+/// smallest edit distance, ignoring case.
 pub(crate) fn suggest(key: &str) -> String {
     let key = key.to_ascii_uppercase();
     let all = names();
     let last = |k: &str| k.rsplit('.').next().unwrap_or_default().to_string();
     let same_last: Vec<&String> = all.iter().filter(|k| last(k) == last(&key)).collect();
-    if let [only] = same_last.as_slice() {
-        return (*only).clone();
-    }
-    all.into_iter()
+    let pool: Vec<&String> = if same_last.is_empty() {
+        all.iter().collect()
+    } else {
+        same_last
+    };
+    pool.into_iter()
         .min_by_key(|k| edit_distance(&key, k))
+        .cloned()
         .unwrap_or_default()
 }
 
@@ -445,11 +426,12 @@ mod tests {
     }
 
     #[test]
-    fn every_key_has_a_section_and_sections_are_not_keys() {
+    fn every_used_key_is_in_the_table_and_has_a_section() {
         for key in KEYS {
+            assert!(super::super::pytc::table().contains_key(*key), "{key}");
             let (section, _) = key.rsplit_once('.').unwrap();
-            assert!(is_section(section), "{key}");
-            assert!(!is_section(key), "{key}");
+            assert!(super::super::source::is_section(section), "{key}");
+            assert!(!super::super::source::is_section(key), "{key}");
         }
     }
 }

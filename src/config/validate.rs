@@ -161,6 +161,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         },
         samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
+        report: super::Report::default(),
     };
     check_sample_size(&config)?;
     Ok(config)

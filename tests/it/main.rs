@@ -7,6 +7,7 @@ mod augment;
 mod augment_intensity;
 mod bad_input;
 mod config;
+mod config_yaml;
 mod foreign;
 mod fuzz_replay;
 mod geometry;

@@ -1,0 +1,338 @@
+//! PyTorch Connectomics v1's configuration facts: its whole key table with its defaults, how
+//! its loader (yacs) reads a YAML value, which types may replace which, and the overrides its
+//! test mode applies (`update_inference_cfg`).
+//!
+//! The table (`pytc_defaults.json`) lists every key of PyTC v1's default configuration (commit
+//! `20ccfde6`) with its default, as JSON (`None` is `null`, tuples are lists).
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// Keys voxload adds to PyTC's table, with their defaults.
+const VOXLOAD_KEYS: &[(&str, bool)] = &[("DATASET.REJECT_SAMPLING.STRICT", false)];
+
+/// The key table: every PyTC v1 key (and voxload's own additions) → its default.
+pub(crate) fn table() -> &'static BTreeMap<String, Value> {
+    static TABLE: OnceLock<BTreeMap<String, Value>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut table: BTreeMap<String, Value> =
+            serde_json::from_str(include_str!("pytc_defaults.json")).unwrap_or_default();
+        for (key, default) in VOXLOAD_KEYS {
+            table.insert((*key).to_string(), Value::Bool(*default));
+        }
+        table
+    })
+}
+
+/// A value as yacs decodes it: a string that reads as a Python literal (`None`, `True`,
+/// `8`, `1e-4`, `[8, 256, 256]`, `'text'`) becomes that literal; anything else is kept. Lists
+/// are decoded item by item only in so far as yacs does (not at all: only top-level strings).
+pub(crate) fn decode(value: Value) -> Value {
+    match value {
+        Value::String(s) => literal(&s).unwrap_or(Value::String(s)),
+        other => other,
+    }
+}
+
+/// Parses a Python literal (the subset yacs configs use), or `None` when `text` is not one.
+fn literal(text: &str) -> Option<Value> {
+    let mut p = Literal {
+        s: text.trim().as_bytes(),
+        at: 0,
+    };
+    let v = p.value()?;
+    p.space();
+    (p.at == p.s.len()).then_some(v)
+}
+
+struct Literal<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Literal<'_> {
+    fn space(&mut self) {
+        while self.s.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn value(&mut self) -> Option<Value> {
+        self.space();
+        match *self.s.get(self.at)? {
+            b'[' | b'(' => self.list(),
+            b'\'' | b'"' => self.quoted(),
+            _ => self.atom(),
+        }
+    }
+
+    fn list(&mut self) -> Option<Value> {
+        let close = if self.s[self.at] == b'[' { b']' } else { b')' };
+        self.at += 1;
+        let mut items = Vec::new();
+        loop {
+            self.space();
+            if self.s.get(self.at) == Some(&close) {
+                self.at += 1;
+                return Some(Value::Array(items));
+            }
+            items.push(self.value()?);
+            self.space();
+            match self.s.get(self.at)? {
+                b',' => self.at += 1,
+                c if *c == close => {}
+                _ => return None,
+            }
+        }
+    }
+
+    fn quoted(&mut self) -> Option<Value> {
+        let quote = self.s[self.at];
+        let start = self.at + 1;
+        let len = self.s[start..]
+            .iter()
+            .position(|&c| c == quote || c == b'\\')?;
+        if self.s[start + len] == b'\\' {
+            return None; // escapes: keep the text as it is
+        }
+        self.at = start + len + 1;
+        let text = std::str::from_utf8(&self.s[start..start + len]).ok()?;
+        Some(Value::String(text.to_string()))
+    }
+
+    fn atom(&mut self) -> Option<Value> {
+        let start = self.at;
+        while self
+            .s
+            .get(self.at)
+            .is_some_and(|c| c.is_ascii_alphanumeric() || b"+-._".contains(c))
+        {
+            self.at += 1;
+        }
+        let word = std::str::from_utf8(&self.s[start..self.at]).ok()?;
+        match word {
+            "None" => Some(Value::Null),
+            "True" => Some(Value::Bool(true)),
+            "False" => Some(Value::Bool(false)),
+            _ if word.is_empty() || word.contains('_') => None,
+            _ => {
+                if let Ok(n) = word.parse::<i64>() {
+                    return Some(Value::from(n));
+                }
+                let numeric = word.bytes().any(|c| c.is_ascii_digit())
+                    && word
+                        .bytes()
+                        .all(|c| c.is_ascii_digit() || b"+-.eE".contains(&c));
+                let x: f64 = word.parse().ok().filter(|_| numeric)?;
+                serde_json::Number::from_f64(x).map(Value::Number)
+            }
+        }
+    }
+}
+
+/// Whether a file's `value` may replace a key whose default is `default`, as yacs allows:
+/// the same kind of value, or either side `None`; voxload also takes `0`/`1` for booleans (and
+/// the reverse) and a list where PyTC has one string (name lists). Returns the kind expected
+/// when it may not.
+pub(crate) fn type_mismatch(default: &Value, value: &Value) -> Option<&'static str> {
+    let kind = |v: &Value| match v {
+        Value::Null => None,
+        Value::Bool(_) => Some("a boolean"),
+        Value::Number(_) => Some("a number"),
+        Value::String(_) => Some("a string"),
+        Value::Array(_) => Some("a list"),
+        Value::Object(_) => Some("a section"),
+    };
+    let (Some(a), Some(b)) = (kind(default), kind(value)) else {
+        return None;
+    };
+    let close = |x: &str, y: &str| {
+        matches!(
+            (x, y),
+            ("a boolean", "a number")
+                | ("a number", "a boolean")
+                | ("a string", "a list")
+                | ("a list", "a string")
+        )
+    };
+    (a != b && !close(a, b)).then_some(a)
+}
+
+/// PyTC's test-mode overrides (`update_inference_cfg`) on the merged `values`, for the keys
+/// that change what is read or how it is cut; returns the notes to show the user.
+pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<String> {
+    let mut notes = Vec::new();
+    let set = |values: &BTreeMap<String, Value>, key: &str| {
+        values.get(key).filter(|v| !v.is_null()).cloned()
+    };
+    for (from, to) in [
+        ("INFERENCE.INPUT_PATH", "DATASET.INPUT_PATH"),
+        ("INFERENCE.PAD_SIZE", "DATASET.PAD_SIZE"),
+        ("INFERENCE.IS_ABSOLUTE_PATH", "DATASET.IS_ABSOLUTE_PATH"),
+        ("INFERENCE.DO_CHUNK_TITLE", "DATASET.DO_CHUNK_TITLE"),
+        ("INFERENCE.DATA_SCALE", "DATASET.DATA_SCALE"),
+        ("INFERENCE.INPUT_SIZE", "MODEL.INPUT_SIZE"),
+        ("INFERENCE.OUTPUT_SIZE", "MODEL.OUTPUT_SIZE"),
+        ("INFERENCE.SAMPLES_PER_BATCH", "SOLVER.SAMPLES_PER_BATCH"),
+    ] {
+        let value = set(values, from).or_else(|| {
+            // PyTC's test loader always batches INFERENCE.SAMPLES_PER_BATCH (default 4).
+            (from == "INFERENCE.SAMPLES_PER_BATCH").then(|| table()[from].clone())
+        });
+        if let Some(v) = value {
+            values.insert(to.to_string(), v);
+        }
+    }
+    match set(values, "INFERENCE.IMAGE_NAME") {
+        Some(v) => {
+            values.insert("DATASET.IMAGE_NAME".into(), v);
+        }
+        None => notes.push(
+            "INFERENCE.IMAGE_NAME is not set: PyTC's test mode would read no image (None); voxload keeps DATASET.IMAGE_NAME"
+                .into(),
+        ),
+    }
+    // PyTC's test mode reads no label or valid mask, so rejection sampling has nothing to
+    // test (its SIZE_THRES is ignored there).
+    for key in ["DATASET.LABEL_NAME", "DATASET.VALID_MASK_NAME"] {
+        if values.remove(key).is_some_and(|v| !v.is_null()) {
+            notes.push(format!("{key} is not read in test mode (as in PyTC)"));
+        }
+    }
+    for key in [
+        "DATASET.REJECT_SAMPLING.SIZE_THRES",
+        "DATASET.REJECT_SAMPLING.DIVERSITY",
+        "DATASET.VALID_RATIO",
+    ] {
+        values.remove(key);
+    }
+    if let Some(v) = set(values, "INFERENCE.OUTPUT_PATH") {
+        values.insert("DATASET.OUTPUT_PATH".into(), v);
+    }
+    if let Some(v) = set(values, "INFERENCE.MODEL_RETURN_FEATS") {
+        values.insert("MODEL.RETURN_FEATS".into(), v);
+    }
+    notes
+}
+
+/// The `INFERENCE` keys voxload follows in test mode (through their `DATASET`/`MODEL`/`SOLVER`
+/// counterparts) or uses directly.
+pub(crate) const INFERENCE_USED: &[&str] = &[
+    "INFERENCE.INPUT_PATH",
+    "INFERENCE.IMAGE_NAME",
+    "INFERENCE.PAD_SIZE",
+    "INFERENCE.INPUT_SIZE",
+    "INFERENCE.SAMPLES_PER_BATCH",
+];
+
+/// PyTC's adjustments made in every mode (`overwrite_cfg`) that voxload follows: the image,
+/// label and valid-mask scales default to `DATA_SCALE`.
+pub(crate) fn apply_common(values: &mut BTreeMap<String, Value>) {
+    let scale = values
+        .get("DATASET.DATA_SCALE")
+        .cloned()
+        .unwrap_or_else(|| table()["DATASET.DATA_SCALE"].clone());
+    for key in [
+        "DATASET.IMAGE_SCALE",
+        "DATASET.LABEL_SCALE",
+        "DATASET.VALID_MASK_SCALE",
+    ] {
+        if values.get(key).is_none_or(Value::is_null) && !scale.is_null() {
+            values.insert(key.to_string(), scale.clone());
+        }
+    }
+}
+
+/// The full configuration as nested sections: every key of the table, `values` merged in.
+pub(crate) fn nested(values: &BTreeMap<String, Value>) -> Value {
+    let mut root = serde_json::Map::new();
+    let mut all: BTreeMap<&str, &Value> = table().iter().map(|(k, v)| (k.as_str(), v)).collect();
+    for (k, v) in values {
+        all.insert(k.as_str(), v);
+    }
+    for (key, value) in all {
+        let mut node = &mut root;
+        let mut parts = key.split('.').peekable();
+        while let Some(part) = parts.next() {
+            if parts.peek().is_none() {
+                node.insert(part.to_string(), value.clone());
+            } else {
+                let child = node
+                    .entry(part.to_string())
+                    .or_insert_with(|| Value::Object(serde_json::Map::new()));
+                let Value::Object(map) = child else { break };
+                node = map;
+            }
+        }
+    }
+    Value::Object(root)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_table_holds_pytc_defaults() {
+        let t = table();
+        assert!(t.len() > 200);
+        assert_eq!(t["SYSTEM.NUM_GPUS"], json!(4));
+        assert_eq!(t["DATASET.PAD_SIZE"], json!([2, 64, 64]));
+        assert_eq!(t["DATASET.MEAN"], json!(0.5));
+        assert_eq!(t["INFERENCE.SAMPLES_PER_BATCH"], json!(4));
+        assert_eq!(t["MODEL.WEIGHT_OPT"], json!([["1"]]));
+        assert!(t["DATASET.IMAGE_NAME"].is_null());
+    }
+
+    #[test]
+    fn yacs_decodes_python_literals_in_strings() {
+        for (text, want) in [
+            ("None", json!(null)),
+            ("True", json!(true)),
+            ("8", json!(8)),
+            ("-3", json!(-3)),
+            ("1e-4", json!(1e-4)),
+            ("[8, 256, 256]", json!([8, 256, 256])),
+            ("(1, 2,)", json!([1, 2])),
+            ("['0', '4-1-1']", json!(["0", "4-1-1"])),
+            ("[[1.0], [0.5, 2]]", json!([[1.0], [0.5, 2]])),
+        ] {
+            assert_eq!(decode(json!(text)), want, "{text}");
+        }
+        for text in [
+            "im_train.json",
+            "4-1-1",
+            "a b",
+            "none",
+            "[1, 2",
+            "1_000",
+            "inf",
+        ] {
+            assert_eq!(decode(json!(text)), json!(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn test_mode_overrides_follow_update_inference_cfg() {
+        let mut v = BTreeMap::new();
+        v.insert("DATASET.IMAGE_NAME".to_string(), json!("train.h5"));
+        v.insert("INFERENCE.INPUT_SIZE".to_string(), json!([9, 65, 65]));
+        v.insert("INFERENCE.PAD_SIZE".to_string(), json!(null));
+        let notes = apply_inference(&mut v);
+        assert_eq!(v["MODEL.INPUT_SIZE"], json!([9, 65, 65]));
+        assert_eq!(v["SOLVER.SAMPLES_PER_BATCH"], json!(4));
+        assert_eq!(v["DATASET.IMAGE_NAME"], json!("train.h5"));
+        assert!(!v.contains_key("DATASET.PAD_SIZE"));
+        assert!(notes[0].contains("keeps DATASET.IMAGE_NAME"));
+        let mut labelled = BTreeMap::new();
+        labelled.insert("DATASET.LABEL_NAME".to_string(), json!("seg"));
+        labelled.insert("DATASET.REJECT_SAMPLING.SIZE_THRES".to_string(), json!(100));
+        let notes = apply_inference(&mut labelled);
+        assert!(!labelled.contains_key("DATASET.LABEL_NAME"));
+        assert!(!labelled.contains_key("DATASET.REJECT_SAMPLING.SIZE_THRES"));
+        assert!(notes.iter().any(|n| n.contains("LABEL_NAME is not read")));
+    }
+}

@@ -1,0 +1,215 @@
+//! PyTC-format configurations: YAML base and task files merged in order, PyTC's whole key
+//! table (unused keys accepted and reported, typos refused with a suggestion), yacs' value
+//! decoding, and the test mode's inference overrides. The files are written here, in PyTC's
+//! format.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use voxload::config::{Config, ConfigMode};
+use voxload::Error;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+const BASE: &str = "\
+SYSTEM:
+  NUM_GPUS: 4
+  NUM_CPUS: 3
+MODEL:
+  ARCHITECTURE: unet_residual_3d
+  INPUT_SIZE: [17, 225, 225]
+  OUTPUT_SIZE: [17, 225, 225]
+  TARGET_OPT: ['0', '4-1-1']
+  WEIGHT_OPT: [['1'], ['1']]
+DATASET:
+  IMAGE_NAME: im_train.zarr
+  LABEL_NAME: mito_train.zarr
+  INPUT_PATH: data/
+  PAD_SIZE: [4, 64, 64]
+  REJECT_SAMPLING:
+    SIZE_THRES: 1000
+    P: 0.95
+SOLVER:
+  BASE_LR: 1e-3
+  SAMPLES_PER_BATCH: 2
+INFERENCE:
+  INPUT_SIZE: [17, 257, 257]
+  IMAGE_NAME: im_test.zarr
+  PAD_SIZE: [8, 64, 64]
+  STRIDE: [8, 128, 128]
+  SAMPLES_PER_BATCH: 8
+";
+
+const TASK: &str = "\
+# the task file overrides the base
+MODEL:
+  INPUT_SIZE: [9, 129, 129]
+AUGMENTOR:
+  ROTATE:
+    ENABLED: False
+  FLIP:
+    P: '0.5'
+SOLVER:
+  SAMPLES_PER_BATCH: 4
+";
+
+#[test]
+fn base_and_task_files_merge_in_order_later_values_winning() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.yaml", BASE);
+    let task = write(dir.path(), "task.yaml", TASK);
+    let cfg = Config::load(&[base.clone(), task.clone()], ConfigMode::Train).unwrap();
+    assert_eq!(cfg.input_size, [9, 129, 129]);
+    assert_eq!(cfg.pad_size, [4, 64, 64]);
+    assert_eq!(cfg.samples_per_batch, 4);
+    assert_eq!(cfg.num_cpus, 3);
+    assert_eq!(cfg.rejection.size_thres, 1000);
+    assert!(!cfg.augment.rotate.enabled);
+    // yacs reads the string '0.5' as the number 0.5.
+    assert_eq!(cfg.augment.flip.transform.p, 0.5);
+    // INPUT_PATH is relative to the folder of the file that set it.
+    assert_eq!(cfg.input_path, dir.path().join("data/"));
+    for key in ["SYSTEM.NUM_GPUS", "MODEL.ARCHITECTURE", "SOLVER.BASE_LR"] {
+        assert!(cfg.report.unused.iter().any(|k| k == key), "{key}");
+    }
+    assert!(!cfg.report.unused.iter().any(|k| k == "MODEL.INPUT_SIZE"));
+    // The other order: the base's value wins.
+    let cfg = Config::load(&[task, base], ConfigMode::Train).unwrap();
+    assert_eq!(cfg.input_size, [17, 225, 225]);
+}
+
+#[test]
+fn test_mode_applies_pytc_inference_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.yaml", BASE);
+    let cfg = Config::load(std::slice::from_ref(&base), ConfigMode::Test).unwrap();
+    assert_eq!(cfg.input_size, [17, 257, 257]);
+    assert_eq!(cfg.pad_size, [8, 64, 64]);
+    assert_eq!(cfg.samples_per_batch, 8);
+    assert_eq!(cfg.stride, [8, 128, 128]);
+    assert_eq!(cfg.array_names()[0].image, "im_test.zarr");
+    // Test mode reads no label, and rejection sampling has nothing to test.
+    assert_eq!(cfg.array_names()[0].label, None);
+    assert_eq!(cfg.rejection.size_thres, -1);
+    // INFERENCE.SAMPLES_PER_BATCH unset: PyTC's default, 4.
+    let plain = write(
+        dir.path(),
+        "plain.yaml",
+        "DATASET:\n  IMAGE_NAME: im.zarr\n",
+    );
+    let cfg = Config::load(&[plain], ConfigMode::Test).unwrap();
+    assert_eq!(cfg.samples_per_batch, 4);
+    assert_eq!(cfg.array_names()[0].image, "im.zarr");
+    assert!(cfg.report.warnings[0].contains("keeps DATASET.IMAGE_NAME"));
+}
+
+#[test]
+fn the_pytc_json_holds_every_default_and_the_merged_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = write(dir.path(), "base.yaml", BASE);
+    let cfg = Config::load(&[base], ConfigMode::Test).unwrap();
+    let all = cfg.to_pytc_json();
+    assert_eq!(all["MODEL"]["INPUT_SIZE"], json!([17, 257, 257]));
+    assert_eq!(all["MODEL"]["ARCHITECTURE"], json!("unet_residual_3d"));
+    assert_eq!(all["SOLVER"]["BASE_LR"], json!(1e-3));
+    // Defaults of keys no file sets.
+    assert_eq!(all["SOLVER"]["ITERATION_TOTAL"], json!(40000));
+    assert_eq!(all["DATASET"]["MEAN"], json!(0.5));
+    assert_eq!(all["DATASET"]["IMAGE_NAME"], json!("im_test.zarr"));
+    assert!(all["VOXLOAD"]["unused"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("SYSTEM.NUM_GPUS")));
+}
+
+fn config_error(e: Error) -> (String, String) {
+    match e {
+        Error::Config { key, reason } => (key, reason),
+        other => panic!("expected Error::Config, got {other}"),
+    }
+}
+
+#[test]
+fn typos_wrong_kinds_and_syntax_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = write(
+        dir.path(),
+        "typo.yaml",
+        "MODEL:\n  INPUT_SZE: [8, 64, 64]\n",
+    );
+    let (key, reason) =
+        config_error(Config::load(std::slice::from_ref(&typo), ConfigMode::Train).unwrap_err());
+    assert_eq!(key, "MODEL.INPUT_SZE");
+    assert!(reason.contains("did you mean MODEL.INPUT_SIZE"), "{reason}");
+    assert!(reason.contains("typo.yaml"), "{reason}");
+    let misplaced = write(dir.path(), "m.yaml", "DATASET:\n  NUM_GPUS: 2\n");
+    let (_, reason) = config_error(Config::load(&[misplaced], ConfigMode::Train).unwrap_err());
+    assert!(reason.contains("SYSTEM.NUM_GPUS"), "{reason}");
+    // A key outside the data path still has PyTC's type.
+    let kind = write(dir.path(), "k.yaml", "SOLVER:\n  BASE_LR: [1, 2]\n");
+    let (key, reason) = config_error(Config::load(&[kind], ConfigMode::Train).unwrap_err());
+    assert_eq!(key, "SOLVER.BASE_LR");
+    assert!(reason.contains("a number"), "{reason}");
+    // A used key's type is checked by the validation, naming it.
+    let used = write(dir.path(), "u.yaml", "MODEL:\n  INPUT_SIZE: abc\n");
+    let (key, _) = config_error(Config::load(&[used], ConfigMode::Train).unwrap_err());
+    assert_eq!(key, "MODEL.INPUT_SIZE");
+    // YAML syntax: the line and column.
+    let broken = write(
+        dir.path(),
+        "b.yaml",
+        "MODEL:\n  INPUT_SIZE: [8, 64\nDATASET: {\n",
+    );
+    let err = Config::load(&[broken], ConfigMode::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("b.yaml") && err.contains("line "), "{err}");
+    let tabs = write(dir.path(), "t.yaml", "MODEL:\n\tINPUT_SIZE: [8, 64, 64]\n");
+    let err = Config::load(&[tabs], ConfigMode::Train)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("line 2"), "{err}");
+    // A missing file names it.
+    let err = Config::load(&[dir.path().join("none.yaml")], ConfigMode::Train).unwrap_err();
+    assert!(err.to_string().contains("none.yaml"), "{err}");
+}
+
+#[test]
+fn yaml_values_decode_as_yacs_and_pyyaml_read_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+DATASET:
+  DO_2D: yes
+  PAD_SIZE: '[0, 16, 16]'
+  IMAGE_NAME: None
+MODEL:
+  INPUT_SIZE: (1, 64, 64)
+AUGMENTOR:
+  ELASTIC:
+    ALPHA: 1.6e1
+";
+    let cfg = Config::load(&[write(dir.path(), "v.yaml", text)], ConfigMode::Train).unwrap();
+    assert!(cfg.do_2d);
+    assert_eq!(cfg.pad_size, [0, 16, 16]);
+    assert_eq!(cfg.input_size, [1, 64, 64]);
+    assert_eq!(cfg.augment.elastic.transform.alpha, 16.0);
+    // IMAGE_NAME None: unset, so voxload's default array name.
+    assert_eq!(cfg.array_names()[0].image, "image");
+}
+
+#[test]
+fn json_files_still_work_and_mix_with_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = write(
+        dir.path(),
+        "base.json",
+        r#"{"MODEL": {"INPUT_SIZE": [4, 32, 32]}, "SOLVER": {"SAMPLES_PER_BATCH": 5}}"#,
+    );
+    let yaml = write(dir.path(), "task.yml", "SOLVER:\n  SAMPLES_PER_BATCH: 7\n");
+    let cfg = Config::load(&[json, yaml], ConfigMode::Train).unwrap();
+    assert_eq!((cfg.input_size, cfg.samples_per_batch), ([4, 32, 32], 7));
+}
