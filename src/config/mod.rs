@@ -41,6 +41,9 @@
 //! | `DATASET.DATA_CHUNK_ITER` | `1000` | iterations (batches) per chunk |
 //! | `DATASET.DATA_CHUNK_STRIDE` | `true` | overlapping (50 %) training chunks |
 //! | `DATASET.DO_2D` | `false` | 2D windows: input `[1, H, W]`, no z padding |
+//! | `DATASET.NORMALIZE_RANGE` | `true` | non-`uint8` volumes stretched to `uint8` by their range (else every window `/ 255`, as PyTC) |
+//! | `DATASET.MEAN`, `DATASET.STD` | `0.5`, `0.5` | the image after augmentation is `(x − MEAN) / STD` |
+//! | `DATASET.MATCH_ACT` | `none` | `sigmoid`: keep `[0, 1]`; `tanh`: `2x − 1` |
 //! | `DATASET.LOAD_2D` | `false` | each image is its own depth-1 volume (`ingest --separate` arrays) |
 //! | `MODEL.INPUT_SIZE` | `[8, 256, 256]` | the model's input (the augmentor's output) |
 //! | `INFERENCE.STRIDE` | `[4, 128, 128]` | the inference grid's stride |
@@ -152,6 +155,9 @@ pub struct Config {
     pub samples_per_batch: usize,
     /// The `AUGMENTOR` section.
     pub augment: Augmentation,
+    /// `DATASET.NORMALIZE_RANGE`, `MEAN`, `STD`, `MATCH_ACT`: what the model receives as
+    /// `image` (PyTC's default: `(x − 0.5) / 0.5`, in `[−1, 1]`).
+    pub intensity: crate::loader::Intensity,
     /// What was read: the merged keys, those voxload does not use, and notes.
     pub report: Report,
 }

@@ -10,7 +10,7 @@ use crate::augment::{
     CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts, MissingSection,
     MotionBlur, Rescale, Rotate, TargetKind,
 };
-use crate::loader::MAX_WORKERS;
+use crate::loader::{Intensity, MatchAct, MAX_WORKERS};
 use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
 use crate::{PadMode, Result};
 
@@ -161,10 +161,36 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         },
         samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
+        intensity: intensity(raw)?,
         report: super::Report::default(),
     };
     check_sample_size(&config)?;
     Ok(config)
+}
+
+/// `DATASET.MEAN`, `STD`, `MATCH_ACT` and `NORMALIZE_RANGE`.
+fn intensity(raw: &RawConfig) -> Result<Intensity> {
+    let mean = raw.float("DATASET.MEAN", 0.5)?;
+    let std = raw.float("DATASET.STD", 0.5)?;
+    if !mean.is_finite() {
+        return Err(error(
+            "DATASET.MEAN",
+            format!("must be a finite number, found {mean}"),
+        ));
+    }
+    if !(std.is_finite() && std > 0.0) {
+        return Err(error(
+            "DATASET.STD",
+            format!("must be a positive number, found {std}"),
+        ));
+    }
+    let act: MatchAct = raw
+        .string("DATASET.MATCH_ACT")?
+        .as_deref()
+        .unwrap_or("none")
+        .parse()?;
+    let range = raw.bool("DATASET.NORMALIZE_RANGE", true)?;
+    Ok(Intensity::pytc(mean, std, act, range))
 }
 
 /// Refuses augmentation settings whose enlarged sample (the window read per draw) is too

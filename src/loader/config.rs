@@ -130,6 +130,7 @@ impl LoaderBuilder {
             .workers(config.num_cpus.max(1))
             .batch_size(config.samples_per_batch.max(1) as u64)
             .two_d(config.do_2d)
+            .intensity(config.intensity)
             .index_cache(super::default_index_cache());
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(

@@ -33,6 +33,7 @@
 
 mod config;
 mod index;
+mod intensity;
 mod limits;
 mod manifest;
 mod prefetch;
@@ -40,6 +41,7 @@ mod produce;
 mod stack;
 
 pub use index::{default_index_cache, CACHE_DIR_VAR};
+pub use intensity::{Intensity, MatchAct};
 pub use limits::{check_rank, MAX_WORKERS};
 pub use manifest::{Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo};
 pub use prefetch::Prefetch;
@@ -316,6 +318,7 @@ impl Loader {
             foreground: true,
             indexes: Vec::new(),
             index_cache: None,
+            intensity: Intensity::plain(),
         }
     }
 }
@@ -343,6 +346,7 @@ pub struct LoaderBuilder {
     foreground: bool,
     indexes: Vec<(usize, Arc<ForegroundIndex>)>,
     index_cache: Option<PathBuf>,
+    intensity: Intensity,
 }
 
 impl LoaderBuilder {
@@ -366,6 +370,9 @@ impl LoaderBuilder {
         seed: u64);
     setter!(/// The epoch, mixed into every sample's seed (default 0).
         epoch: u64);
+    setter!(/// How image windows are converted and normalised (default [`Intensity::plain`];
+        /// [`LoaderBuilder::from_config`] uses PyTC's, [`Intensity::pytc`]).
+        intensity: Intensity);
     setter!(/// `DATASET.DO_2D`: windows of depth 1, batches `(B, H, W)`.
         two_d: bool);
     setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
@@ -489,7 +496,18 @@ impl LoaderBuilder {
                 (None, items, Some(n))
             }
         };
+        let cache = self.index_cache.as_deref();
+        let scales = self
+            .volumes
+            .iter()
+            .map(|v| {
+                let (_, image) = v.keyed().into_iter().next().expect("a volume has an image");
+                self.intensity.scale_for(image, cache)
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Producer {
+            scales,
+            intensity: self.intensity,
             volumes: self.volumes.clone(),
             compose,
             pad_mode: self.pad_mode,

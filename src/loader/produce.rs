@@ -7,12 +7,16 @@ use std::time::Instant;
 use ndarray::Array3;
 
 use super::stack::Stacker;
+use super::Intensity;
 use super::{Batch, Mode, Recycler, SampleInfo};
 use crate::augment::{Compose, Sample, Voxels};
 use crate::recycle::{self, Pool};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
-use crate::store::AnyArray;
+use crate::store::{AnyArray, ImageScale};
 use crate::{match_dtype, Bbox, Coord, Error, PadMode, Result};
+
+/// No normalisation (additional image targets are not normalised, as in PyTC).
+const IDENTITY: Intensity = Intensity::plain();
 
 /// Domain separation between the sampler's stream and the augmentor's stream of one sample.
 const AUGMENT_STREAM: u64 = 0x5DEE_CE66_D1CE_4E5B;
@@ -39,6 +43,10 @@ pub fn augment_rng(seed: u64, rank: u64, epoch: u64, index: u64) -> crate::augme
 
 /// Everything a worker needs to make any batch; shared by all workers.
 pub(crate) struct Producer {
+    /// How each volume's image windows become `[0, 1]` values.
+    pub scales: Vec<ImageScale>,
+    /// The image normalisation after augmentation.
+    pub intensity: Intensity,
     pub volumes: Vec<Volume>,
     pub compose: std::sync::Arc<Compose>,
     pub pad_mode: PadMode,
@@ -89,9 +97,14 @@ impl Located {
 
 /// Reads `window` of `array` as an image (see [`AnyArray::read_image_into`]) into a buffer
 /// from this thread's pool.
-fn read_image(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Array3<f32>> {
+fn read_image(
+    array: &AnyArray,
+    window: Bbox,
+    pad: PadMode,
+    scale: ImageScale,
+) -> Result<Array3<f32>> {
     let mut data = recycle::take(window.num_voxels() as usize);
-    array.read_image_into(window, pad, &mut data)?;
+    array.read_image_scaled(window, pad, &mut data, scale)?;
     let [d, h, w] = window.shape.map(|v| v as usize);
     Array3::from_shape_vec((d, h, w), data).map_err(|e| Error::Geometry(e.to_string()))
 }
@@ -189,10 +202,16 @@ impl Producer {
         let at = self.locate(i)?;
         let mut arrays = self.volumes[at.volume].keyed().into_iter();
         let (_, image) = arrays.next().expect("a volume has an image");
-        let mut sample = Sample::new(read_image(image, at.window, self.pad_mode)?);
+        let scale = self.scales[at.volume];
+        let mut sample = Sample::new(read_image(image, at.window, self.pad_mode, scale)?);
         for (key, array) in arrays {
             let data = if self.is_image(key) {
-                Voxels::F32(read_image(array, at.window, self.pad_mode)?)
+                Voxels::F32(read_image(
+                    array,
+                    at.window,
+                    self.pad_mode,
+                    ImageScale::Unit,
+                )?)
             } else {
                 read_voxels(array, at.window, self.pad_mode)?
             };
@@ -206,7 +225,14 @@ impl Producer {
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
-        for (k, (key, data)) in targets.into_iter().enumerate() {
+        for (k, (key, mut data)) in targets.into_iter().enumerate() {
+            if k == 0 {
+                if let Voxels::F32(image) = &mut data {
+                    if let Some(x) = image.as_slice_mut() {
+                        self.intensity.normalize(x);
+                    }
+                }
+            }
             stack.push((k, &key), slot, data)?;
         }
         Ok(at.info(applied))
@@ -217,7 +243,11 @@ impl Producer {
     fn direct(&self, i: u64, slot: usize, stack: &mut Stacker) -> Result<SampleInfo> {
         let at = self.locate(i)?;
         for (k, (key, array)) in self.volumes[at.volume].keyed().into_iter().enumerate() {
-            let image = self.is_image(key);
+            let image = match (k, self.is_image(key)) {
+                (0, _) => Some((self.scales[at.volume], &self.intensity)),
+                (_, true) => Some((ImageScale::Unit, &IDENTITY)),
+                _ => None,
+            };
             stack.read((k, key), slot, (array, at.window, self.pad_mode), image)?;
         }
         Ok(at.info(Vec::new()))

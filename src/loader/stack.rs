@@ -7,9 +7,10 @@ use std::sync::Arc;
 use ndarray::{ArrayD, IxDyn};
 
 use super::BatchArray;
+use super::Intensity;
 use crate::augment::Voxels;
 use crate::recycle::{self, Pool};
-use crate::store::AnyArray;
+use crate::store::{AnyArray, ImageScale};
 use crate::{dispatch_dtype, match_dtype, Bbox, DType, Error, PadMode, Result};
 
 /// The batch arrays being filled, one slot per sample.
@@ -53,26 +54,35 @@ impl Stacker {
     }
 
     /// Reads `window` of `array` into sample `i`'s slot of column `k`: as a `float32` image
-    /// (integers scaled by their type's maximum) when `image`, else in its stored type.
+    /// scaled and normalised as `image` says, else (`None`) in its stored type.
     pub(crate) fn read(
         &mut self,
         (k, key): (usize, &str),
         i: usize,
         (array, window, pad): (&AnyArray, Bbox, PadMode),
-        image: bool,
+        image: Option<(ImageScale, &Intensity)>,
     ) -> Result<()> {
         let slot = self.slot;
         let range = i * slot..(i + 1) * slot;
-        let dtype = if image { DType::F32 } else { array.dtype() };
+        let dtype = if image.is_some() {
+            DType::F32
+        } else {
+            array.dtype()
+        };
         let column = self.column(k, key, dtype)?;
         if window.num_voxels() != slot as u64 {
             return Err(Error::Geometry(format!(
                 "window {window:?} does not fill a batch slot of {slot} voxels"
             )));
         }
-        if image {
-            let out = column.as_typed_mut::<f32>().expect("an image column");
-            return array.read_image_streaming(window, pad, &mut flat(out)[range]);
+        if let Some((scale, intensity)) = image {
+            let out = &mut flat(column.as_typed_mut::<f32>().expect("an image column"))[range];
+            if scale == ImageScale::Unit && intensity.is_identity() {
+                return array.read_image_streaming(window, pad, out);
+            }
+            array.read_image_scaled(window, pad, out, scale)?;
+            intensity.normalize(out);
+            return Ok(());
         }
         match_dtype!(array, AnyArray<T>(a) => {
             let out = column.as_typed_mut::<T>().expect("a column of the array's type");

@@ -103,6 +103,111 @@ impl AnyArray {
         match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| writes.convert(v, out)))
     }
 
+    /// Reads `window` as a `float32` image scaled by `scale` (see [`ImageScale`]): PyTC's
+    /// conversions of `uint8`, other integer and float volumes.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::store::{AnyArray, ImageScale};
+    /// use voxload::{write_array, Bbox, Encoding, OpenOptions, PadMode};
+    /// let dir = tempfile::tempdir()?;
+    /// let data = Array3::from_shape_fn((1, 1, 3), |(_, _, x)| [100u16, 600, 1100][x]);
+    /// write_array(dir.path(), "im", &data, [1, 1, 3], Encoding::Raw)?;
+    /// let im = AnyArray::open(dir.path(), "im", &OpenOptions::default())?;
+    /// let mut out = [0f32; 3];
+    /// im.read_image_scaled(Bbox::from_shape([1, 1, 3]), PadMode::Edge, &mut out, ImageScale::Range { min: 100.0, max: 1100.0 })?;
+    /// assert_eq!(out, [0.0, 127.0 / 255.0, 254.0 / 255.0]); // stretched to uint8, truncated
+    /// im.read_image_scaled(Bbox::from_shape([1, 1, 3]), PadMode::Edge, &mut out, ImageScale::Divide255)?;
+    /// assert_eq!(out[1], (600.0f64 / 255.0) as f32);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AnyArray::read_image_into`].
+    pub fn read_image_scaled(
+        &self,
+        window: Bbox,
+        pad: PadMode,
+        out: &mut [f32],
+        scale: ImageScale,
+    ) -> Result<()> {
+        match (scale, self) {
+            (ImageScale::Unit, _) | (_, AnyArray::U8(_)) => self.read_image_into(window, pad, out),
+            (ImageScale::Divide255, _) => {
+                self.read_mapped(window, pad, out, |v| (v / 255.0) as f32)
+            }
+            (ImageScale::Range { min, max }, _) => {
+                let span = max - min + 1e-6;
+                self.read_mapped(window, pad, out, |v| {
+                    let q = ((v - min) / span * 255.0).clamp(0.0, 255.0).trunc();
+                    (q / 255.0) as f32
+                })
+            }
+        }
+    }
+
+    fn read_mapped(
+        &self,
+        window: Bbox,
+        pad: PadMode,
+        out: &mut [f32],
+        f: impl Fn(f64) -> f32,
+    ) -> Result<()> {
+        if out.len() as u64 != window.num_voxels() {
+            return Err(crate::Error::Geometry(format!(
+                "output buffer holds {} voxels, window {window:?} needs {}",
+                out.len(),
+                window.num_voxels()
+            )));
+        }
+        match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| {
+            for (o, x) in out.iter_mut().zip(v) {
+                *o = f(crate::Element::to_f64(*x));
+            }
+        }))
+    }
+
+    /// The smallest and largest value of the whole array (NaNs ignored), reading it chunk by
+    /// chunk on the current rayon pool: memory holds a few chunks, never the volume. `(0, 0)`
+    /// for an array without values.
+    ///
+    /// # Errors
+    /// As [`MappedArray::read`].
+    pub fn value_range(&self) -> Result<(f64, f64)> {
+        use rayon::prelude::*;
+        let meta = self.meta();
+        let chunk = meta.chunk;
+        let counts: [u64; 3] = std::array::from_fn(|a| meta.shape[a].div_ceil(chunk[a].max(1)));
+        let boxes: Vec<Bbox> = (0..counts.iter().product::<u64>())
+            .map(|i| {
+                let idx = [
+                    i / (counts[1] * counts[2]),
+                    (i / counts[2]) % counts[1],
+                    i % counts[2],
+                ];
+                let begin: crate::Coord = std::array::from_fn(|a| (idx[a] * chunk[a]) as i64);
+                let shape =
+                    std::array::from_fn(|a| chunk[a].min(meta.shape[a] - idx[a] * chunk[a]));
+                Bbox::new(begin, shape)
+            })
+            .collect();
+        let ranges: Vec<(f64, f64)> = boxes
+            .par_iter()
+            .map(|b| {
+                match_dtype!(self, AnyArray(a) => with_window(a, *b, PadMode::Edge, |v| {
+                    v.iter().map(|x| crate::Element::to_f64(*x)).filter(|x| !x.is_nan())
+                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+                }))
+            })
+            .collect::<Result<_>>()?;
+        let (lo, hi) = ranges
+            .into_iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), (c, d)| {
+                (a.min(c), b.max(d))
+            });
+        Ok(if lo <= hi { (lo, hi) } else { (0.0, 0.0) })
+    }
+
     /// The number of non-zero voxels of `window` (padded by `pad`).
     ///
     /// # Errors
@@ -123,6 +228,27 @@ impl AnyArray {
             values.len() as u64
         }))
     }
+}
+
+/// How an image volume's voxels become `float32` values.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum ImageScale {
+    /// `v / MAX` of the voxel type (`uint8 / 255`, `uint16 / 65535`), float volumes as they
+    /// are: voxload's plain conversion.
+    #[default]
+    Unit,
+    /// `v / 255` whatever the type: PyTC without `DATASET.NORMALIZE_RANGE` (`uint8` as
+    /// [`ImageScale::Unit`]).
+    Divide255,
+    /// PyTC's `normalize_range` of a non-`uint8` volume: stretched to `uint8` by the volume's
+    /// range, `trunc((v − min) / (max − min + 1e−6) · 255)`, then `/ 255` (`uint8` volumes are
+    /// left as they are, [`ImageScale::Unit`]).
+    Range {
+        /// The volume's smallest value.
+        min: f64,
+        /// The volume's largest value.
+        max: f64,
+    },
 }
 
 /// How converted images are written.

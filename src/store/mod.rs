@@ -21,7 +21,7 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use any::AnyArray;
+pub use any::{AnyArray, ImageScale};
 pub use chunks::CacheLimits;
 pub use lock::{ArrayLock, LockMode};
 pub use meta::{

@@ -362,7 +362,7 @@ fn streamed_image_lists_need_no_ingest_and_are_visited_in_order() {
     }
     std::fs::write(dir.path().join("images.txt"), im_list).unwrap();
     std::fs::write(dir.path().join("labels.txt"), lb_list).unwrap();
-    let config = r#"{"DATASET": {"IMAGE_NAME": "images.txt", "LABEL_NAME": "labels.txt", "DO_2D": true,
+    let config = r#"{"DATASET": {"IMAGE_NAME": "images.txt", "LABEL_NAME": "labels.txt", "DO_2D": true, "MATCH_ACT": "sigmoid",
         "PAD_SIZE": [0, 0, 0]}, "MODEL": {"INPUT_SIZE": [1, 32, 32]}, "INFERENCE": {"STRIDE": [1, 16, 16], "DO_SINGLY": true},
         "AUGMENTOR": {"ENABLED": false}, "SOLVER": {"SAMPLES_PER_BATCH": 2}}"#;
     let cfg = Config::from_str_at(config, dir.path()).unwrap();

@@ -13,6 +13,7 @@ mod fuzz_replay;
 mod geometry;
 mod ingest;
 mod ingest_util;
+mod intensity;
 mod loader;
 mod loader_buffers;
 mod read;

@@ -441,7 +441,7 @@ fn stitch_of_an_identity_model_gives_back_the_image() {
     let image = Array3::from_shape_fn((14, 70, 61), |(z, y, x)| ((z * 5 + y * 3 + x) % 251) as u8);
     write_array(&store, "raw", &image, [8, 32, 32], Encoding::Raw).unwrap();
     let config = serde_json::json!({
-        "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [2, 8, 8]},
+        "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [2, 8, 8], "MATCH_ACT": "sigmoid"},
         "MODEL": {"INPUT_SIZE": [4, 24, 24]},
         "INFERENCE": {"STRIDE": [3, 12, 10]},
         "SOLVER": {"SAMPLES_PER_BATCH": 3},
@@ -495,7 +495,7 @@ fn stitch_2d_and_do_singly_resume() {
     let image = Array3::from_shape_fn((3, 50, 45), |(z, y, x)| ((z * 7 + y * 3 + x) % 251) as u8);
     write_array(&store, "raw", &image, [1, 32, 32], Encoding::Raw).unwrap();
     let config = serde_json::json!({
-        "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [2, 8, 8],
+        "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [2, 8, 8], "MATCH_ACT": "sigmoid",
                     "DO_2D": true},
         "MODEL": {"INPUT_SIZE": [24, 24]},
         "INFERENCE": {"STRIDE": [12, 10], "DO_SINGLY": true},

@@ -121,7 +121,8 @@ fn sample_without_augmentation_equals_the_window_at_its_recorded_position() {
         let window = Bbox::new([start[0], start[1], start[2]], [4, 24, 24]);
         let got: ArrayD<f32> =
             ndarray_npy::read_npy(out.join(format!("{i:06}_image.npy"))).unwrap();
-        let want = naive_window(&image, window, PadMode::Reflect).mapv(|v| f32::from(v) / 255.0);
+        let want = naive_window(&image, window, PadMode::Reflect)
+            .mapv(|v| (f32::from(v) / 255.0 - 0.5) / 0.5); // PyTC: (x - MEAN) / STD
         assert_eq!(got, want.into_dyn());
         let got: ArrayD<u16> =
             ndarray_npy::read_npy(out.join(format!("{i:06}_label.npy"))).unwrap();
