@@ -21,6 +21,8 @@ def grid_config(dataset, **inference):
     d, config = dataset
     config = json.loads(json.dumps(config))
     config["INFERENCE"] = {"STRIDE": [3, 12, 10], **inference}
+    # Identity models give back the image in [0, 1] (PyTC's MATCH_ACT sigmoid: no (x - 0.5) / 0.5).
+    config["DATASET"]["MATCH_ACT"] = "sigmoid"
     return d, config
 
 
