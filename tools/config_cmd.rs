@@ -31,13 +31,15 @@ pub enum StageArg {
     Train,
     /// PyTC's test mode (voxload's grid mode), with its inference overrides.
     Test,
+    /// PyTC's validation mode (the VAL_* keys).
+    Val,
 }
 
 #[derive(Args)]
 pub struct ConfigArgs {
     #[command(flatten)]
     config: ConfigFiles,
-    /// train, or test (PyTC's inference overrides applied).
+    /// train, test (PyTC's inference overrides applied) or val (the VAL_* keys).
     #[arg(long, value_enum, default_value = "train")]
     mode: StageArg,
     /// Print one JSON object: every PyTC key with its merged value, and "VOXLOAD" with the
@@ -50,6 +52,7 @@ pub fn config(args: &ConfigArgs) -> Result<()> {
     let mode = match args.mode {
         StageArg::Train => ConfigMode::Train,
         StageArg::Test => ConfigMode::Test,
+        StageArg::Val => ConfigMode::Val,
     };
     let cfg = args.config.load(mode)?;
     if args.json {

@@ -22,15 +22,28 @@ use voxload::sampler::sample_rng;
 pub enum ModeArg {
     /// Random windows, rejection sampling, augmentation.
     Train,
-    /// The inference grid, in order, never augmented.
+    /// The inference grid (PyTC's test mode), in order, never augmented.
     Grid,
+    /// PyTC's validation mode: the VAL_* volumes on a grid of half-window stride, with labels.
+    Val,
+}
+
+impl ModeArg {
+    /// How the configuration is read for this mode.
+    fn stage(self) -> ConfigMode {
+        match self {
+            ModeArg::Train => ConfigMode::Train,
+            ModeArg::Grid => ConfigMode::Test,
+            ModeArg::Val => ConfigMode::Val,
+        }
+    }
 }
 
 impl From<ModeArg> for Mode {
     fn from(m: ModeArg) -> Mode {
         match m {
             ModeArg::Train => Mode::Train,
-            ModeArg::Grid => Mode::Grid,
+            ModeArg::Grid | ModeArg::Val => Mode::Grid,
         }
     }
 }
@@ -72,17 +85,13 @@ pub struct SampleArgs {
 
 fn loader(
     config: &ConfigFiles,
-    mode: Mode,
+    mode: ModeArg,
     workers: Option<usize>,
     seed: u64,
     epoch: u64,
 ) -> Result<LoaderBuilder> {
-    let stage = match mode {
-        Mode::Train => ConfigMode::Train,
-        Mode::Grid => ConfigMode::Test,
-    };
-    let cfg = config.load(stage)?;
-    let mut b = LoaderBuilder::from_config(&cfg, mode)?
+    let cfg = config.load(mode.stage())?;
+    let mut b = LoaderBuilder::from_config(&cfg, Mode::from(mode))?
         .seed(seed)
         .epoch(epoch);
     if let Some(w) = workers {
@@ -108,7 +117,7 @@ fn write_npy(path: &Path, a: &BatchArray, i: usize) -> Result<()> {
 pub fn sample(args: &SampleArgs) -> Result<()> {
     voxload::loader::check_rank(args.rank, args.world_size)?;
     let mode = Mode::from(args.mode);
-    let mut b = loader(&args.config, mode, args.workers, args.seed, args.epoch)?
+    let mut b = loader(&args.config, args.mode, args.workers, args.seed, args.epoch)?
         .rank(args.rank, args.world_size);
     let count = match (mode, args.count) {
         (Mode::Train, None) => Some(16),
@@ -223,7 +232,7 @@ pub fn stream_for(
 
 pub fn bench_loader(args: &BenchLoaderArgs) -> Result<()> {
     crate::positive_seconds(args.seconds)?;
-    let b = loader(&args.config, Mode::Train, args.workers, 0, 0)?;
+    let b = loader(&args.config, ModeArg::Train, args.workers, 0, 0)?;
     let (samples, bytes, secs, stats) = stream_for(&b, args.seconds)?;
     let per_s = samples as f64 / secs;
     if args.json {
@@ -344,7 +353,7 @@ pub struct PreviewArgs {
 }
 
 pub fn preview(args: &PreviewArgs) -> Result<()> {
-    let b = loader(&args.config, Mode::Train, None, args.seed, 0)?
+    let b = loader(&args.config, ModeArg::Train, None, args.seed, 0)?
         .samples(args.count)
         .batch_size(1);
     let batches = b.build_prefetch()?.collect::<voxload::Result<Vec<_>>>()?;

@@ -60,18 +60,15 @@ impl Loader {
         prefetch: Option<usize>,
         samples: Option<u64>,
     ) -> PyResult<Self> {
-        let mode = match mode {
-            "train" => Mode::Train,
-            "grid" | "test" => Mode::Grid,
+        let (mode, stage) = match mode {
+            "train" => (Mode::Train, ConfigMode::Train),
+            "grid" | "test" => (Mode::Grid, ConfigMode::Test),
+            "val" => (Mode::Grid, ConfigMode::Val),
             other => {
                 return Err(errors::value_error(format!(
-                    "mode `{other}`: expected \"train\" or \"grid\" (PyTC's test mode)"
+                    "mode `{other}`: expected \"train\", \"grid\" (PyTC's test mode) or \"val\""
                 )))
             }
-        };
-        let stage = match mode {
-            Mode::Train => ConfigMode::Train,
-            Mode::Grid => ConfigMode::Test,
         };
         let config = read_config(py, config, stage)?;
         let mut builder = LoaderBuilder::from_config(&config, mode)

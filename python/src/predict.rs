@@ -35,13 +35,10 @@ fn loader_grid(loader: &Bound<'_, PyAny>) -> PyResult<(Config, Mode, u64, u64)> 
         )));
     };
     let (rank, world): (u64, u64) = shares.extract()?;
-    let mode = match mode.extract::<String>()?.as_str() {
-        "grid" | "test" => Mode::Grid,
-        _ => Mode::Train,
-    };
-    let stage = match mode {
-        Mode::Grid => ConfigMode::Test,
-        Mode::Train => ConfigMode::Train,
+    let (mode, stage) = match mode.extract::<String>()?.as_str() {
+        "grid" | "test" => (Mode::Grid, ConfigMode::Test),
+        "val" => (Mode::Grid, ConfigMode::Val),
+        _ => (Mode::Train, ConfigMode::Train),
     };
     Ok((read_config(py, &config, stage)?, mode, rank, world))
 }

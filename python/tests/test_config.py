@@ -71,3 +71,18 @@ def test_voxload_config_prints_the_merged_pytc_configuration(dataset, tmp_path):
     text = subprocess.run([voxload_bin(), "config", "--config", str(base)], capture_output=True,
                           text=True, check=True).stdout
     assert "not used by voxload" in text and "SYSTEM.NUM_GPUS" in text
+
+
+def test_val_mode_walks_the_val_volumes_with_labels(dataset, tmp_path):
+    d, config = dataset
+    config = json.loads(json.dumps(config))
+    config["DATASET"].update({"VAL_IMAGE_NAME": "raw", "VAL_LABEL_NAME": "seg"})
+    loader = voxload.Loader(config, mode="val")
+    batches = list(loader)
+    # 4 x SOLVER.SAMPLES_PER_BATCH (3) windows of MODEL.INPUT_SIZE at half-window stride.
+    assert batches[0]["image"].shape == (12, 1, 4, 24, 24)
+    assert "label" in batches[0]
+    starts = {tuple(i["start"]) for b in batches for i in b["info"]}
+    assert (0, 0, 12) in starts and (2, 0, 0) in starts
+    with pytest.raises(voxload.ValueError, match="VAL_IMAGE_NAME"):
+        voxload.Loader(dataset[1], mode="val")

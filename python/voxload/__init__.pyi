@@ -91,7 +91,9 @@ class Loader:
     labels ``(B, 1, D, H, W)`` in their stored dtype) plus ``"info"``, a list of one dict per
     sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
     ``transforms``). The arrays are the buffers the Rust workers filled. Train mode is endless
-    unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid.
+    unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid;
+    ``"val"`` (PyTC's validation mode) walks the ``DATASET.VAL_*`` volumes, with their labels,
+    on a grid of half-window stride in batches of ``4 x SOLVER.SAMPLES_PER_BATCH``.
     Waiting for a batch releases the GIL; Ctrl-C stops the workers.
 
     ``config`` is a YAML or JSON file, a list of them (merged in order, later values winning, as

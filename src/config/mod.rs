@@ -178,6 +178,10 @@ pub enum ConfigMode {
     /// (`INFERENCE.INPUT_PATH`, `IMAGE_NAME`, `PAD_SIZE`, `INPUT_SIZE`, `OUTPUT_SIZE`,
     /// `SAMPLES_PER_BATCH`, …, over their `DATASET`/`MODEL`/`SOLVER` keys).
     Test,
+    /// PyTC's validation mode (a grid too): the `DATASET.VAL_*` volumes and padding, windows
+    /// of `MODEL.INPUT_SIZE` at half their size, batches of `4 × SOLVER.SAMPLES_PER_BATCH`,
+    /// labels read, no augmentation or rejection.
+    Val,
 }
 
 /// What a configuration's files said, beyond the settings voxload uses. Two configurations
@@ -440,6 +444,18 @@ impl Config {
                 merged.folders.insert("DATASET.INPUT_PATH".into(), folder);
             }
             warnings.extend(pytc::apply_inference(&mut merged.values));
+        }
+        if mode == ConfigMode::Val {
+            if let Some(folder) = merged.folders.get("DATASET.VAL_IMAGE_NAME").cloned() {
+                merged
+                    .folders
+                    .entry("DATASET.INPUT_PATH".into())
+                    .or_insert(folder);
+            }
+            pytc::apply_val(&mut merged.values).map_err(|key| Error::Config {
+                key,
+                reason: "is not set: validation (mode val) reads the DATASET.VAL_* volumes".into(),
+            })?;
         }
         pytc::apply_common(&mut merged.values);
         let base = merged.folder_of("DATASET.INPUT_PATH").to_path_buf();

@@ -217,6 +217,58 @@ pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<Strin
     notes
 }
 
+/// PyTC's validation mode: the `VAL_*` volumes (`VAL_IMAGE_NAME`, `VAL_LABEL_NAME`,
+/// `VAL_VALID_MASK_NAME`, `VAL_PAD_SIZE`) walked by a grid of `MODEL.INPUT_SIZE` windows at half
+/// their size, in batches of `4 × SOLVER.SAMPLES_PER_BATCH`, without augmentation or rejection.
+///
+/// # Errors
+/// The key `DATASET.VAL_IMAGE_NAME` when it is not set.
+pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), String> {
+    let set = |values: &BTreeMap<String, Value>, key: &str| {
+        values.get(key).filter(|v| !v.is_null()).cloned()
+    };
+    let Some(image) = set(values, "DATASET.VAL_IMAGE_NAME") else {
+        return Err("DATASET.VAL_IMAGE_NAME".into());
+    };
+    values.insert("DATASET.IMAGE_NAME".into(), image);
+    for (from, to) in [
+        ("DATASET.VAL_LABEL_NAME", "DATASET.LABEL_NAME"),
+        ("DATASET.VAL_VALID_MASK_NAME", "DATASET.VALID_MASK_NAME"),
+    ] {
+        match set(values, from) {
+            Some(v) => values.insert(to.to_string(), v),
+            None => values.remove(to),
+        };
+    }
+    let pad = set(values, "DATASET.VAL_PAD_SIZE")
+        .unwrap_or_else(|| table()["DATASET.VAL_PAD_SIZE"].clone());
+    values.insert("DATASET.PAD_SIZE".into(), pad);
+    let input =
+        set(values, "MODEL.INPUT_SIZE").unwrap_or_else(|| table()["MODEL.INPUT_SIZE"].clone());
+    if let Value::Array(sizes) = &input {
+        let half: Vec<Value> = sizes
+            .iter()
+            .map(|v| Value::from((v.as_i64().unwrap_or(2) / 2).max(1)))
+            .collect();
+        values.insert("INFERENCE.STRIDE".into(), Value::Array(half));
+    }
+    let batch = set(values, "SOLVER.SAMPLES_PER_BATCH")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(2);
+    values.insert(
+        "SOLVER.SAMPLES_PER_BATCH".into(),
+        Value::from(batch.saturating_mul(4)),
+    );
+    for key in [
+        "DATASET.REJECT_SAMPLING.SIZE_THRES",
+        "DATASET.REJECT_SAMPLING.DIVERSITY",
+        "DATASET.VALID_RATIO",
+    ] {
+        values.remove(key);
+    }
+    Ok(())
+}
+
 /// The `INFERENCE` keys voxload follows in test mode (through their `DATASET`/`MODEL`/`SOLVER`
 /// counterparts) or uses directly.
 pub(crate) const INFERENCE_USED: &[&str] = &[
@@ -225,6 +277,10 @@ pub(crate) const INFERENCE_USED: &[&str] = &[
     "INFERENCE.PAD_SIZE",
     "INFERENCE.INPUT_SIZE",
     "INFERENCE.SAMPLES_PER_BATCH",
+    "DATASET.VAL_IMAGE_NAME",
+    "DATASET.VAL_LABEL_NAME",
+    "DATASET.VAL_VALID_MASK_NAME",
+    "DATASET.VAL_PAD_SIZE",
 ];
 
 /// PyTC's adjustments made in every mode (`overwrite_cfg`) that voxload follows: the image,

@@ -213,3 +213,35 @@ fn json_files_still_work_and_mix_with_yaml() {
     let cfg = Config::load(&[json, yaml], ConfigMode::Train).unwrap();
     assert_eq!((cfg.input_size, cfg.samples_per_batch), ([4, 32, 32], 7));
 }
+
+#[test]
+fn val_mode_reads_the_val_volumes_on_a_half_window_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\
+MODEL:
+  INPUT_SIZE: [8, 64, 64]
+DATASET:
+  IMAGE_NAME: train_im
+  LABEL_NAME: train_seg
+  VAL_IMAGE_NAME: val_im
+  VAL_LABEL_NAME: val_seg
+  REJECT_SAMPLING:
+    SIZE_THRES: 100
+SOLVER:
+  SAMPLES_PER_BATCH: 3
+";
+    let file = write(dir.path(), "v.yaml", text);
+    let cfg = Config::load(std::slice::from_ref(&file), ConfigMode::Val).unwrap();
+    let names = &cfg.array_names()[0];
+    assert_eq!(
+        (names.image.as_str(), names.label.as_deref()),
+        ("val_im", Some("val_seg"))
+    );
+    assert_eq!(cfg.pad_size, [0, 0, 0]); // DATASET.VAL_PAD_SIZE's default
+    assert_eq!(cfg.stride, [4, 32, 32]);
+    assert_eq!(cfg.samples_per_batch, 12);
+    assert_eq!(cfg.rejection.size_thres, -1);
+    let none = write(dir.path(), "n.yaml", "DATASET:\n  IMAGE_NAME: im\n");
+    let (key, _) = config_error(Config::load(&[none], ConfigMode::Val).unwrap_err());
+    assert_eq!(key, "DATASET.VAL_IMAGE_NAME");
+}
