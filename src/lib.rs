@@ -120,6 +120,8 @@ pub(crate) mod recycle;
 pub mod sampler;
 pub mod store;
 pub mod synth;
+/// PyTC's learning targets and loss weights, computed from a label window.
+pub mod target;
 
 pub use element::{DType, Element};
 pub use error::{Error, Result};

@@ -22,3 +22,4 @@ mod sampler;
 mod sampling;
 mod sampling_index;
 mod sampling_volumes;
+mod targets;
