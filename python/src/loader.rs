@@ -124,7 +124,9 @@ impl Loader {
         let out = PyDict::new(py);
         for (key, array) in arrays {
             let buffer = Bound::new(py, BatchBuffer { array })?;
-            out.set_item(&key, numpy_view(&buffer)?)?;
+            // Targets and weights carry their channel axis already.
+            let channels = key.starts_with("target_") || key.starts_with("weight_");
+            out.set_item(&key, numpy_view(&buffer, !channels)?)?;
         }
         let json = py.import("json")?;
         let info = PyList::empty(py);
@@ -178,9 +180,12 @@ impl Loader {
     }
 }
 
-/// The numpy array viewing `buffer`'s memory, with the channel axis models expect:
-/// `(B, 1, D, H, W)` (`(B, 1, H, W)` for 2D batches).
-fn numpy_view<'py>(buffer: &Bound<'py, BatchBuffer>) -> PyResult<Bound<'py, PyAny>> {
+/// The numpy array viewing `buffer`'s memory, with the channel axis models expect added when
+/// `add_channel`: `(B, 1, D, H, W)` (`(B, 1, H, W)` for 2D batches).
+fn numpy_view<'py>(
+    buffer: &Bound<'py, BatchBuffer>,
+    add_channel: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let array: &BatchArray = buffer.get().array.get();
     let container = buffer.clone().into_any();
     let view = match_dtype!(array, BatchArray<T>(a) => {
@@ -190,6 +195,9 @@ fn numpy_view<'py>(buffer: &Bound<'py, BatchBuffer>) -> PyResult<Bound<'py, PyAn
         // when the BatchBuffer is dropped, after the last view.
         unsafe { PyArray::<T, _>::borrow_from_array(a, container) }.into_any()
     });
+    if !add_channel {
+        return Ok(view);
+    }
     let numpy = view.py().import("numpy")?;
     numpy.call_method1("expand_dims", (view, 1))
 }

@@ -158,6 +158,9 @@ pub struct Config {
     /// `DATASET.NORMALIZE_RANGE`, `MEAN`, `STD`, `MATCH_ACT`: what the model receives as
     /// `image` (PyTC's default: `(x − 0.5) / 0.5`, in `[−1, 1]`).
     pub intensity: crate::loader::Intensity,
+    /// `MODEL.TARGET_OPT`, `WEIGHT_OPT`, `OUTPUT_SIZE`: the targets computed from the label
+    /// (PyTC's default with a label: `'0'` with weight `'1'`; none in test mode).
+    pub learning: crate::loader::Learning,
     /// What was read: the merged keys, those voxload does not use, and notes.
     pub report: Report,
 }
@@ -459,8 +462,18 @@ impl Config {
         }
         pytc::apply_common(&mut merged.values);
         let base = merged.folder_of("DATASET.INPUT_PATH").to_path_buf();
-        let raw = raw::RawConfig::from_values(&merged.values);
+        // Test mode computes no targets (PyTC's test loader has none).
+        let mut used = merged.values.clone();
+        if mode == ConfigMode::Test {
+            for key in ["MODEL.TARGET_OPT", "MODEL.WEIGHT_OPT", "MODEL.OUTPUT_SIZE"] {
+                used.remove(key);
+            }
+        }
+        let raw = raw::RawConfig::from_values(&used);
         let mut config = validate::validate(&raw, &base)?;
+        if mode == ConfigMode::Test {
+            config.learning = crate::loader::Learning::default();
+        }
         config.report = Report {
             values: merged.values,
             unused,

@@ -34,6 +34,9 @@ pub(crate) const KEYS: &[&str] = &[
     "DATASET.NORMALIZE_RANGE",
     "DATASET.LOAD_2D",
     "MODEL.INPUT_SIZE",
+    "MODEL.OUTPUT_SIZE",
+    "MODEL.TARGET_OPT",
+    "MODEL.WEIGHT_OPT",
     "INFERENCE.STRIDE",
     "INFERENCE.DO_SINGLY",
     "SYSTEM.NUM_CPUS",
@@ -115,6 +118,11 @@ impl RawConfig {
     fn get(&self, key: &'static str) -> Option<&Value> {
         debug_assert!(KEYS.contains(&key), "{key} is not in the key table");
         self.values.get(key)
+    }
+
+    /// The raw value of `key`, `None` when unset.
+    pub(crate) fn value(&self, key: &'static str) -> Option<&Value> {
+        self.get(key)
     }
 
     /// Whether the file sets `key` (to anything, `null` included).

@@ -10,7 +10,7 @@ use crate::augment::{
     CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts, MissingSection,
     MotionBlur, Rescale, Rotate, TargetKind,
 };
-use crate::loader::{Intensity, MatchAct, MAX_WORKERS};
+use crate::loader::{Intensity, Learning, MatchAct, TargetSpec, MAX_WORKERS};
 use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
 use crate::{PadMode, Result};
 
@@ -162,10 +162,82 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
         intensity: intensity(raw)?,
+        learning: learning(raw, has_label, input_size.map(|v| v as i64), do_2d)?,
         report: super::Report::default(),
     };
     check_sample_size(&config)?;
     Ok(config)
+}
+
+/// `MODEL.TARGET_OPT`, `MODEL.WEIGHT_OPT` (one list per target) and `MODEL.OUTPUT_SIZE`.
+fn learning(
+    raw: &RawConfig,
+    has_label: bool,
+    input_size: [i64; 3],
+    do_2d: bool,
+) -> Result<Learning> {
+    const TARGETS: &str = "MODEL.TARGET_OPT";
+    const WEIGHTS: &str = "MODEL.WEIGHT_OPT";
+    if !has_label {
+        if raw.has(TARGETS) {
+            return Err(error(
+                TARGETS,
+                "targets are computed from a label: set DATASET.LABEL_NAME",
+            ));
+        }
+        return Ok(Learning::default());
+    }
+    let targets = raw.strings(TARGETS)?.unwrap_or_else(|| vec!["0".into()]);
+    let weights: Vec<Vec<String>> = match raw.value(WEIGHTS) {
+        None => vec![vec!["1".into()]],
+        Some(serde_json::Value::Array(lists)) => lists
+            .iter()
+            .map(|list| match list {
+                serde_json::Value::Array(items) => items
+                    .iter()
+                    .map(|w| match w {
+                        serde_json::Value::String(s) => Ok(s.clone()),
+                        other => Err(error(WEIGHTS, format!("expected option strings such as '1', found {other}"))),
+                    })
+                    .collect(),
+                other => Err(error(WEIGHTS, format!("expected one list of options per target, such as [['1'], ['0']], found {other}"))),
+            })
+            .collect::<Result<_>>()?,
+        Some(other) => {
+            return Err(error(WEIGHTS, format!("expected one list of options per target, such as [['1']], found {other}")))
+        }
+    };
+    if weights.len() != targets.len() {
+        return Err(error(
+            WEIGHTS,
+            format!(
+                "has {} lists but {TARGETS} has {} targets: one list of weights per target",
+                weights.len(),
+                targets.len()
+            ),
+        ));
+    }
+    let specs = targets
+        .iter()
+        .zip(&weights)
+        .map(|(t, ws)| {
+            Ok(TargetSpec {
+                target: t.parse()?,
+                weights: ws.iter().map(|w| w.parse()).collect::<Result<_>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let output = triple(raw, "MODEL.OUTPUT_SIZE", input_size, do_2d.then_some(1), 1)?;
+    if (0..3).any(|a| output[a] > input_size[a]) {
+        return Err(error(
+            "MODEL.OUTPUT_SIZE",
+            format!("{output:?} is larger than MODEL.INPUT_SIZE {input_size:?}"),
+        ));
+    }
+    Ok(Learning {
+        targets: specs,
+        output_size: (output != input_size).then(|| output.map(|v| v as usize)),
+    })
 }
 
 /// `DATASET.MEAN`, `STD`, `MATCH_ACT` and `NORMALIZE_RANGE`.

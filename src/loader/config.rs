@@ -131,6 +131,7 @@ impl LoaderBuilder {
             .batch_size(config.samples_per_batch.max(1) as u64)
             .two_d(config.do_2d)
             .intensity(config.intensity)
+            .learning(config.learning.clone())
             .index_cache(super::default_index_cache());
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(

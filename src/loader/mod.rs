@@ -34,6 +34,7 @@
 mod config;
 mod index;
 mod intensity;
+mod learn;
 mod limits;
 mod manifest;
 mod prefetch;
@@ -42,6 +43,7 @@ mod stack;
 
 pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use intensity::{Intensity, MatchAct};
+pub use learn::{Learning, TargetSpec};
 pub use limits::{check_rank, MAX_WORKERS};
 pub use manifest::{Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo};
 pub use prefetch::Prefetch;
@@ -319,6 +321,7 @@ impl Loader {
             indexes: Vec::new(),
             index_cache: None,
             intensity: Intensity::plain(),
+            learning: None,
         }
     }
 }
@@ -347,6 +350,7 @@ pub struct LoaderBuilder {
     indexes: Vec<(usize, Arc<ForegroundIndex>)>,
     index_cache: Option<PathBuf>,
     intensity: Intensity,
+    learning: Option<Arc<Learning>>,
 }
 
 impl LoaderBuilder {
@@ -373,6 +377,15 @@ impl LoaderBuilder {
     setter!(/// How image windows are converted and normalised (default [`Intensity::plain`];
         /// [`LoaderBuilder::from_config`] uses PyTC's, [`Intensity::pytc`]).
         intensity: Intensity);
+    /// Learning targets and weights to compute from each sample's label after augmentation
+    /// (batch keys `target_K`, `weight_K_J`); none by default ([`LoaderBuilder::from_config`]
+    /// takes `MODEL.TARGET_OPT`/`WEIGHT_OPT`). An empty target list computes nothing.
+    #[must_use]
+    pub fn learning(mut self, learning: Learning) -> Self {
+        self.learning = (!learning.targets.is_empty()).then(|| Arc::new(learning));
+        self
+    }
+
     setter!(/// `DATASET.DO_2D`: windows of depth 1, batches `(B, H, W)`.
         two_d: bool);
     setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
@@ -506,6 +519,7 @@ impl LoaderBuilder {
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Producer {
+            learning: self.learning.clone(),
             scales,
             intensity: self.intensity,
             volumes: self.volumes.clone(),

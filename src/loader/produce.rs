@@ -7,8 +7,8 @@ use std::time::Instant;
 use ndarray::Array3;
 
 use super::stack::Stacker;
-use super::Intensity;
 use super::{Batch, Mode, Recycler, SampleInfo};
+use super::{Intensity, Learning};
 use crate::augment::{Compose, Sample, Voxels};
 use crate::recycle::{self, Pool};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
@@ -47,6 +47,8 @@ pub(crate) struct Producer {
     pub scales: Vec<ImageScale>,
     /// The image normalisation after augmentation.
     pub intensity: Intensity,
+    /// Learning targets and weights computed from each sample's label, if any.
+    pub learning: Option<std::sync::Arc<Learning>>,
     pub volumes: Vec<Volume>,
     pub compose: std::sync::Arc<Compose>,
     pub pad_mode: PadMode,
@@ -145,7 +147,7 @@ impl Producer {
         );
         let mut samples = Vec::with_capacity(count);
         for (slot, i) in (first..last).enumerate() {
-            samples.push(if self.compose.is_enabled() {
+            samples.push(if self.compose.is_enabled() || self.learning.is_some() {
                 self.augmented(i, slot, &mut stack)?
             } else {
                 self.direct(i, slot, &mut stack)?
@@ -225,6 +227,14 @@ impl Producer {
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
+        let learned = match &self.learning {
+            Some(learning) => {
+                let find = |name: &str| targets.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+                learning.compute(find("label"), find("valid_mask"), self.two_d)?
+            }
+            None => Vec::new(),
+        };
+        let first_learned = targets.len();
         for (k, (key, mut data)) in targets.into_iter().enumerate() {
             if k == 0 {
                 if let Voxels::F32(image) = &mut data {
@@ -234,6 +244,9 @@ impl Producer {
                 }
             }
             stack.push((k, &key), slot, data)?;
+        }
+        for (j, (key, data)) in learned.iter().enumerate() {
+            stack.push_target((first_learned + j, key), slot, data)?;
         }
         Ok(at.info(applied))
     }

@@ -39,8 +39,20 @@ impl Stacker {
 
     /// Column `k` (`key`, of type `dtype`), created on first use.
     fn column(&mut self, k: usize, key: &str, dtype: DType) -> Result<&mut BatchArray> {
+        let shape = self.shape.clone();
+        self.column_shaped(k, key, dtype, &shape)
+    }
+
+    /// Column `k` of the batch shape `shape` (the sample count first).
+    fn column_shaped(
+        &mut self,
+        k: usize,
+        key: &str,
+        dtype: DType,
+        shape: &[usize],
+    ) -> Result<&mut BatchArray> {
         if k == self.columns.len() {
-            let array = BatchArray::pooled(dtype, &self.shape, &self.pool);
+            let array = BatchArray::pooled(dtype, shape, &self.pool);
             self.columns.push((key.to_string(), array));
         }
         let (name, array) = &mut self.columns[k];
@@ -110,6 +122,37 @@ impl Stacker {
             }
             recycle::give_array(a);
         });
+        Ok(())
+    }
+
+    /// Copies a sample's learning target or weight `(C, D, H, W)` into sample `i`'s slot of
+    /// column `k`, a `float32` array `(B, C, D, H, W)` (`(B, C, H, W)` in 2D).
+    pub(crate) fn push_target(
+        &mut self,
+        (k, key): (usize, &str),
+        i: usize,
+        data: &ArrayD<f32>,
+    ) -> Result<()> {
+        let mut shape = vec![self.shape[0]];
+        shape.extend_from_slice(data.shape());
+        if self.shape.len() == 3 && shape.len() == 5 && shape[2] == 1 {
+            shape.remove(2); // 2D batches have no z axis
+        }
+        let slot = data.len();
+        let column = self.column_shaped(k, key, DType::F32, &shape)?;
+        if column.shape() != shape.as_slice() {
+            return Err(Error::Geometry(format!(
+                "sample target `{key}` has shape {:?}, not the batch's {:?}",
+                data.shape(),
+                &column.shape()[1..]
+            )));
+        }
+        let out = &mut flat(column.as_typed_mut::<f32>().expect("a float32 column"))
+            [i * slot..(i + 1) * slot];
+        match data.as_slice() {
+            Some(s) => crate::convert::copy_streaming(s, out),
+            None => out.iter_mut().zip(data.iter()).for_each(|(d, &v)| *d = v),
+        }
         Ok(())
     }
 

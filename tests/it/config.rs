@@ -344,6 +344,34 @@ fn rows() -> Vec<Row> {
             dbg(false),
         ),
         row(
+            "MODEL.TARGET_OPT",
+            json!(["2"]),
+            label.clone(),
+            |c| {
+                dbg(c
+                    .learning
+                    .targets
+                    .iter()
+                    .map(|t| t.target.clone())
+                    .collect::<Vec<_>>())
+            },
+            dbg(vec!["2".parse::<voxload::target::TargetOpt>().unwrap()]),
+        ),
+        row(
+            "MODEL.WEIGHT_OPT",
+            json!([["0", "1"]]),
+            label.clone(),
+            |c| dbg(c.learning.keys()),
+            dbg(vec!["target_0", "weight_0_0", "weight_0_1"]),
+        ),
+        row(
+            "MODEL.OUTPUT_SIZE",
+            json!([8, 128, 128]),
+            label.clone(),
+            |c| dbg(c.learning.output_size),
+            dbg(Some([8usize, 128, 128])),
+        ),
+        row(
             "DATASET.LOAD_2D",
             json!(true),
             none.clone(),

@@ -48,6 +48,7 @@ const TASK: &str = "\
 # the task file overrides the base
 MODEL:
   INPUT_SIZE: [9, 129, 129]
+  OUTPUT_SIZE: [9, 129, 129]
 AUGMENTOR:
   ROTATE:
     ENABLED: False
@@ -77,6 +78,12 @@ fn base_and_task_files_merge_in_order_later_values_winning() {
         assert!(cfg.report.unused.iter().any(|k| k == key), "{key}");
     }
     assert!(!cfg.report.unused.iter().any(|k| k == "MODEL.INPUT_SIZE"));
+    // MODEL.TARGET_OPT ['0', '4-1-1'] with a weight list each.
+    assert_eq!(
+        cfg.learning.keys(),
+        ["target_0", "weight_0_0", "target_1", "weight_1_0"]
+    );
+    assert_eq!(cfg.learning.output_size, None);
     // The other order: the base's value wins.
     let cfg = Config::load(&[task, base], ConfigMode::Train).unwrap();
     assert_eq!(cfg.input_size, [17, 225, 225]);
@@ -92,8 +99,9 @@ fn test_mode_applies_pytc_inference_overrides() {
     assert_eq!(cfg.samples_per_batch, 8);
     assert_eq!(cfg.stride, [8, 128, 128]);
     assert_eq!(cfg.array_names()[0].image, "im_test.zarr");
-    // Test mode reads no label, and rejection sampling has nothing to test.
+    // Test mode reads no label, and rejection sampling has nothing to test, nor targets.
     assert_eq!(cfg.array_names()[0].label, None);
+    assert!(cfg.learning.targets.is_empty());
     assert_eq!(cfg.rejection.size_thres, -1);
     // INFERENCE.SAMPLES_PER_BATCH unset: PyTC's default, 4.
     let plain = write(
@@ -244,4 +252,43 @@ SOLVER:
     let none = write(dir.path(), "n.yaml", "DATASET:\n  IMAGE_NAME: im\n");
     let (key, _) = config_error(Config::load(&[none], ConfigMode::Val).unwrap_err());
     assert_eq!(key, "DATASET.VAL_IMAGE_NAME");
+}
+
+#[test]
+fn target_and_weight_options_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = |model: &str| {
+        let text =
+            format!("DATASET:\n  LABEL_NAME: seg\nMODEL:\n  INPUT_SIZE: [8, 64, 64]\n{model}");
+        Config::load(&[write(dir.path(), "c.yaml", &text)], ConfigMode::Train)
+    };
+    let ok =
+        cfg("  OUTPUT_SIZE: [8, 32, 32]\n  TARGET_OPT: ['2']\n  WEIGHT_OPT: [['0']]\n").unwrap();
+    assert_eq!(ok.learning.output_size, Some([8, 32, 32]));
+    for (model, key) in [
+        (
+            "  TARGET_OPT: ['2-x']\n  WEIGHT_OPT: [['1']]\n",
+            "MODEL.TARGET_OPT",
+        ),
+        (
+            "  TARGET_OPT: ['11']\n  WEIGHT_OPT: [['1']]\n",
+            "MODEL.TARGET_OPT",
+        ),
+        (
+            "  TARGET_OPT: ['0', '4']\n  WEIGHT_OPT: [['1']]\n",
+            "MODEL.WEIGHT_OPT",
+        ),
+        ("  WEIGHT_OPT: [['9']]\n", "MODEL.WEIGHT_OPT"),
+        ("  OUTPUT_SIZE: [8, 128, 64]\n", "MODEL.OUTPUT_SIZE"),
+    ] {
+        let (k, reason) = config_error(cfg(model).unwrap_err());
+        assert_eq!(k, key, "{model}: {reason}");
+    }
+    // No label: no targets, unless asked for.
+    let plain = write(dir.path(), "p.yaml", "MODEL:\n  INPUT_SIZE: [8, 64, 64]\n");
+    assert!(Config::load(&[plain], ConfigMode::Train)
+        .unwrap()
+        .learning
+        .targets
+        .is_empty());
 }

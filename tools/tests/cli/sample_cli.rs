@@ -261,13 +261,18 @@ fn a_folder_holding_an_earlier_run_is_refused_or_replaced_whole() {
     // With --overwrite: exactly the new run's files, and the user's own file kept.
     let (ok, text) = sample_into(dir.path(), &out, "2", &["--overwrite"]);
     assert!(ok, "{text}");
+    // With a label, PyTC's default target ('0') and weight ('1') come too.
     let mut want = vec![
         "000000_image.npy",
         "000000_label.npy",
+        "000000_target_0.npy",
         "000000_valid_mask.npy",
+        "000000_weight_0_0.npy",
         "000001_image.npy",
         "000001_label.npy",
+        "000001_target_0.npy",
         "000001_valid_mask.npy",
+        "000001_weight_0_0.npy",
         "manifest.json",
         "notes.txt",
     ];
