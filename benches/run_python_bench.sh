@@ -10,15 +10,15 @@
 #      + MONAI against the VolumeDataset loop (samples/s and memory of all processes).
 # Each prints a Markdown table; the raw figures go to target/bench-data/python/*.json.
 #
-# Usage: bash benches/run_python_bench.sh              (about 6 minutes on the 2-core VM)
-#   VOXLOAD_PYBENCH_ROUNDS, VOXLOAD_PYBENCH_SECONDS            overhead part: rounds (default 5),
-#                                                              seconds per case and round (10)
+# Usage: bash benches/run_python_bench.sh              (about 7 minutes on the 2-core VM)
+#   VOXLOAD_PYBENCH_ROUNDS, VOXLOAD_PYBENCH_SECONDS            overhead part: rounds (default 9),
+#                                                              seconds per case and round (6)
 #   VOXLOAD_PYBENCH_PEER_ROUNDS, VOXLOAD_PYBENCH_PEER_SECONDS  MONAI part: 3 rounds of 20 s
 #   VOXLOAD_PYBENCH_VENV, VOXLOAD_PYBENCH_BASE: see setup_venv.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${VOXLOAD_PYBENCH_ROUNDS:-5}"
-seconds="${VOXLOAD_PYBENCH_SECONDS:-10}"
+rounds="${VOXLOAD_PYBENCH_ROUNDS:-9}"
+seconds="${VOXLOAD_PYBENCH_SECONDS:-6}"
 peer_rounds="${VOXLOAD_PYBENCH_PEER_ROUNDS:-3}"
 peer_seconds="${VOXLOAD_PYBENCH_PEER_SECONDS:-20}"
 

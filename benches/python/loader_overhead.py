@@ -14,7 +14,7 @@ touches all alike; the overheads are per-round ratios against ``cli`` of the sam
 process's memory (and its children's) is sampled while it runs.
 
 Usage: python benches/python/loader_overhead.py --voxload target/release/voxload
-       [--rounds 5] [--seconds 10]
+       [--rounds 9] [--seconds 6]
 (``--child dataset|loader|window|idle`` is how the driver starts a measurement.)
 """
 
@@ -22,6 +22,7 @@ import common  # first: sets up sys.path
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -130,8 +131,8 @@ def normalise(case, r):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voxload", help="the voxload binary")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=6.0)
     parser.add_argument("--child", choices=["dataset", "loader", "window", "idle"])
     args = parser.parse_args()
     if args.child:
@@ -152,11 +153,12 @@ def main():
         for case in order:
             argv = cli_argv(args.voxload, args.seconds) if case == "cli" else child_argv(case, args.seconds)
             result = normalise(case, common.run_child(argv))
+            result["load_after"] = os.getloadavg()[0]
             runs[case].append(result)
             print(f"  round {r + 1} {case:8} {result['samples_per_s']:7.1f} samples/s, "
                   f"peak RSS {result['peak_rss_mib']:6.0f} MiB (anon {result['peak_anon_mib']:5.0f}, "
                   f"store {result['peak_store_mib']:4.0f}), "
-                  f"{result['processes']} process(es)", flush=True)
+                  f"{result['processes']} process(es), load {result['load_after']:.2f}", flush=True)
 
     idle = common.run_child(child_argv("idle", args.seconds))
     names = {

@@ -37,6 +37,7 @@ import common  # first: sets up sys.path
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -236,12 +237,13 @@ def main():
     for r, order in enumerate(common.rotations(cases, args.rounds)):
         for case in order:
             result = common.run_child(argv[case])
+            result["load_after"] = os.getloadavg()[0]
             runs[case].append(result)
             print(f"  round {r + 1} {case:8} {result['samples_per_s']:7.2f} samples/s, "
                   f"peak RSS {result['peak_rss_mib']:6.0f} MiB (anon {result['peak_anon_mib']:5.0f}, "
                   f"main process {result['peak_main_anon_mib']:4.0f}, store {result['peak_store_mib']:4.0f}, "
                   f"PSS {result['peak_pss_mib']:5.0f}), "
-                  f"{result['processes']} process(es)", flush=True)
+                  f"{result['processes']} process(es), load {result['load_after']:.2f}", flush=True)
 
     names = {
         "monai": f"PyTorch `DataLoader(num_workers={common.WORKERS})`, zarr-python + MONAI",
