@@ -460,6 +460,14 @@ impl Config {
                 reason: "is not set: validation (mode val) reads the DATASET.VAL_* volumes".into(),
             })?;
         }
+        if let Some((key, value)) = pytc::unsupported(&merged.values, mode == ConfigMode::Test) {
+            return Err(Error::Config {
+                key,
+                reason: format!(
+                    "= {value}: PyTC changes the data with it and voxload does not implement it yet; remove it (or set PyTC's default) to read the data without it"
+                ),
+            });
+        }
         pytc::apply_common(&mut merged.values);
         let base = merged.folder_of("DATASET.INPUT_PATH").to_path_buf();
         // Test mode computes no targets (PyTC's test loader has none).

@@ -269,6 +269,52 @@ pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), Stri
     Ok(())
 }
 
+/// Keys that change the data PyTC produces and that voxload does not implement yet: set to
+/// anything but PyTC's default (or `None`), they are an error rather than silently different
+/// data. `true` entries are checked in test mode only (inference settings).
+const NOT_YET: &[(&str, bool)] = &[
+    ("DATASET.DATA_SCALE", false),
+    ("DATASET.IMAGE_SCALE", false),
+    ("DATASET.LABEL_SCALE", false),
+    ("DATASET.VALID_MASK_SCALE", false),
+    ("DATASET.LABEL_BINARY", false),
+    ("DATASET.LABEL_MAG", false),
+    ("DATASET.LABEL_VAST", false),
+    ("DATASET.DROP_CHANNEL", false),
+    ("DATASET.ENSURE_MIN_SIZE", false),
+    ("DATASET.DATA_CHUNK_IND", false),
+    ("DATASET.CHUNK_IND_SPLIT", false),
+    ("DATASET.DATA_COORD_RANGE", false),
+    ("MODEL.LABEL_EROSION", false),
+    ("MODEL.LABEL_DILATION", false),
+    ("INFERENCE.AUG_NUM", true),
+    ("INFERENCE.OUTPUT_SCALE", true),
+];
+
+/// The first key of [`NOT_YET`] the merged `values` set to something other than its default
+/// (`[1, 1, 1]` scales count as the default), and what it was set to.
+pub(crate) fn unsupported(values: &BTreeMap<String, Value>, test: bool) -> Option<(String, Value)> {
+    let unit = serde_json::json!([1.0, 1.0, 1.0]);
+    NOT_YET
+        .iter()
+        .filter(|(_, t)| !*t || test)
+        .find_map(|(key, _)| {
+            let v = values.get(*key).filter(|v| !v.is_null())?;
+            let same = |a: &Value, b: &Value| match (a.as_array(), b.as_array()) {
+                (Some(x), Some(y)) => {
+                    x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.as_f64() == q.as_f64())
+                }
+                _ => {
+                    a == b
+                        || (a.as_f64().is_some() && a.as_f64() == b.as_f64())
+                        || (a.as_bool() == Some(false) && b.as_i64() == Some(0))
+                }
+            };
+            let default = &table()[*key];
+            (!same(v, default) && !same(v, &unit)).then(|| ((*key).to_string(), v.clone()))
+        })
+}
+
 /// The `INFERENCE` keys voxload follows in test mode (through their `DATASET`/`MODEL`/`SOLVER`
 /// counterparts) or uses directly.
 pub(crate) const INFERENCE_USED: &[&str] = &[

@@ -188,6 +188,9 @@ fn learning(
         return Ok(Learning::default());
     }
     let targets = raw.strings(TARGETS)?.unwrap_or_else(|| vec!["0".into()]);
+    if targets.is_empty() {
+        return Ok(Learning::default()); // `TARGET_OPT: []`: the label only
+    }
     let weights: Vec<Vec<String>> = match raw.value(WEIGHTS) {
         None => vec![vec!["1".into()]],
         Some(serde_json::Value::Array(lists)) => lists

@@ -292,3 +292,29 @@ fn target_and_weight_options_are_checked() {
         .targets
         .is_empty());
 }
+
+#[test]
+fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, key) in [
+        ("DATASET:\n  LABEL_BINARY: True\n", "DATASET.LABEL_BINARY"),
+        (
+            "DATASET:\n  DATA_SCALE: [1.0, 0.5, 0.5]\n",
+            "DATASET.DATA_SCALE",
+        ),
+        ("MODEL:\n  LABEL_EROSION: [1]\n", "MODEL.LABEL_EROSION"),
+    ] {
+        let (k, reason) = config_error(
+            Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train).unwrap_err(),
+        );
+        assert_eq!(k, key);
+        assert!(reason.contains("does not implement it yet"), "{reason}");
+    }
+    // Their defaults are fine, and TTA matters in test mode only.
+    let ok =
+        "DATASET:\n  LABEL_BINARY: False\n  DATA_SCALE: [1, 1, 1]\nINFERENCE:\n  AUG_NUM: 16\n";
+    let file = write(dir.path(), "ok.yaml", ok);
+    Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
+    let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
+    assert_eq!(k, "INFERENCE.AUG_NUM");
+}
