@@ -88,7 +88,9 @@ class BatchBuffer:
 class Loader:
     """The loader of a configuration: iterating yields batches as ``dict[str, numpy.ndarray]``
     (``"image"`` float32 ``(B, 1, D, H, W)``, or ``(B, 1, H, W)`` with ``DO_2D``; masks and
-    labels ``(B, 1, D, H, W)`` in their stored dtype) plus ``"info"``, a list of one dict per
+    labels ``(B, 1, D, H, W)`` in their stored dtype; with a label, PyTC's learning targets
+    ``"target_K"`` and weights ``"weight_K_J"``, float32 ``(B, C, D, H, W)``, for
+    ``MODEL.TARGET_OPT[K]`` and ``MODEL.WEIGHT_OPT[K][J]``) plus ``"info"``, a list of one dict per
     sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
     ``transforms``). The arrays are the buffers the Rust workers filled. Train mode is endless
     unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid;
