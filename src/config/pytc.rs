@@ -285,8 +285,6 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.DATA_CHUNK_IND", false),
     ("DATASET.CHUNK_IND_SPLIT", false),
     ("DATASET.DATA_COORD_RANGE", false),
-    ("MODEL.LABEL_EROSION", false),
-    ("MODEL.LABEL_DILATION", false),
     ("INFERENCE.AUG_NUM", true),
     ("INFERENCE.OUTPUT_SCALE", true),
 ];

@@ -237,7 +237,39 @@ fn learning(
             format!("{output:?} is larger than MODEL.INPUT_SIZE {input_size:?}"),
         ));
     }
+    let rates = |key: &'static str| -> Result<Vec<Option<usize>>> {
+        let n = specs.len();
+        match raw.value(key) {
+            None | Some(serde_json::Value::Null) => Ok(vec![None; n]),
+            Some(v) if v.is_array() => {
+                let list = raw.ints(key)?.unwrap_or_default();
+                if list.len() < n {
+                    return Err(error(
+                        key,
+                        format!(
+                            "lists {} sizes for {n} targets of {TARGETS}: one per target",
+                            list.len()
+                        ),
+                    ));
+                }
+                list.iter()
+                    .take(n)
+                    .map(|&r| {
+                        usize::try_from(r).map(Some).map_err(|_| {
+                            error(key, format!("sizes must not be negative, found {r}"))
+                        })
+                    })
+                    .collect()
+            }
+            Some(_) => {
+                let r = raw.int_in(key, 0, 0, 1 << 10)?;
+                Ok(vec![Some(r as usize); n])
+            }
+        }
+    };
     Ok(Learning {
+        erosion: rates("MODEL.LABEL_EROSION")?,
+        dilation: rates("MODEL.LABEL_DILATION")?,
         targets: specs,
         output_size: (output != input_size).then(|| output.map(|v| v as usize)),
     })

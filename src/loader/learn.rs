@@ -6,7 +6,7 @@
 use ndarray::{Array3, ArrayD};
 
 use crate::augment::Voxels;
-use crate::target::{crop_output, TargetOpt, WeightOpt};
+use crate::target::{crop_output, dilate_labels, widen_border, TargetOpt, WeightOpt};
 use crate::{match_dtype, Error, Result};
 
 /// One learning target and the weights of its loss terms.
@@ -24,7 +24,7 @@ pub struct TargetSpec {
 /// use voxload::loader::{Learning, TargetSpec};
 /// let learning = Learning {
 ///     targets: vec![TargetSpec { target: "0".parse()?, weights: vec!["1".parse()?] }],
-///     output_size: None,
+///     ..Learning::default()
 /// };
 /// assert_eq!(learning.keys(), ["target_0", "weight_0_0"]);
 /// # Ok::<(), voxload::Error>(())
@@ -36,6 +36,12 @@ pub struct Learning {
     /// `MODEL.OUTPUT_SIZE` when smaller than the input: targets and weights are centre-cropped
     /// to it.
     pub output_size: Option<[usize; 3]>,
+    /// `MODEL.LABEL_EROSION`, per target: the half-size of PyTC's `seg_widen_border` applied
+    /// to the label before target `K` is computed (`None`: not eroded).
+    pub erosion: Vec<Option<usize>>,
+    /// `MODEL.LABEL_DILATION`, per target: the half-size of the per-slice maximum filter
+    /// applied (after the erosion) before target `K` is computed.
+    pub dilation: Vec<Option<usize>>,
 }
 
 impl Learning {
@@ -76,7 +82,23 @@ impl Learning {
         };
         let mut out = Vec::new();
         for (k, spec) in self.targets.iter().enumerate() {
-            let target = spec.target.compute(ids.view(), two_d)?;
+            // PyTC erodes, then dilates, a copy of the label for each target; the weights see
+            // the label as it is.
+            let erosion = self.erosion.get(k).copied().flatten();
+            let dilation = self.dilation.get(k).copied().flatten();
+            let target = match (erosion, dilation) {
+                (None, None) => spec.target.compute(ids.view(), two_d)?,
+                _ => {
+                    let mut lab = ids.clone();
+                    if let Some(e) = erosion {
+                        lab = widen_border(lab.view(), e);
+                    }
+                    if let Some(d) = dilation {
+                        lab = dilate_labels(lab.view(), d);
+                    }
+                    spec.target.compute(lab.view(), two_d)?
+                }
+            };
             for (j, w) in spec.weights.iter().enumerate() {
                 let weight = w
                     .compute(

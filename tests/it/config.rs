@@ -372,6 +372,20 @@ fn rows() -> Vec<Row> {
             dbg(Some([8usize, 128, 128])),
         ),
         row(
+            "MODEL.LABEL_EROSION",
+            json!(2),
+            label.clone(),
+            |c| dbg(&c.learning.erosion),
+            dbg(vec![Some(2usize)]),
+        ),
+        row(
+            "MODEL.LABEL_DILATION",
+            json!([1]),
+            label.clone(),
+            |c| dbg(&c.learning.dilation),
+            dbg(vec![Some(1usize)]),
+        ),
+        row(
             "DATASET.LOAD_2D",
             json!(true),
             none.clone(),

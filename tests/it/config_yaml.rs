@@ -302,7 +302,7 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
             "DATASET:\n  DATA_SCALE: [1.0, 0.5, 0.5]\n",
             "DATASET.DATA_SCALE",
         ),
-        ("MODEL:\n  LABEL_EROSION: [1]\n", "MODEL.LABEL_EROSION"),
+        ("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG"),
     ] {
         let (k, reason) = config_error(
             Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train).unwrap_err(),

@@ -23,11 +23,16 @@ fn store(dir: &std::path::Path) {
 }
 
 fn batches(dir: &std::path::Path, workers: usize) -> Vec<Batch> {
+    let model = json!({"INPUT_SIZE": [4, 32, 32], "OUTPUT_SIZE": [2, 24, 24],
+                       "TARGET_OPT": ["0", "2", "4-1-1"], "WEIGHT_OPT": [["1"], ["0"], ["1", "0"]]});
+    batches_with(dir, workers, model)
+}
+
+fn batches_with(dir: &std::path::Path, workers: usize, model: serde_json::Value) -> Vec<Batch> {
     let cfg = json!({
         "DATASET": {"IMAGE_NAME": "im", "LABEL_NAME": "seg", "VALID_MASK_NAME": "mask",
                     "PAD_SIZE": [1, 8, 8]},
-        "MODEL": {"INPUT_SIZE": [4, 32, 32], "OUTPUT_SIZE": [2, 24, 24],
-                  "TARGET_OPT": ["0", "2", "4-1-1"], "WEIGHT_OPT": [["1"], ["0"], ["1", "0"]]},
+        "MODEL": model,
         "SOLVER": {"SAMPLES_PER_BATCH": 2},
     });
     let cfg = Config::from_str_at(&cfg.to_string(), dir).unwrap();
@@ -123,5 +128,38 @@ fn targets_are_the_augmented_labels_targets_cropped_and_masked() {
     // The same batches whatever the number of workers.
     for (a, b) in runs[0].iter().zip(&runs[1]) {
         assert_eq!(a.arrays, b.arrays);
+    }
+}
+
+#[test]
+fn label_erosion_and_dilation_apply_per_target_before_it_is_computed() {
+    let dir = tempfile::tempdir().unwrap();
+    store(dir.path());
+    let model = json!({"INPUT_SIZE": [4, 32, 32], "TARGET_OPT": ["0", "0"],
+                       "WEIGHT_OPT": [["0"], ["0"]], "LABEL_EROSION": [1, 0], "LABEL_DILATION": [0, 2]});
+    let opt: TargetOpt = "0".parse().unwrap();
+    for b in batches_with(dir.path(), 2, model) {
+        let labels = column(&b, "label").as_typed::<u16>().unwrap();
+        for i in 0..b.samples.len() {
+            let label = labels
+                .index_axis(Axis(0), i)
+                .mapv(u64::from)
+                .into_dimensionality::<ndarray::Ix3>()
+                .unwrap();
+            let eroded = voxload::target::widen_border(label.view(), 1);
+            let dilated = voxload::target::dilate_labels(
+                voxload::target::widen_border(label.view(), 0).view(),
+                2,
+            );
+            for (k, lab) in [(0, eroded), (1, dilated)] {
+                let want = opt.compute(lab.view(), false).unwrap().into_dyn();
+                let got = column(&b, &format!("target_{k}"))
+                    .as_typed::<f32>()
+                    .unwrap()
+                    .index_axis(Axis(0), i)
+                    .to_owned();
+                assert_eq!(got, want, "target {k}");
+            }
+        }
     }
 }
