@@ -89,13 +89,7 @@ impl AnyArray {
         out: &mut [f32],
         writes: Writes,
     ) -> Result<()> {
-        if out.len() as u64 != window.num_voxels() {
-            return Err(crate::Error::Geometry(format!(
-                "output buffer holds {} voxels, window {window:?} needs {}",
-                out.len(),
-                window.num_voxels()
-            )));
-        }
+        check_output(out.len(), window)?;
         if let AnyArray::F32(a) = self {
             // Already an image: read straight into `out`.
             return a.read_into(window, pad, out);
@@ -153,13 +147,7 @@ impl AnyArray {
         out: &mut [f32],
         f: impl Fn(f64) -> f32,
     ) -> Result<()> {
-        if out.len() as u64 != window.num_voxels() {
-            return Err(crate::Error::Geometry(format!(
-                "output buffer holds {} voxels, window {window:?} needs {}",
-                out.len(),
-                window.num_voxels()
-            )));
-        }
+        check_output(out.len(), window)?;
         match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| {
             for (o, x) in out.iter_mut().zip(v) {
                 *o = f(crate::Element::to_f64(*x));
@@ -228,6 +216,17 @@ impl AnyArray {
             values.len() as u64
         }))
     }
+}
+
+/// Checks that an output buffer of `len` voxels holds `window`.
+fn check_output(len: usize, window: Bbox) -> Result<()> {
+    if len as u64 != window.num_voxels() {
+        return Err(crate::Error::Geometry(format!(
+            "output buffer holds {len} voxels, window {window:?} needs {}",
+            window.num_voxels()
+        )));
+    }
+    Ok(())
 }
 
 /// How an image volume's voxels become `float32` values.
