@@ -132,8 +132,9 @@ pub fn sample(args: &SampleArgs) -> Result<()> {
     for batch in it.by_ref() {
         let batch = batch?;
         for (i, info) in batch.samples.iter().enumerate() {
+            let stem = info.file_stem();
             for (key, array) in &batch.arrays {
-                let path = args.out.join(format!("{:06}_{key}.npy", info.index));
+                let path = args.out.join(format!("{stem}_{key}.npy"));
                 write_npy(&path, array, i)?;
             }
             samples.push(ManifestSample::from(info));

@@ -13,7 +13,7 @@ use voxload::config::ConfigMode;
 use crate::config_cmd::ConfigFiles;
 use voxload::geometry::parse_triple;
 use voxload::loader::{Manifest, ManifestSample};
-use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, Weight};
+use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, VariantCombiner, Weight};
 use voxload::store::{array_dir, split_address};
 use voxload::{Encoding, Shape};
 
@@ -29,9 +29,10 @@ pub struct StitchArgs {
     /// STORE/ARRAY to write; with several volumes or DO_SINGLY, ARRAY/0000, ARRAY/0001, ...
     #[arg(long)]
     out: PathBuf,
-    /// gaussian, bump or constant.
-    #[arg(long, default_value = "gaussian")]
-    weight: String,
+    /// gaussian, bump or constant (default: the configuration's INFERENCE.BLENDING, gaussian
+    /// unless set).
+    #[arg(long)]
+    weight: Option<String>,
     /// float32 or uint8 (x 255, rounded, clipped).
     #[arg(long, default_value = "float32")]
     dtype: String,
@@ -168,7 +169,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
     voxload::store::check_array_name(&split_address(&args.out).1)
         .context("--out takes STORE.zarr/ARRAY")?;
     let cfg = args.config.load(ConfigMode::Test)?;
-    let weight: Weight = args.weight.parse()?;
+    let weight: Weight = args.weight.as_deref().unwrap_or(&cfg.blending).parse()?;
     let dtype: OutputType = args.dtype.parse()?;
     let encoding: Encoding = args.codec.parse()?;
     let chunk: Option<Shape> = args
@@ -179,6 +180,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         .context("--chunk")?;
     voxload::loader::check_rank(args.rank, args.world_size)?;
     let plan = OutputPlan::from_config(&cfg)?;
+    let tta = &cfg.test_augment;
     let window: Shape = plan.window();
     let all = Manifest::read(&args.dir.join("manifest.json"))?.samples;
     let (store, base) = split_address(&args.out);
@@ -222,7 +224,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
                 e.shape
             );
         }
-        let pred_path = |e: &ManifestSample| args.dir.join(format!("{:06}_pred.npy", e.index));
+        let pred_path = |e: &ManifestSample| args.dir.join(format!("{}_pred.npy", e.file_stem()));
         let channels = read_pred(&pred_path(first), window)?.shape()[0];
         let mut builder = plan
             .builder(v)
@@ -238,18 +240,32 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
             builder = builder.share(share);
         }
         let writer = builder.create(&store, &name)?;
+        let combiner = (tta.len() > 1).then(|| VariantCombiner::new(tta.clone()));
         // Batches in manifest (grid) order keep arrival nearly in order, so memory stays a slab.
         for part in mine.chunks(batch) {
             pool.install(|| {
                 part.par_iter().try_for_each(|e| -> Result<()> {
-                    let pred = read_pred(&pred_path(e), window)?;
+                    // A transposing test-time variant's prediction has y and x swapped.
+                    let seen = match e.variant() {
+                        Some((_, v)) if v.transpose => [window[0], window[2], window[1]],
+                        _ => window,
+                    };
+                    let pred = read_pred(&pred_path(e), seen)?;
                     let bad = pred.iter().filter(|v| !v.is_finite()).count() as u64;
                     if bad > 0 {
                         non_finite.fetch_add(bad, std::sync::atomic::Ordering::Relaxed);
                     }
-                    writer
-                        .add(e.start, pred.view())
-                        .with_context(|| format!("sample {}", e.index))
+                    let context = || format!("sample {}", e.file_stem());
+                    let Some(combiner) = &combiner else {
+                        return writer.add(e.start, pred.view()).with_context(context);
+                    };
+                    let variant = e.variant().with_context(|| {
+                        format!("sample {}: the configuration has INFERENCE.AUG_NUM {} but the manifest records no test-time variant; sample the grid with this configuration", e.index, tta.len())
+                    })?;
+                    match combiner.add(v, e.index, variant, pred.view()).with_context(context)? {
+                        Some(combined) => writer.add(e.start, combined.view()).with_context(context),
+                        None => Ok(()),
+                    }
                 })
             })?;
         }
@@ -267,7 +283,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
             "wrote {} ({channels} x {shape:?} {}, {weight}; {} windows; peak {:.1} MiB of accumulators; {state})",
             path.display(),
             dtype.name(),
-            mine.len(),
+            mine.len() / tta.len(),
             peak as f64 / (1 << 20) as f64
         );
     }

@@ -8,9 +8,12 @@ use numpy::{PyArrayDyn, PyArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rayon::prelude::*;
+use voxload::augment::Variant;
 use voxload::config::{Config, ConfigMode};
 use voxload::loader::Mode;
-use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, PredictionWriter, Weight};
+use voxload::predict::{
+    is_complete, Finished, OutputPlan, OutputType, PredictionWriter, VariantCombiner, Weight,
+};
 use voxload::{Coord, Encoding};
 
 use crate::errors;
@@ -63,13 +66,15 @@ pub struct Writer {
     paths: Vec<PathBuf>,
     /// Windows added to the outputs already finished.
     closed_added: u64,
+    /// Combines each window's test-time variants (`INFERENCE.AUG_NUM`) before blending.
+    combiner: Option<VariantCombiner>,
 }
 
 #[pymethods]
 impl Writer {
     #[new]
     #[pyo3(signature = (store, array, loader, channels = 1, dtype = None,
-                        blending = "gaussian", codec = "raw", chunk = None, overwrite = false))]
+                        blending = None, codec = "raw", chunk = None, overwrite = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -78,7 +83,7 @@ impl Writer {
         loader: &Bound<'_, PyAny>,
         channels: usize,
         dtype: Option<&Bound<'_, PyAny>>,
-        blending: &str,
+        blending: Option<&str>,
         codec: &str,
         chunk: Option<[u64; 3]>,
         overwrite: bool,
@@ -93,7 +98,10 @@ impl Writer {
             .map_or(Ok("float32".to_string()), dtype_name)?
             .parse()
             .map_err(errors::to_py)?;
-        let weight: Weight = blending.parse().map_err(errors::to_py)?;
+        let weight: Weight = blending
+            .unwrap_or(&config.blending)
+            .parse()
+            .map_err(errors::to_py)?;
         let encoding: Encoding = codec.parse().map_err(errors::to_py)?;
         voxload::store::check_array_name(array).map_err(errors::to_py)?;
         let plan = py
@@ -137,12 +145,13 @@ impl Writer {
                 .map_err(errors::to_py)?;
             outputs.push(Output::Open(Box::new(writer)));
         }
+        let tta = &config.test_augment;
         Ok(Writer {
             outputs,
-
             two_d: config.do_2d,
             paths,
             closed_added: 0,
+            combiner: (tta.len() > 1).then(|| VariantCombiner::new(tta.clone())),
         })
     }
 
@@ -162,6 +171,7 @@ impl Writer {
             errors::value_error("batch[\"info\"]: expected the loader's list of dicts".into())
         })?;
         let mut places: Vec<(usize, Coord)> = Vec::with_capacity(info.len());
+        let mut variants: Vec<(u64, (usize, Variant))> = Vec::new();
         for item in info.iter() {
             let item = item.cast::<PyDict>().map_err(|_| {
                 errors::value_error("batch[\"info\"]: expected the loader's list of dicts".into())
@@ -175,6 +185,9 @@ impl Writer {
                 )));
             }
             places.push((volume, start));
+            if let Some(c) = &self.combiner {
+                variants.push(recorded_variant(item, c.test_augment().len())?);
+            }
         }
         let array = as_float32(py, predictions)?;
         let array = array.readonly();
@@ -196,7 +209,7 @@ impl Writer {
         let view = view
             .into_dimensionality::<ndarray::Ix5>()
             .map_err(|e| errors::value_error(e.to_string()))?;
-        let outputs = &self.outputs;
+        let (outputs, combiner) = (&self.outputs, &self.combiner);
         py.detach(|| {
             places
                 .par_iter()
@@ -204,7 +217,14 @@ impl Writer {
                 .try_for_each(|(b, &(volume, start))| match &outputs[volume] {
                     Output::Open(writer) => {
                         let window: ArrayView4<'_, f32> = view.index_axis(Axis(0), b);
-                        writer.add(start, window)
+                        let Some(combiner) = combiner else {
+                            return writer.add(start, window);
+                        };
+                        let (index, variant) = variants[b];
+                        match combiner.add(volume, index, variant, window)? {
+                            Some(combined) => writer.add(start, combined.view()),
+                            None => Ok(()),
+                        }
                     }
                     _ => Ok(()),
                 })
@@ -278,6 +298,33 @@ impl Writer {
         }
         Ok(())
     }
+}
+
+/// The grid index and test-time variant a batch's info entry records.
+fn recorded_variant(item: &Bound<'_, PyDict>, count: usize) -> PyResult<(u64, (usize, Variant))> {
+    let index: u64 = required(item, "index")?.extract()?;
+    let missing = || {
+        errors::value_error(format!(
+            "batch[\"info\"]: window {index} records no test-time variant, but the configuration has INFERENCE.AUG_NUM {count}; pass batches of the loader of this configuration"
+        ))
+    };
+    let transforms = required(item, "transforms")?;
+    for t in transforms.try_iter()? {
+        let t = t?;
+        let t = t.cast::<PyDict>().map_err(|_| missing())?;
+        if required(t, "name")?.extract::<String>()? != voxload::augment::TEST_AUGMENT {
+            continue;
+        }
+        let on = |key: &str| -> PyResult<bool> { required(t, key)?.extract() };
+        let variant = Variant {
+            flip_x: on("flip_x")?,
+            flip_y: on("flip_y")?,
+            flip_z: on("flip_z")?,
+            transpose: on("transpose")?,
+        };
+        return Ok((index, (required(t, "variant")?.extract()?, variant)));
+    }
+    Err(missing())
 }
 
 impl Writer {

@@ -93,8 +93,10 @@ class Loader:
     ``MODEL.TARGET_OPT[K]`` and ``MODEL.WEIGHT_OPT[K][J]``) plus ``"info"``, a list of one dict per
     sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
     ``transforms``). The arrays are the buffers the Rust workers filled. Train mode is endless
-    unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid;
-    ``"val"`` (PyTC's validation mode) walks the ``DATASET.VAL_*`` volumes, with their labels,
+    unless ``samples`` is given; ``"grid"`` (PyTC's test mode) walks this rank's inference grid
+    (with ``INFERENCE.AUG_NUM`` 4, 8 or 16, each batch of windows comes once per flip/transpose
+    variant, in PyTC's order, each sample's ``transforms`` naming its ``TestAugment`` variant;
+    ``PredictionWriter`` undoes and combines them); ``"val"`` (PyTC's validation mode) walks the ``DATASET.VAL_*`` volumes, with their labels,
     on a grid of half-window stride in batches of ``4 x SOLVER.SAMPLES_PER_BATCH``.
     Waiting for a batch releases the GIL; Ctrl-C stops the workers.
 
@@ -129,8 +131,10 @@ class PredictionWriter:
     """Blends a grid loader's predictions back into Zarr v3 arrays ``(C, D, H, W)``: one array
     ``array`` in ``store``, or one per volume (``array/0000``, ...) when the configuration has
     several volumes or ``INFERENCE.DO_SINGLY``. Overlapping windows are averaged with
-    ``blending`` weights (``"gaussian"``, ``"bump"`` as in PyTC, or ``"constant"``), the
-    padding cropped away; ``dtype`` ``"float32"`` keeps the blend, ``"uint8"`` stores it x 255,
+    ``blending`` weights (``"gaussian"``, ``"bump"`` as in PyTC, or ``"constant"``; default: the
+    configuration's ``INFERENCE.BLENDING``, gaussian unless set), the padding cropped away;
+    with ``INFERENCE.AUG_NUM`` (test-time augmentation) each window's variants, as the loader
+    delivers them, are undone and combined by ``INFERENCE.AUG_MODE`` before blending; ``dtype`` ``"float32"`` keeps the blend, ``"uint8"`` stores it x 255,
     rounded and clipped.
 
     ``loader`` is a ``Loader`` or ``voxload.torch.VolumeDataset`` in ``mode="grid"``; its rank
@@ -155,7 +159,7 @@ class PredictionWriter:
         loader: Any,
         channels: int = 1,
         dtype: Any = "float32",
-        blending: str = "gaussian",
+        blending: Optional[str] = None,
         codec: str = "raw",
         chunk: Optional[Tuple[int, int, int]] = None,
         overwrite: bool = False,

@@ -33,13 +33,14 @@ impl Default for Flip {
 
 /// Which of the permutations to apply.
 #[derive(Clone, Copy, Debug)]
-struct Rule {
-    flip: [bool; 3],
-    transpose_yx: bool,
-    transpose_zx: bool,
+pub(crate) struct Rule {
+    pub(crate) flip: [bool; 3],
+    pub(crate) transpose_yx: bool,
+    pub(crate) transpose_zx: bool,
 }
 
-fn permute<T: Clone>(a: &Array3<T>, rule: Rule) -> Array3<T> {
+/// `a` with the axes `rule` reverses reversed, then transposed, copied once.
+pub(crate) fn permute<T: Clone>(a: &Array3<T>, rule: Rule) -> Array3<T> {
     let mut v = a.view();
     for (axis, &f) in rule.flip.iter().enumerate() {
         if f {

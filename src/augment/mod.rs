@@ -41,6 +41,7 @@ mod kernel;
 mod sample;
 mod section;
 mod smooth;
+mod test_time;
 mod voxels;
 mod warp;
 
@@ -52,6 +53,7 @@ pub use intensity::{Grayscale, GrayscaleMode};
 pub use sample::Sample;
 pub use section::{MisAlignment, MissingSection};
 pub use smooth::smooth_masks;
+pub use test_time::{Combine, TestAugment, Variant, TEST_AUGMENT};
 pub use voxels::Voxels;
 
 use serde_json::{Map, Value};

@@ -161,6 +161,18 @@ pub struct Config {
     /// `MODEL.TARGET_OPT`, `WEIGHT_OPT`, `OUTPUT_SIZE`: the targets computed from the label
     /// (PyTC's default with a label: `'0'` with weight `'1'`; none in test mode).
     pub learning: crate::loader::Learning,
+    /// `DATASET.REDUCE_LABEL` (PyTC's default true; false when a target is semantic, `9`, as
+    /// PyTC's config check sets it): targets that read id values see each sample's ids
+    /// renumbered (see [`crate::loader::LoaderBuilder::reduce_label`]).
+    pub reduce_label: bool,
+    /// `DATASET.LABEL_BINARY`: labels whose maximum is above 1 read divided by 255.
+    pub label_binary: bool,
+    /// `INFERENCE.BLENDING`: the prediction writers' default window weight (`gaussian`, PyTC's
+    /// default, `bump`, or voxload's `constant`; see [`crate::predict::Weight`]).
+    pub blending: String,
+    /// `INFERENCE.AUG_NUM` and `AUG_MODE` (test mode only): the grid's test-time variants and
+    /// how their predictions combine.
+    pub test_augment: crate::augment::TestAugment,
     /// What was read: the merged keys, those voxload does not use, and notes.
     pub report: Report,
 }
@@ -481,6 +493,8 @@ impl Config {
         let mut config = validate::validate(&raw, &base)?;
         if mode == ConfigMode::Test {
             config.learning = crate::loader::Learning::default();
+            config.test_augment =
+                pytc::test_augment(&merged.values, config.do_2d, config.input_size)?;
         }
         config.report = Report {
             values: merged.values,

@@ -10,6 +10,9 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+use crate::augment::{Combine, TestAugment};
+use crate::Error;
+
 /// Keys voxload adds to PyTC's table, with their defaults.
 const VOXLOAD_KEYS: &[(&str, bool)] = &[("DATASET.REJECT_SAMPLING.STRICT", false)];
 
@@ -277,7 +280,6 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.IMAGE_SCALE", false),
     ("DATASET.LABEL_SCALE", false),
     ("DATASET.VALID_MASK_SCALE", false),
-    ("DATASET.LABEL_BINARY", false),
     ("DATASET.LABEL_MAG", false),
     ("DATASET.LABEL_VAST", false),
     ("DATASET.DROP_CHANNEL", false),
@@ -285,7 +287,6 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.DATA_CHUNK_IND", false),
     ("DATASET.CHUNK_IND_SPLIT", false),
     ("DATASET.DATA_COORD_RANGE", false),
-    ("INFERENCE.AUG_NUM", true),
     ("INFERENCE.OUTPUT_SCALE", true),
 ];
 
@@ -321,11 +322,47 @@ pub(crate) const INFERENCE_USED: &[&str] = &[
     "INFERENCE.PAD_SIZE",
     "INFERENCE.INPUT_SIZE",
     "INFERENCE.SAMPLES_PER_BATCH",
+    "INFERENCE.AUG_NUM",
+    "INFERENCE.AUG_MODE",
     "DATASET.VAL_IMAGE_NAME",
     "DATASET.VAL_LABEL_NAME",
     "DATASET.VAL_VALID_MASK_NAME",
     "DATASET.VAL_PAD_SIZE",
 ];
+
+/// Test mode's `INFERENCE.AUG_NUM` (none, 0, 4, 8 or 16) and `AUG_MODE` (`mean`, `min`,
+/// `max`), for windows of `input` voxels.
+pub(crate) fn test_augment(
+    values: &BTreeMap<String, Value>,
+    do_2d: bool,
+    input: [usize; 3],
+) -> Result<TestAugment, Error> {
+    const NUM: &str = "INFERENCE.AUG_NUM";
+    let bad = |reason: String| Error::Config {
+        key: NUM.into(),
+        reason,
+    };
+    let num = match values.get(NUM) {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+            Some(n) => Some(n),
+            None => return Err(bad(format!("{v}: expected 4, 8 or 16 (or None)"))),
+        },
+    };
+    let combine = match values.get("INFERENCE.AUG_MODE") {
+        None | Some(Value::Null) => Combine::Mean,
+        Some(Value::String(s)) => Combine::parse(s)?,
+        Some(v) => Combine::parse(&v.to_string())?,
+    };
+    let tta = TestAugment::new(num, combine, do_2d)?;
+    if tta.transposes() && input[1] != input[2] {
+        return Err(bad(format!(
+            "{} variants transpose y and x, which needs MODEL.INPUT_SIZE with equal y and x sizes, found {input:?} (use 4)",
+            tta.len()
+        )));
+    }
+    Ok(tta)
+}
 
 /// PyTC's adjustments made in every mode (`overwrite_cfg`) that voxload follows: the image,
 /// label and valid-mask scales default to `DATA_SCALE`.

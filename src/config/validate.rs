@@ -8,7 +8,7 @@ use super::raw::{error, RawConfig};
 use super::{Augmentation, ChunkSettings, Config, Source, Toggle};
 use crate::augment::{
     CutBlur, CutNoise, Elastic, Flip, Grayscale, MisAlignment, MissingParts, MissingSection,
-    MotionBlur, Rescale, Rotate, TargetKind,
+    MotionBlur, Rescale, Rotate, TargetKind, TestAugment,
 };
 use crate::loader::{Intensity, Learning, MatchAct, TargetSpec, MAX_WORKERS};
 use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
@@ -53,13 +53,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         do_2d.then_some(1),
         1,
     )?;
-    let pad_size = triple(
-        raw,
-        "DATASET.PAD_SIZE",
-        DEFAULT_PAD_SIZE,
-        do_2d.then_some(0),
-        0,
-    )?;
+    let pad_size = pad_triple(raw, do_2d)?;
     let stride = triple(
         raw,
         "INFERENCE.STRIDE",
@@ -140,7 +134,24 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         ));
     }
 
+    let learning = learning(raw, has_label, input_size.map(|v| v as i64), do_2d)?;
+    let semantic = learning
+        .targets
+        .iter()
+        .any(|t| matches!(t.target, crate::target::TargetOpt::Semantic { .. }));
     let config = Config {
+        reduce_label: raw.bool("DATASET.REDUCE_LABEL", true)? && !semantic,
+        label_binary: raw.bool("DATASET.LABEL_BINARY", false)?,
+        blending: match raw.string("INFERENCE.BLENDING")?.as_deref() {
+            None => "gaussian".into(),
+            Some(w @ ("gaussian" | "bump" | "constant")) => w.into(),
+            Some(other) => {
+                return Err(error(
+                    "INFERENCE.BLENDING",
+                    format!("{other:?}: expected \"gaussian\", \"bump\" or \"constant\""),
+                ))
+            }
+        },
         input_path,
         source,
         extra_targets,
@@ -162,7 +173,8 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
         intensity: intensity(raw)?,
-        learning: learning(raw, has_label, input_size.map(|v| v as i64), do_2d)?,
+        learning,
+        test_augment: TestAugment::default(),
         report: super::Report::default(),
     };
     check_sample_size(&config)?;
@@ -327,6 +339,41 @@ fn triple(
     min: i64,
 ) -> Result<[i64; 3]> {
     let values = raw.ints(key)?.unwrap_or_else(|| default.to_vec());
+    checked_triple(key, values, two_d, min)
+}
+
+/// `DATASET.PAD_SIZE` in each of PyTC's forms (its `get_padsize`): one integer (or a list of
+/// one) for every side, `[z, y, x]` for both sides of each axis, or six values
+/// `[z0, z1, y0, y1, x0, x1]` per side — voxload pads both sides of an axis alike, so the six
+/// values must come in equal pairs.
+fn pad_triple(raw: &RawConfig, do_2d: bool) -> Result<[i64; 3]> {
+    const KEY: &str = "DATASET.PAD_SIZE";
+    let values = match raw.value(KEY) {
+        Some(v) if v.is_i64() || v.is_u64() => vec![raw.int(KEY, 0)?; 3],
+        _ => raw.ints(KEY)?.unwrap_or_else(|| DEFAULT_PAD_SIZE.to_vec()),
+    };
+    let values = match *values.as_slice() {
+        [p] => vec![p; 3],
+        [z0, z1, y0, y1, x0, x1] if z0 == z1 && y0 == y1 && x0 == x1 => vec![z0, y0, x0],
+        [_, _, _, _, _, _] => {
+            return Err(error(
+                KEY,
+                format!("{values:?} pads the two sides of an axis differently, which voxload does not support: give equal pairs [z, z, y, y, x, x], or [z, y, x]"),
+            ))
+        }
+        _ => values,
+    };
+    checked_triple(KEY, values, do_2d.then_some(0), 0)
+}
+
+/// Three entries `[z, y, x]` (or `[y, x]` in 2D, `z` then forced to `two_d`), each in
+/// `[min, MAX_EXTENT]`.
+fn checked_triple(
+    key: &'static str,
+    values: Vec<i64>,
+    two_d: Option<i64>,
+    min: i64,
+) -> Result<[i64; 3]> {
     let mut out = match (values.as_slice(), two_d) {
         (&[z, y, x], _) => [z, y, x],
         (&[y, x], Some(z)) => [z, y, x],

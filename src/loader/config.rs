@@ -132,6 +132,9 @@ impl LoaderBuilder {
             .two_d(config.do_2d)
             .intensity(config.intensity)
             .learning(config.learning.clone())
+            .test_augment(config.test_augment.clone())
+            .reduce_label(config.reduce_label)
+            .label_binary(config.label_binary)
             .index_cache(super::default_index_cache());
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(

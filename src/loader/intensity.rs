@@ -141,7 +141,7 @@ impl Intensity {
 
 /// The array's value range, from `cache/range/` when a run saved it for the same array
 /// (path, shape, type, metadata file size and time), else computed and saved there.
-fn cached_range(image: &AnyArray, cache: Option<&Path>) -> Result<(f64, f64)> {
+pub(crate) fn cached_range(image: &AnyArray, cache: Option<&Path>) -> Result<(f64, f64)> {
     let meta = image.meta();
     let file = cache.and_then(|c| {
         let dir = std::fs::canonicalize(&meta.path).ok()?;

@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::LoaderStats;
-use crate::augment::Applied;
+use crate::augment::{Applied, Variant};
 use crate::{Coord, Error, Result, Shape};
 
 /// The largest manifest read (about 4 million samples' records).
@@ -190,6 +190,51 @@ impl ManifestStats {
     #[must_use]
     pub fn to_json(&self) -> Value {
         to_value(self)
+    }
+}
+
+/// The name stem of a sample's files (`NNNNNN_<key>.npy`): its index in six digits, then, for
+/// a test-time variant, `_tVV` (its variant number), since the variants of a grid window share
+/// its index.
+///
+/// ```
+/// use voxload::loader::sample_stem;
+/// assert_eq!(sample_stem(42, None), "000042");
+/// assert_eq!(sample_stem(42, Some(3)), "000042_t03");
+/// ```
+#[must_use]
+pub fn sample_stem(index: u64, variant: Option<usize>) -> String {
+    match variant {
+        None => format!("{index:06}"),
+        Some(v) => format!("{index:06}_t{v:02}"),
+    }
+}
+
+impl SampleInfo {
+    /// The test-time variant the sample is, if any (see [`crate::augment::TestAugment`]).
+    #[must_use]
+    pub fn variant(&self) -> Option<(usize, Variant)> {
+        Variant::recorded(self.transforms.iter().map(|t| (t.name, &t.params)))
+    }
+
+    /// The name stem of the sample's files (see [`sample_stem`]).
+    #[must_use]
+    pub fn file_stem(&self) -> String {
+        sample_stem(self.index, self.variant().map(|v| v.0))
+    }
+}
+
+impl ManifestSample {
+    /// The test-time variant the sample is, if any.
+    #[must_use]
+    pub fn variant(&self) -> Option<(usize, Variant)> {
+        Variant::recorded(self.transforms.iter().map(|t| (t.name.as_str(), &t.params)))
+    }
+
+    /// The name stem of the sample's files (see [`sample_stem`]).
+    #[must_use]
+    pub fn file_stem(&self) -> String {
+        sample_stem(self.index, self.variant().map(|v| v.0))
     }
 }
 

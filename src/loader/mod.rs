@@ -39,13 +39,16 @@ mod limits;
 mod manifest;
 mod prefetch;
 mod produce;
+mod relabel;
 mod stack;
 
 pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use intensity::{Intensity, MatchAct};
 pub use learn::{Learning, TargetSpec};
 pub use limits::{check_rank, MAX_WORKERS};
-pub use manifest::{Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo};
+pub use manifest::{
+    sample_stem, Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo,
+};
 pub use prefetch::Prefetch;
 pub use produce::augment_rng;
 
@@ -57,7 +60,7 @@ use std::time::{Duration, Instant};
 use ndarray::ArrayD;
 use serde_json::Value;
 
-use crate::augment::Compose;
+use crate::augment::{Compose, TestAugment};
 use crate::sampler::{
     ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
     DEFAULT_PAD_SIZE, DEFAULT_STRIDE,
@@ -322,6 +325,9 @@ impl Loader {
             index_cache: None,
             intensity: Intensity::plain(),
             learning: None,
+            test_augment: TestAugment::default(),
+            reduce_label: false,
+            label_binary: false,
         }
     }
 }
@@ -351,6 +357,9 @@ pub struct LoaderBuilder {
     index_cache: Option<PathBuf>,
     intensity: Intensity,
     learning: Option<Arc<Learning>>,
+    test_augment: TestAugment,
+    reduce_label: bool,
+    label_binary: bool,
 }
 
 impl LoaderBuilder {
@@ -388,6 +397,22 @@ impl LoaderBuilder {
 
     setter!(/// `DATASET.DO_2D`: windows of depth 1, batches `(B, H, W)`.
         two_d: bool);
+    setter!(/// Test-time augmentation of the grid (`INFERENCE.AUG_NUM`, `AUG_MODE`; default
+        /// none): each batch of windows is delivered once per variant, in PyTC's order (batch
+        /// `k` is variant `k mod V` of window batch `k / V`), each sample's `transforms`
+        /// naming its variant ([`crate::augment::TEST_AUGMENT`]). Variants that transpose need
+        /// windows of equal height and width. Training ignores it.
+        test_augment: TestAugment);
+    setter!(/// `DATASET.REDUCE_LABEL` (default false; PyTC's default, true, with
+        /// [`LoaderBuilder::from_config`]): targets that read id values (synaptic polarity,
+        /// class foreground) see each sample's ids renumbered `1, 2, …` in increasing order, as
+        /// PyTC renumbers the window it reads. The `label` batch keeps the stored ids.
+        reduce_label: bool);
+    setter!(/// `DATASET.LABEL_BINARY` (default false): a label volume whose largest value is above
+        /// 1 is read integer-divided by 255 (its range is computed once and kept in the
+        /// [`LoaderBuilder::index_cache`]). Rejection sampling still counts its stored non-zero
+        /// voxels, which is the same for masks of 0 and 255.
+        label_binary: bool);
     setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
         /// of each label instead of reading the label (default true; the draws are identical).
         /// Indexes not given with [`LoaderBuilder::foreground_index`] are loaded from the
@@ -467,6 +492,17 @@ impl LoaderBuilder {
         }
         check_rank(self.rank, self.world_size)?;
         self.check_sizes()?;
+        let [_, h, w] = self.compose.input_size();
+        if self.mode == Mode::Grid && self.test_augment.transposes() && h != w {
+            return Err(Error::Config {
+                key: "INFERENCE.AUG_NUM".into(),
+                reason: format!(
+                    "{} test-time variants transpose y and x, which needs windows of equal height and width; MODEL.INPUT_SIZE is {:?} (use AUG_NUM 4)",
+                    self.test_augment.len(),
+                    self.compose.input_size()
+                ),
+            });
+        }
         let input = self.compose.input_size().map(|v| v as u64);
         let sample = self.compose.sample_size().map(|v| v as u64);
         let compose = Arc::clone(&self.compose);
@@ -518,7 +554,23 @@ impl LoaderBuilder {
                 self.intensity.scale_for(image, cache)
             })
             .collect::<Result<Vec<_>>>()?;
+        let label_binary = self
+            .volumes
+            .iter()
+            .map(|v| match (self.label_binary, v.label()) {
+                (true, Some(label)) => Ok(intensity::cached_range(label, cache)?.1 > 1.0),
+                _ => Ok(false),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let reduce_label = self.reduce_label
+            && self.learning.as_ref().is_some_and(|l| {
+                l.targets
+                    .iter()
+                    .any(|t| relabel::reads_id_values(&t.target))
+            });
         Ok(Producer {
+            reduce_label,
+            label_binary,
             learning: self.learning.clone(),
             scales,
             intensity: self.intensity,
@@ -529,6 +581,7 @@ impl LoaderBuilder {
             sampler,
             grid,
             grid_pad: self.pad,
+            test_augment: self.test_augment.clone(),
             batch_size: self.batch_size,
             seed: self.seed,
             epoch: self.epoch,

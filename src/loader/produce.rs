@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use ndarray::Array3;
 
+use super::relabel::Reduction;
 use super::stack::Stacker;
 use super::{Batch, Mode, Recycler, SampleInfo};
 use super::{Intensity, Learning};
-use crate::augment::{Compose, Sample, Voxels};
+use crate::augment::{Compose, Sample, TestAugment, Voxels};
 use crate::recycle::{self, Pool};
 use crate::sampler::{sample_rng, GridItem, RandomSampler, Volume};
 use crate::store::{AnyArray, ImageScale};
@@ -49,6 +50,10 @@ pub(crate) struct Producer {
     pub intensity: Intensity,
     /// Learning targets and weights computed from each sample's label, if any.
     pub learning: Option<std::sync::Arc<Learning>>,
+    /// `REDUCE_LABEL` for targets that read id values: they see each sample's ids renumbered.
+    pub reduce_label: bool,
+    /// Per volume, `LABEL_BINARY` on a label whose maximum is above 1: windows divided by 255.
+    pub label_binary: Vec<bool>,
     pub volumes: Vec<Volume>,
     pub compose: std::sync::Arc<Compose>,
     pub pad_mode: PadMode,
@@ -57,6 +62,8 @@ pub(crate) struct Producer {
     pub grid: Vec<GridItem>,
     /// Grid windows are shifted by `−pad` (the grid runs over the padded volume).
     pub grid_pad: Coord,
+    /// The grid's test-time variants: each batch of windows is delivered once per variant.
+    pub test_augment: TestAugment,
     pub batch_size: u64,
     pub seed: u64,
     pub epoch: u64,
@@ -127,13 +134,26 @@ fn read_voxels(array: &AnyArray, window: Bbox, pad: PadMode) -> Result<Voxels> {
 impl Producer {
     /// The number of batches in the stream (`None`: endless).
     pub(crate) fn batches(&self) -> Option<u64> {
-        self.total.map(|n| n.div_ceil(self.batch_size.max(1)))
+        let variants = self.variants() as u64;
+        self.total
+            .map(|n| n.div_ceil(self.batch_size.max(1)) * variants)
     }
 
-    /// Batch `k`: samples `k·B … k·B + B − 1` (fewer at the end of a finite stream).
+    /// Test-time variants of each grid batch (1 in training).
+    fn variants(&self) -> usize {
+        match self.mode {
+            Mode::Train => 1,
+            Mode::Grid => self.test_augment.len(),
+        }
+    }
+
+    /// Batch `k`: samples `k·B … k·B + B − 1` (fewer at the end of a finite stream). With
+    /// `V` test-time variants, batch `k` is variant `k mod V` of the windows of batch `k / V`.
     pub(crate) fn batch(&self, k: u64) -> Result<Batch> {
         let start = Instant::now();
-        let first = k * self.batch_size;
+        let variants = self.variants() as u64;
+        let (group, variant) = (k / variants, (k % variants) as usize);
+        let first = group * self.batch_size;
         let last = match self.total {
             Some(n) => (first + self.batch_size).min(n),
             None => first + self.batch_size,
@@ -146,9 +166,13 @@ impl Producer {
             self.two_d,
         );
         let mut samples = Vec::with_capacity(count);
+        let full = self.compose.is_enabled()
+            || self.learning.is_some()
+            || variants > 1
+            || self.label_binary.iter().any(|&b| b);
         for (slot, i) in (first..last).enumerate() {
-            samples.push(if self.compose.is_enabled() || self.learning.is_some() {
-                self.augmented(i, slot, &mut stack)?
+            samples.push(if full {
+                self.augmented(i, variant, slot, &mut stack)?
             } else {
                 self.direct(i, slot, &mut stack)?
             });
@@ -199,13 +223,21 @@ impl Producer {
         self.compose.targets().get(key) == Some(&crate::augment::TargetKind::Img)
     }
 
-    /// Sample `i` of the stream, read, augmented and copied into batch slot `slot`.
-    fn augmented(&self, i: u64, slot: usize, stack: &mut Stacker) -> Result<SampleInfo> {
+    /// Sample `i` of the stream, read, augmented (or, in the grid, seen as test-time variant
+    /// `variant`) and copied into batch slot `slot`.
+    fn augmented(
+        &self,
+        i: u64,
+        variant: usize,
+        slot: usize,
+        stack: &mut Stacker,
+    ) -> Result<SampleInfo> {
         let at = self.locate(i)?;
         let mut arrays = self.volumes[at.volume].keyed().into_iter();
         let (_, image) = arrays.next().expect("a volume has an image");
         let scale = self.scales[at.volume];
         let mut sample = Sample::new(read_image(image, at.window, self.pad_mode, scale)?);
+        let mut reduction = None;
         for (key, array) in arrays {
             let data = if self.is_image(key) {
                 Voxels::F32(read_image(
@@ -217,6 +249,18 @@ impl Producer {
             } else {
                 read_voxels(array, at.window, self.pad_mode)?
             };
+            let data = if key == "label" {
+                let mut data = data;
+                if self.label_binary[at.volume] {
+                    super::relabel::binarize(&mut data);
+                }
+                if self.reduce_label {
+                    reduction = Some(Reduction::of(&data));
+                }
+                data
+            } else {
+                data
+            };
             sample.insert(key, data);
         }
         let sample = match self.mode {
@@ -224,13 +268,20 @@ impl Producer {
                 sample,
                 &mut augment_rng(self.seed, self.rank, self.epoch, i),
             )?,
+            Mode::Grid if self.test_augment.len() > 1 => {
+                let mut sample = sample;
+                self.test_augment.variants()[variant].apply_sample(variant, &mut sample);
+                sample
+            }
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
         let learned = match &self.learning {
             Some(learning) => {
                 let find = |name: &str| targets.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-                learning.compute(find("label"), find("valid_mask"), self.two_d)?
+                let reduced = reduction.zip(find("label")).map(|(r, l)| r.apply(l));
+                let label = reduced.as_ref().or(find("label"));
+                learning.compute(label, find("valid_mask"), self.two_d)?
             }
             None => Vec::new(),
         };

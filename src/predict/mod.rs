@@ -76,6 +76,7 @@ mod output;
 mod plan;
 mod share;
 mod tile;
+mod tta;
 mod weights;
 mod writer;
 
@@ -85,6 +86,7 @@ pub use crate::error::PredictionProblem as Problem;
 pub use output::{is_complete, read_prediction, singly_name};
 pub use plan::OutputPlan;
 pub use share::GridShare;
+pub use tta::VariantCombiner;
 pub use weights::{Weight, BUMP_T, GAUSSIAN_SIGMA, WEIGHT_EPSILON};
 pub use writer::{to_u8, Finished, PredictionBuilder, PredictionWriter, DEFAULT_CHUNK_HW};
 

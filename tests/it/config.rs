@@ -408,6 +408,27 @@ fn rows() -> Vec<Row> {
             dbg(8),
         ),
         row(
+            "DATASET.REDUCE_LABEL",
+            json!(false),
+            none.clone(),
+            |c| dbg(c.reduce_label),
+            dbg(false),
+        ),
+        row(
+            "DATASET.LABEL_BINARY",
+            json!(true),
+            none.clone(),
+            |c| dbg(c.label_binary),
+            dbg(true),
+        ),
+        row(
+            "INFERENCE.BLENDING",
+            json!("bump"),
+            none.clone(),
+            |c| c.blending.clone(),
+            "bump".into(),
+        ),
+        row(
             "INFERENCE.DO_SINGLY",
             json!(1),
             none.clone(),

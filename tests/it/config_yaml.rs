@@ -297,7 +297,7 @@ fn target_and_weight_options_are_checked() {
 fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     let dir = tempfile::tempdir().unwrap();
     for (text, key) in [
-        ("DATASET:\n  LABEL_BINARY: True\n", "DATASET.LABEL_BINARY"),
+        ("DATASET:\n  LABEL_VAST: True\n", "DATASET.LABEL_VAST"),
         (
             "DATASET:\n  DATA_SCALE: [1.0, 0.5, 0.5]\n",
             "DATASET.DATA_SCALE",
@@ -310,11 +310,76 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert_eq!(k, key);
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
-    // Their defaults are fine, and TTA matters in test mode only.
-    let ok =
-        "DATASET:\n  LABEL_BINARY: False\n  DATA_SCALE: [1, 1, 1]\nINFERENCE:\n  AUG_NUM: 16\n";
+    // Their defaults are fine.
+    let ok = "DATASET:\n  LABEL_VAST: False\n  DATA_SCALE: [1, 1, 1]\nINFERENCE:\n  AUG_NUM: 16\n";
     let file = write(dir.path(), "ok.yaml", ok);
     Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
-    let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
-    assert_eq!(k, "INFERENCE.AUG_NUM");
+    Config::load(&[file], ConfigMode::Test).unwrap();
+}
+
+#[test]
+fn pad_size_in_each_of_pytcs_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, want) in [
+        ("PAD_SIZE: 4", Some([4, 4, 4])),
+        ("PAD_SIZE: [3]", Some([3, 3, 3])),
+        ("PAD_SIZE: [2, 16, 16]", Some([2, 16, 16])),
+        ("PAD_SIZE: [1, 1, 2, 2, 3, 3]", Some([1, 2, 3])),
+        ("PAD_SIZE: [1, 2, 2, 2, 3, 3]", None),
+        ("PAD_SIZE: [1, 2]", None),
+    ] {
+        let file = write(dir.path(), "pad.yaml", &format!("DATASET:\n  {text}\n"));
+        match (Config::load(&[file], ConfigMode::Train), want) {
+            (Ok(cfg), Some(want)) => assert_eq!(cfg.pad_size, want, "{text}"),
+            (Err(Error::Config { key, reason }), None) => {
+                assert_eq!(key, "DATASET.PAD_SIZE", "{text}: {reason}");
+            }
+            (got, _) => panic!("{text}: {:?}", got.map(|c| c.pad_size)),
+        }
+    }
+}
+
+#[test]
+fn test_time_augmentation_keys_in_test_mode_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "tta.yaml",
+        "MODEL:\n  INPUT_SIZE: [8, 64, 64]\nINFERENCE:\n  AUG_MODE: min\n  AUG_NUM: 16\n",
+    );
+    let test = Config::load(std::slice::from_ref(&file), ConfigMode::Test).unwrap();
+    assert_eq!(test.test_augment.len(), 16);
+    assert_eq!(test.test_augment.combine(), voxload::augment::Combine::Min);
+    assert_eq!(
+        Config::load(&[file], ConfigMode::Train)
+            .unwrap()
+            .test_augment
+            .len(),
+        1
+    );
+    let none = write(dir.path(), "none.yaml", "INFERENCE:\n  AUG_NUM: None\n");
+    assert_eq!(
+        Config::load(&[none], ConfigMode::Test)
+            .unwrap()
+            .test_augment
+            .len(),
+        1
+    );
+    for (text, key) in [
+        ("INFERENCE:\n  AUG_NUM: 6\n", "INFERENCE.AUG_NUM"),
+        (
+            "INFERENCE:\n  AUG_MODE: median\n  AUG_NUM: 4\n",
+            "INFERENCE.AUG_MODE",
+        ),
+        (
+            "MODEL:\n  INPUT_SIZE: [8, 64, 32]\nINFERENCE:\n  AUG_NUM: 8\n",
+            "INFERENCE.AUG_NUM",
+        ),
+    ] {
+        let bad = write(dir.path(), "bad.yaml", text);
+        match Config::load(&[bad], ConfigMode::Test) {
+            Err(Error::Config { key: k, .. }) => assert_eq!(k, key, "{text}"),
+            other => panic!("{text}: {:?}", other.map(|c| c.test_augment)),
+        }
+    }
 }

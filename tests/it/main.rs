@@ -16,6 +16,7 @@ mod ingest_util;
 mod intensity;
 mod loader;
 mod loader_buffers;
+mod loader_labels;
 mod loader_targets;
 mod read;
 mod roundtrip;

@@ -556,3 +556,52 @@ fn non_finite_predictions_are_counted_and_warned_about() {
         "{text}"
     );
 }
+
+#[test]
+fn test_time_variants_undone_by_stitch_give_the_plain_output() {
+    // `sample --mode grid` writes every window once per PyTC variant (NNNNNN_tVV_*.npy, the
+    // transposed ones with y and x swapped); an identity model's predictions, undone and
+    // combined by stitch, equal the stitch of the plain grid bit for bit.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("em.zarr");
+    let image = Array3::from_shape_fn((9, 50, 47), |(z, y, x)| ((z * 7 + y * 3 + x) % 251) as u8);
+    write_array(&store, "raw", &image, [8, 32, 32], Encoding::Raw).unwrap();
+    for (num, mode) in [(16, "mean"), (8, "min"), (4, "max")] {
+        let mut config = serde_json::json!({
+            "DATASET": {"INPUT_PATH": "em.zarr", "IMAGE_NAME": "raw", "PAD_SIZE": [1, 4, 4], "MATCH_ACT": "sigmoid"},
+            "MODEL": {"INPUT_SIZE": [4, 20, 20]},
+            "INFERENCE": {"STRIDE": [3, 12, 10]},
+            "SOLVER": {"SAMPLES_PER_BATCH": 3},
+        });
+        let plain = store.join(format!("plain{num}"));
+        sample_identity_stitch(
+            dir.path(),
+            config.clone(),
+            &["--out", plain.to_str().unwrap()],
+        );
+        config["INFERENCE"]["AUG_NUM"] = num.into();
+        config["INFERENCE"]["AUG_MODE"] = mode.into();
+        let tta = store.join(format!("tta{num}"));
+        sample_identity_stitch(dir.path(), config, &["--out", tta.to_str().unwrap()]);
+        let files = std::fs::read_dir(dir.path().join("samples"))
+            .unwrap()
+            .count();
+        let transposed = dir.path().join("samples/000000_t01_image.npy");
+        if num > 4 {
+            let t: ndarray::ArrayD<f32> = ndarray_npy::read_npy(&transposed).unwrap();
+            let p: ndarray::ArrayD<f32> =
+                ndarray_npy::read_npy(dir.path().join("samples/000000_t00_image.npy")).unwrap();
+            assert_eq!(
+                t,
+                p.view().permuted_axes(vec![0, 2, 1]),
+                "variant 1 transposes y and x"
+            );
+        }
+        assert!(files > 2 * num, "{files} files for {num} variants");
+        assert_eq!(
+            read_prediction(&store, &format!("tta{num}")).unwrap(),
+            read_prediction(&store, &format!("plain{num}")).unwrap(),
+            "AUG_NUM {num} {mode}"
+        );
+    }
+}
