@@ -117,7 +117,22 @@ fn summary(cfg: &Config) -> String {
             transforms.join(", ")
         }
     );
-    let _ = writeln!(s, "inference grid: stride {:?}", cfg.stride);
+    let tta = &cfg.test_augment;
+    let _ = writeln!(
+        s,
+        "inference grid: stride {:?}, {} blending{}",
+        cfg.stride,
+        cfg.blending,
+        if tta.len() > 1 {
+            format!(
+                ", {} test-time variants combined by {:?}",
+                tta.len(),
+                tta.combine()
+            )
+        } else {
+            String::new()
+        }
+    );
     if !cfg.report.unused.is_empty() {
         let _ = writeln!(
             s,
