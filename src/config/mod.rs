@@ -167,6 +167,12 @@ pub struct Config {
     pub reduce_label: bool,
     /// `DATASET.LABEL_BINARY`: labels whose maximum is above 1 read divided by 255.
     pub label_binary: bool,
+    /// `DATASET.DATA_SCALE` and the per-array `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`
+    /// (each defaulting to `DATA_SCALE`; `INFERENCE.DATA_SCALE` in test mode): every array is
+    /// read zoomed as PyTC's `scipy.ndimage.zoom` resamples it at load — cubic for images,
+    /// nearest for labels and masks — but window by window, never as a zoomed copy (see
+    /// [`crate::store::Zoom`]). Sampling, padding and the grid work in the zoomed grid.
+    pub scales: crate::store::VolumeScales,
     /// `INFERENCE.BLENDING`: the prediction writers' default window weight (`gaussian`, PyTC's
     /// default, `bump`, or voxload's `constant`; see [`crate::predict::Weight`]).
     pub blending: String,

@@ -276,10 +276,6 @@ pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), Stri
 /// anything but PyTC's default (or `None`), they are an error rather than silently different
 /// data. `true` entries are checked in test mode only (inference settings).
 const NOT_YET: &[(&str, bool)] = &[
-    ("DATASET.DATA_SCALE", false),
-    ("DATASET.IMAGE_SCALE", false),
-    ("DATASET.LABEL_SCALE", false),
-    ("DATASET.VALID_MASK_SCALE", false),
     ("DATASET.LABEL_MAG", false),
     ("DATASET.LABEL_VAST", false),
     ("DATASET.DROP_CHANNEL", false),

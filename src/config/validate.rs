@@ -12,6 +12,7 @@ use crate::augment::{
 };
 use crate::loader::{Intensity, Learning, MatchAct, TargetSpec, MAX_WORKERS};
 use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
+use crate::store::{VolumeScales, ZoomOrder};
 use crate::{PadMode, Result};
 
 const TARGET_NAMES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_NAME";
@@ -142,6 +143,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     let config = Config {
         reduce_label: raw.bool("DATASET.REDUCE_LABEL", true)? && !semantic,
         label_binary: raw.bool("DATASET.LABEL_BINARY", false)?,
+        scales: scales(raw, &extra_targets)?,
         blending: match raw.string("INFERENCE.BLENDING")?.as_deref() {
             None => "gaussian".into(),
             Some(w @ ("gaussian" | "bump" | "constant")) => w.into(),
@@ -179,6 +181,45 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     };
     check_sample_size(&config)?;
     Ok(config)
+}
+
+/// `DATA_SCALE` and the per-array scales (`null` or unset: `DATA_SCALE`), each three positive
+/// numbers; extra targets are zoomed by their `ADDITIONAL_TARGETS_TYPE` (images cubic, masks
+/// nearest) with the label's scale.
+fn scales(raw: &RawConfig, extra: &[(String, TargetKind)]) -> Result<VolumeScales> {
+    let read = |key: &'static str, default: [f64; 3]| -> Result<[f64; 3]> {
+        let Some(v) = raw.value(key) else {
+            return Ok(default);
+        };
+        let numbers: Option<Vec<f64>> = v
+            .as_array()
+            .map(|items| items.iter().map(serde_json::Value::as_f64).collect())
+            .and_then(|n: Option<Vec<f64>>| n);
+        match numbers.as_deref() {
+            Some(&[z, y, x]) if [z, y, x].iter().all(|s| s.is_finite() && *s > 0.0) => {
+                Ok([z, y, x])
+            }
+            _ => Err(error(
+                key,
+                format!(
+                    "{v}: expected three positive scale factors [z, y, x], such as [1.0, 0.5, 0.5]"
+                ),
+            )),
+        }
+    };
+    let data = read("DATASET.DATA_SCALE", [1.0; 3])?;
+    let mut scales = VolumeScales::uniform(data)
+        .image(read("DATASET.IMAGE_SCALE", data)?)
+        .label(read("DATASET.LABEL_SCALE", data)?)
+        .valid_mask(read("DATASET.VALID_MASK_SCALE", data)?);
+    for (name, kind) in extra {
+        let order = match kind {
+            TargetKind::Img => ZoomOrder::Cubic,
+            TargetKind::Mask => ZoomOrder::Nearest,
+        };
+        scales = scales.target_order(name, order);
+    }
+    Ok(scales)
 }
 
 /// `MODEL.TARGET_OPT`, `MODEL.WEIGHT_OPT` (one list per target) and `MODEL.OUTPUT_SIZE`.

@@ -6,7 +6,7 @@ use crate::config::{Config, Source};
 use std::path::{Path, PathBuf};
 
 use crate::sampler::Volume;
-use crate::store::AnyArray;
+use crate::store::{AnyArray, VolumeScales, Zoom, ZoomOrder};
 use crate::{Error, OpenOptions, Result};
 
 /// The image paths of a `.txt` list (relative to the list's folder; blank lines and `#`
@@ -32,6 +32,7 @@ fn image_volumes(
     images: &Path,
     labels: Option<&Path>,
     masks: Option<&Path>,
+    scales: &VolumeScales,
 ) -> Result<Vec<Volume>> {
     let images = list(images, "DATASET.IMAGE_NAME")?;
     let parallel = |p: Option<&Path>, key: &str| -> Result<Option<Vec<PathBuf>>> {
@@ -54,12 +55,21 @@ fn image_volumes(
     let masks = parallel(masks, "DATASET.VALID_MASK_NAME")?;
     (0..images.len())
         .map(|i| {
-            let mut v = Volume::new(i, AnyArray::open_image(&images[i], false)?);
+            let open = |path: &Path, label: bool, scale: [f64; 3], order: ZoomOrder| {
+                let array = AnyArray::open_image(path, label)?;
+                if VolumeScales::uniform(scale).is_unit() {
+                    Ok(array)
+                } else {
+                    array.zoomed(Zoom::new(scale, order)?)
+                }
+            };
+            let mut v = Volume::new(i, open(&images[i], false, scales.image, ZoomOrder::Cubic)?);
             if let Some(l) = &labels {
-                v = v.with_label(AnyArray::open_image(&l[i], true)?)?;
+                v = v.with_label(open(&l[i], true, scales.label, ZoomOrder::Nearest)?)?;
             }
             if let Some(m) = &masks {
-                v = v.with_valid_mask(AnyArray::open_image(&m[i], false)?)?;
+                v =
+                    v.with_valid_mask(open(&m[i], false, scales.valid_mask, ZoomOrder::Nearest)?)?;
             }
             Ok(v)
         })
@@ -103,10 +113,19 @@ impl LoaderBuilder {
             Source::Store { volumes } => {
                 let mut opened = Vec::new();
                 for names in volumes {
+                    let scales = &config.scales;
                     if config.load_2d {
-                        opened.extend(Volume::open_separate(store, names, &options)?);
+                        opened.extend(Volume::open_separate_scaled(
+                            store, names, &options, scales,
+                        )?);
                     } else {
-                        opened.push(Volume::open(opened.len(), store, names, &options)?);
+                        opened.push(Volume::open_scaled(
+                            opened.len(),
+                            store,
+                            names,
+                            &options,
+                            scales,
+                        )?);
                     }
                 }
                 opened
@@ -115,7 +134,12 @@ impl LoaderBuilder {
                 images,
                 labels,
                 valid_masks,
-            } => image_volumes(images, labels.as_deref(), valid_masks.as_deref())?,
+            } => image_volumes(
+                images,
+                labels.as_deref(),
+                valid_masks.as_deref(),
+                &config.scales,
+            )?,
         };
         let compose = match mode {
             Mode::Train => config.compose()?,

@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{singly_name, GridShare, PredictionBuilder, PredictionWriter};
 use crate::config::{Config, Source};
 use crate::sampler::{grid_starts, separate_arrays};
-use crate::store::{array_dir, ArrayMeta};
+use crate::store::{array_dir, ArrayMeta, Zoom, ZoomOrder};
 use crate::{Coord, Error, Result, Shape};
 
 /// The outputs of a configuration's inference grid (the loader's grid mode): one array per
@@ -65,13 +65,16 @@ impl OutputPlan {
             });
         };
         let store: &Path = &cfg.input_path;
+        // The grid runs over the images as the loader reads them: zoomed by IMAGE_SCALE.
+        let zoom = Zoom::new(cfg.scales.image, ZoomOrder::Cubic)?;
         let mut shapes = Vec::new();
         for names in volumes {
             if cfg.load_2d {
-                let arrays = separate_arrays(store, &names.image)?;
-                shapes.extend(arrays.into_iter().map(|(_, meta)| meta.shape));
+                for (_, meta) in separate_arrays(store, &names.image)? {
+                    shapes.push(zoom.shape(meta.shape)?);
+                }
             } else {
-                shapes.push(ArrayMeta::read(&array_dir(store, &names.image))?.shape);
+                shapes.push(zoom.shape(ArrayMeta::read(&array_dir(store, &names.image))?.shape)?);
             }
         }
         let window = cfg.input_size.map(|v| v as u64);

@@ -47,14 +47,12 @@ pub const INDEX_NAME: &str = ".voxload-fgindex";
 /// The attribute holding the index's record.
 const ATTRIBUTE: &str = "voxload_foreground_index";
 
-/// A stable 64-bit key (FNV-1a) of a path, naming its index in a cache directory.
-fn path_key(path: &Path) -> u64 {
-    path.as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        })
+/// A stable 64-bit key (FNV-1a) of some bytes (a path, a zoom), naming an index in a cache
+/// directory.
+fn key(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The largest chunk of a stored index.
@@ -462,8 +460,9 @@ impl ForegroundIndex {
     ///
     /// Returns the index and, when saving it failed, why (the index is good either way). A
     /// label that is not a complete array of a store (a decoded image, an array still being
-    /// written) is built and not saved. The loader uses this (see
-    /// [`crate::loader::LoaderBuilder::index_cache`]).
+    /// written) is built and not saved. The index of a zoomed label (see
+    /// [`AnyArray::zoomed`]) is of its zoomed grid and kept apart, its record naming the zoom.
+    /// The loader uses this (see [`crate::loader::LoaderBuilder::index_cache`]).
     ///
     /// ```
     /// use ndarray::Array3;
@@ -498,7 +497,20 @@ impl ForegroundIndex {
             let mut record = Self::record(&dir, block).ok()?;
             record["label_path"] = json!(dir.to_string_lossy());
             let [bz, by, bx] = block;
-            let name = format!("fgindex/{:016x}-{bz}x{by}x{bx}", path_key(&dir));
+            let mut name = format!(
+                "fgindex/{:016x}-{bz}x{by}x{bx}",
+                key(dir.as_os_str().as_encoded_bytes())
+            );
+            if let Some(zoom) = label.zoom() {
+                let (scale, order) = (zoom.scale(), zoom.order().spline_order());
+                record["label_shape"] = json!(label.shape());
+                record["zoom"] = json!({ "scale": scale, "order": order });
+                let bits: Vec<u8> = scale
+                    .iter()
+                    .flat_map(|s| s.to_bits().to_le_bytes())
+                    .collect();
+                name.push_str(&format!("-zoom{:016x}o{order}", key(&bits)));
+            }
             Some((name, record))
         });
         let Some((name, record)) = stored else {

@@ -5,12 +5,16 @@
 //! [`RandomSampler`](super::RandomSampler) copies nothing. Arrays made by `ingest --separate`
 //! (`NAME/0000`, `NAME/0001`, ..., each of shape `(1, H, W)`) are listed in order by
 //! [`separate_arrays`] and opened as depth-1 volumes by [`Volume::open_separate`].
+//!
+//! [`Volume::open_scaled`] zooms each array by its role's scale ([`VolumeScales`]: PyTC's
+//! `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`), lazily (see [`crate::store::zoom`]): the
+//! volume's shape, and every window read from it, are then those of the zoomed grid.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use super::SampleVolume;
-use crate::store::{list_arrays, AnyArray, ArrayMeta, OpenOptions};
+use crate::store::{list_arrays, AnyArray, ArrayMeta, OpenOptions, VolumeScales, Zoom, ZoomOrder};
 use crate::{Error, Result, Shape};
 
 /// One array of a volume with the name errors call it by.
@@ -101,6 +105,35 @@ impl ArrayNames {
     }
 }
 
+/// `array`, called `name` in volume `index`, zoomed by `scale` with `order`; errors name both.
+fn zoom_role(
+    index: usize,
+    name: &str,
+    array: AnyArray,
+    (scale, order): ([f64; 3], ZoomOrder),
+) -> Result<Arc<AnyArray>> {
+    Zoom::new(scale, order)
+        .and_then(|zoom| array.zoomed(zoom))
+        .map(Arc::new)
+        .map_err(|e| match e {
+            Error::Geometry(reason) => Error::Geometry(format!("volume {index}: {name}: {reason}")),
+            other => other,
+        })
+}
+
+/// `array`'s shape for error messages, with its stored shape and scale when it is zoomed.
+fn shape_text(array: &AnyArray) -> String {
+    match array.zoom() {
+        Some(zoom) => format!(
+            "{:?} (zoomed from {:?} by {:?})",
+            array.shape(),
+            array.meta().shape,
+            zoom.scale()
+        ),
+        None => format!("{:?}", array.shape()),
+    }
+}
+
 impl Volume {
     /// Volume number `index` (used in error messages) with `image` alone.
     pub fn new(index: usize, image: impl Into<Arc<AnyArray>>) -> Self {
@@ -120,11 +153,13 @@ impl Volume {
     /// Checks that `array`, called `name`, has the image's shape.
     fn check(&self, key: &str, name: String, array: impl Into<Arc<AnyArray>>) -> Result<Named> {
         let array = array.into();
-        let (want, got) = (self.shape(), array.shape());
-        if want != got {
+        if self.shape() != array.shape() {
             return Err(Error::Geometry(format!(
-                "volume {}: {name} has shape {got:?} but {} has shape {want:?}; all arrays of a volume must have the same shape",
-                self.index, self.image.name
+                "volume {}: {name} has shape {} but {} has shape {}; all arrays of a volume must have the same shape",
+                self.index,
+                shape_text(&array),
+                self.image.name,
+                shape_text(&self.image.array)
             )));
         }
         Ok(Named {
@@ -175,20 +210,68 @@ impl Volume {
         names: &ArrayNames,
         options: &OpenOptions,
     ) -> Result<Self> {
-        let open = |name: &str| AnyArray::open(store, name, options).map(Arc::new);
-        let mut volume = Volume::new(index, open(&names.image)?);
-        volume.image.name = format!("image `{}`", names.image);
+        Volume::open_scaled(index, store, names, options, &VolumeScales::default())
+    }
+
+    /// [`Volume::open`] with each array zoomed by its role's scale (see [`VolumeScales`]), as
+    /// PyTC zooms its volumes at load: the volume's shape is the zoomed shape, and all zoomed
+    /// arrays must share it. Unit scales leave the arrays as [`Volume::open`] opens them.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::sampler::{ArrayNames, Volume};
+    /// use voxload::store::VolumeScales;
+    /// use voxload::{write_array, Encoding, OpenOptions};
+    /// let dir = tempfile::tempdir()?;
+    /// write_array(dir.path(), "em", &Array3::<u8>::zeros((4, 64, 64)), [4, 64, 64], Encoding::Raw)?;
+    /// write_array(dir.path(), "seg", &Array3::<u16>::zeros((4, 32, 32)), [4, 32, 32], Encoding::Raw)?;
+    /// let names = ArrayNames::new("em").label("seg");
+    /// // The image is zoomed to the label's grid.
+    /// let scales = VolumeScales::default().image([1.0, 0.5, 0.5]);
+    /// let volume = Volume::open_scaled(0, dir.path(), &names, &OpenOptions::default(), &scales)?;
+    /// assert_eq!(volume.shape(), [4, 32, 32]);
+    /// let err = Volume::open_scaled(0, dir.path(), &names, &OpenOptions::default(), &VolumeScales::default())
+    ///     .err().unwrap();
+    /// assert!(err.to_string().contains("[4, 32, 32]"));
+    /// let bad = VolumeScales::default().label([1.0, f64::NAN, 1.0]);
+    /// let err = Volume::open_scaled(2, dir.path(), &names, &OpenOptions::default(), &bad).err().unwrap();
+    /// assert!(err.to_string().contains("volume 2: label `seg`: zoom scale NaN on axis y"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Volume::open`]; [`Error::Geometry`] naming the volume, the array and the value when
+    /// a scale is not a positive finite number or zooms an axis to no voxel.
+    pub fn open_scaled(
+        index: usize,
+        store: &Path,
+        names: &ArrayNames,
+        options: &OpenOptions,
+        scales: &VolumeScales,
+    ) -> Result<Self> {
+        let open = |name: &str, what: &str, zoom: ([f64; 3], ZoomOrder)| {
+            zoom_role(index, what, AnyArray::open(store, name, options)?, zoom)
+        };
+        let image_name = format!("image `{}`", names.image);
+        let image = open(&names.image, &image_name, (scales.image, ZoomOrder::Cubic))?;
+        let mut volume = Volume::new(index, image);
+        volume.image.name = image_name;
         if let Some(name) = &names.label {
-            volume.label = Some(volume.check("label", format!("label `{name}`"), open(name)?)?);
+            let what = format!("label `{name}`");
+            let array = open(name, &what, (scales.label, ZoomOrder::Nearest))?;
+            volume.label = Some(volume.check("label", what, array)?);
         }
         if let Some(name) = &names.valid_mask {
-            volume.valid_mask =
-                Some(volume.check("valid_mask", format!("valid_mask `{name}`"), open(name)?)?);
+            let what = format!("valid_mask `{name}`");
+            let array = open(name, &what, (scales.valid_mask, ZoomOrder::Nearest))?;
+            volume.valid_mask = Some(volume.check("valid_mask", what, array)?);
         }
         for (target, name) in &names.targets {
-            let named =
-                volume.check(target, format!("target `{target}` (`{name}`)"), open(name)?)?;
-            volume.targets.push(named);
+            let what = format!("target `{target}` (`{name}`)");
+            let stored = AnyArray::open(store, name, options)?;
+            let zoom = scales.target(target, stored.dtype());
+            let array = zoom_role(index, &what, stored, zoom)?;
+            volume.targets.push(volume.check(target, what, array)?);
         }
         Ok(volume)
     }
@@ -203,6 +286,19 @@ impl Volume {
         store: &Path,
         names: &ArrayNames,
         options: &OpenOptions,
+    ) -> Result<Vec<Self>> {
+        Volume::open_separate_scaled(store, names, options, &VolumeScales::default())
+    }
+
+    /// [`Volume::open_separate`] with each array zoomed as [`Volume::open_scaled`] zooms it.
+    ///
+    /// # Errors
+    /// As [`Volume::open_separate`] and [`Volume::open_scaled`].
+    pub fn open_separate_scaled(
+        store: &Path,
+        names: &ArrayNames,
+        options: &OpenOptions,
+        scales: &VolumeScales,
     ) -> Result<Vec<Self>> {
         let images = separate_arrays(store, &names.image)?;
         let list = |prefix: &str| -> Result<Vec<String>> {
@@ -235,7 +331,7 @@ impl Volume {
                         .map(|(t, list)| (t.clone(), list[i].clone()))
                         .collect(),
                 };
-                Volume::open(i, store, &names, options)
+                Volume::open_scaled(i, store, &names, options, scales)
             })
             .collect()
     }

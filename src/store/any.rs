@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::{array_dir, ArrayMeta, MappedArray, OpenOptions};
+use super::reader::check_output;
+use super::{array_dir, ArrayMeta, MappedArray, OpenOptions, Zoom, ZoomOrder};
 use crate::{dispatch_dtype, match_dtype, Bbox, PadMode, Result, Shape};
 
 crate::element::dtype_enum! {
@@ -42,10 +43,45 @@ impl AnyArray {
         match_dtype!(self, AnyArray(a) => a.meta())
     }
 
-    /// The array's shape.
+    /// The array's shape: the zoomed shape of a zoomed array (see [`AnyArray::zoomed`]).
     #[must_use]
     pub fn shape(&self) -> Shape {
         match_dtype!(self, AnyArray(a) => a.shape())
+    }
+
+    /// The array seen through `zoom` (PyTC's `DATA_SCALE`, as `scipy.ndimage.zoom`), computed
+    /// window by window at read time: its shape, reads, padding and counts are those of the
+    /// zoomed grid (see [`MappedArray::zoomed`] and the [`zoom`](super::zoom) module). A zoom
+    /// that keeps the shape leaves the array as it is.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::store::{AnyArray, Zoom, ZoomOrder};
+    /// use voxload::{write_array, Bbox, Encoding, OpenOptions, PadMode};
+    /// let dir = tempfile::tempdir()?;
+    /// let data = Array3::from_shape_fn((2, 8, 8), |(_, y, x)| (20 * y + x) as u8);
+    /// write_array(dir.path(), "im", &data, [2, 8, 8], Encoding::Raw)?;
+    /// let im = AnyArray::open(dir.path(), "im", &OpenOptions::default())?
+    ///     .zoomed(Zoom::new([1.0, 0.5, 0.5], ZoomOrder::Cubic)?)?;
+    /// assert_eq!(im.shape(), [2, 4, 4]);
+    /// // A linear ramp is reproduced by the cubic spline: y = 7/3, x = 14/3.
+    /// let mut v = [0u8; 1];
+    /// im.as_typed::<u8>().unwrap().read_into(Bbox::new([0, 1, 2], [1, 1, 1]), PadMode::Edge, &mut v)?;
+    /// assert_eq!(v[0], 51); // 20 · 7/3 + 14/3 = 51.33, rounded
+    /// assert_eq!(im.count_nonzero(Bbox::new([0, -2, -2], [2, 8, 8]), PadMode::Reflect)?, 2 * 64 - 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MappedArray::zoomed`].
+    pub fn zoomed(self, zoom: Zoom) -> Result<Self> {
+        Ok(match_dtype!(self, AnyArray(a) => AnyArray::from(a.zoomed(zoom)?)))
+    }
+
+    /// The zoom reads see the array through, if any.
+    #[must_use]
+    pub fn zoom(&self) -> Option<Zoom> {
+        match_dtype!(self, AnyArray(a) => a.zoom())
     }
 
     /// Reads `window` (padded by `pad`) into `out` as a `float32` image: integers scaled to
@@ -89,7 +125,7 @@ impl AnyArray {
         out: &mut [f32],
         writes: Writes,
     ) -> Result<()> {
-        check_output(out.len(), window)?;
+        check_output::<f32>(&window, out.len())?;
         if let AnyArray::F32(a) = self {
             // Already an image: read straight into `out`.
             return a.read_into(window, pad, out);
@@ -98,7 +134,9 @@ impl AnyArray {
     }
 
     /// Reads `window` as a `float32` image scaled by `scale` (see [`ImageScale`]): PyTC's
-    /// conversions of `uint8`, other integer and float volumes.
+    /// conversions of `uint8`, other integer and float volumes. A zoomed array is zoomed first,
+    /// in its stored type (or, for [`ImageScale::Range`], in the stretched `uint8` values), and
+    /// scaled after, as PyTC does.
     ///
     /// ```
     /// use ndarray::Array3;
@@ -132,10 +170,18 @@ impl AnyArray {
             }
             (ImageScale::Range { min, max }, _) => {
                 let span = max - min + 1e-6;
-                self.read_mapped(window, pad, out, |v| {
-                    let q = ((v - min) / span * 255.0).clamp(0.0, 255.0).trunc();
-                    (q / 255.0) as f32
-                })
+                let stretch = |v: f64| ((v - min) / span * 255.0).clamp(0.0, 255.0).trunc();
+                // Order 0 commutes with the stretch, order 3 zooms the stretched values.
+                let zoomed = match_dtype!(self, AnyArray(a) => match a.zoom_grid() {
+                    Some(g) if g.zoom().order() == ZoomOrder::Cubic => {
+                        Some(g.read_stretched(a, window, pad, stretch, out))
+                    }
+                    _ => None,
+                });
+                if let Some(done) = zoomed {
+                    return done;
+                }
+                self.read_mapped(window, pad, out, |v| (stretch(v) / 255.0) as f32)
             }
         }
     }
@@ -147,7 +193,7 @@ impl AnyArray {
         out: &mut [f32],
         f: impl Fn(f64) -> f32,
     ) -> Result<()> {
-        check_output(out.len(), window)?;
+        check_output::<f32>(&window, out.len())?;
         match_dtype!(self, AnyArray(a) => with_window(a, window, pad, |v| {
             for (o, x) in out.iter_mut().zip(v) {
                 *o = f(crate::Element::to_f64(*x));
@@ -157,7 +203,8 @@ impl AnyArray {
 
     /// The smallest and largest value of the whole array (NaNs ignored), reading it chunk by
     /// chunk on the current rayon pool: memory holds a few chunks, never the volume. `(0, 0)`
-    /// for an array without values.
+    /// for an array without values. The values are the stored ones, before any zoom (PyTC's
+    /// `NORMALIZE_RANGE` stretches the volume before zooming it).
     ///
     /// # Errors
     /// As [`MappedArray::read`].
@@ -182,10 +229,13 @@ impl AnyArray {
         let ranges: Vec<(f64, f64)> = boxes
             .par_iter()
             .map(|b| {
-                match_dtype!(self, AnyArray(a) => with_window(a, *b, PadMode::Edge, |v| {
-                    v.iter().map(|x| crate::Element::to_f64(*x)).filter(|x| !x.is_nan())
-                        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
-                }))
+                match_dtype!(self, AnyArray(a) => {
+                    let read = |buf: &mut [_]| a.read_stored_into(*b, PadMode::Edge, buf);
+                    with_buffer(b.num_voxels(), read, |v| {
+                        v.iter().map(|x| crate::Element::to_f64(*x)).filter(|x| !x.is_nan())
+                            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(x), hi.max(x)))
+                    })
+                })
             })
             .collect::<Result<_>>()?;
         let (lo, hi) = ranges
@@ -216,17 +266,6 @@ impl AnyArray {
             values.len() as u64
         }))
     }
-}
-
-/// Checks that an output buffer of `len` voxels holds `window`.
-fn check_output(len: usize, window: Bbox) -> Result<()> {
-    if len as u64 != window.num_voxels() {
-        return Err(crate::Error::Geometry(format!(
-            "output buffer holds {len} voxels, window {window:?} needs {}",
-            window.num_voxels()
-        )));
-    }
-    Ok(())
 }
 
 /// How an image volume's voxels become `float32` values.
@@ -279,20 +318,29 @@ fn with_window<T: crate::Element, R>(
     pad: PadMode,
     f: impl FnOnce(&[T]) -> R,
 ) -> Result<R> {
+    with_buffer(window.num_voxels(), |b| array.read_into(window, pad, b), f)
+}
+
+/// Fills `voxels` values of this thread's reusable buffer by `read` and applies `f` to them.
+fn with_buffer<T: crate::Element, R>(
+    voxels: u64,
+    read: impl FnOnce(&mut [T]) -> Result<()>,
+    f: impl FnOnce(&[T]) -> R,
+) -> Result<R> {
     thread_local! {
         // u64 words, so the buffer is aligned for every voxel type.
         static BUFFER: std::cell::RefCell<Vec<u64>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     BUFFER.with(|cell| {
         let mut words = cell.borrow_mut();
-        let voxels = window.num_voxels() as usize;
+        let voxels = voxels as usize;
         let need = (voxels * size_of::<T>()).div_ceil(8);
         if words.len() < need {
             words.resize(need, 0);
         }
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut words[..need]);
         let buffer: &mut [T] = bytemuck::cast_slice_mut(&mut bytes[..voxels * size_of::<T>()]);
-        array.read_into(window, pad, buffer)?;
+        read(buffer)?;
         Ok(f(buffer))
     })
 }

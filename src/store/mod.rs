@@ -18,6 +18,7 @@ mod shard_index;
 mod slot;
 pub mod verify;
 mod writer;
+pub mod zoom;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +34,7 @@ pub(crate) use slot::ArraySlot;
 pub use slot::Existing;
 pub(crate) use writer::{make_groups, mark_complete, record};
 pub use writer::{write_array, ArrayWriter, Encoding};
+pub use zoom::{VolumeScales, Zoom, ZoomOrder};
 
 use crate::{Result, Shape};
 

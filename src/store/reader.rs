@@ -13,6 +13,7 @@ use super::chunks::{chunk_voxels, CacheLimits, ChunkData, ChunkSource};
 use super::guard::{GuardedStore, ReplacementGuard};
 use super::meta::{ArrayMeta, Layout, Status};
 use super::row_fill::RowFill;
+use super::zoom::ZoomGrid;
 use super::{array_dir, zarrs_path};
 use crate::pad::{first_occurrences, fold_maps, source_box};
 use crate::{Bbox, ChunkGrid, Element, Error, PadMode, Result, Shape};
@@ -52,6 +53,8 @@ pub struct MappedArray<T> {
     grid: ChunkGrid,
     source: ChunkSource,
     fill: T,
+    /// The zoom reads see the array through, `None` for the stored grid (see [`super::zoom`]).
+    pub(super) zoom: Option<Box<ZoomGrid>>,
     _type: PhantomData<T>,
 }
 
@@ -116,6 +119,7 @@ impl<T: Element> MappedArray<T> {
             grid,
             source,
             fill,
+            zoom: None,
             _type: PhantomData,
         })
     }
@@ -159,14 +163,16 @@ impl<T: Element> MappedArray<T> {
             meta,
             source: ChunkSource::Image(image),
             fill: T::default(),
+            zoom: None,
             _type: PhantomData,
         })
     }
 
-    /// The array's shape `(z, y, x)`.
+    /// The array's shape `(z, y, x)`: the zoomed shape of a zoomed array (see
+    /// [`MappedArray::zoomed`]), whose stored shape stays in [`MappedArray::meta`].
     #[must_use]
     pub fn shape(&self) -> Shape {
-        self.meta.shape
+        self.zoom.as_ref().map_or(self.meta.shape, |z| z.shape())
     }
 
     /// The array's metadata as voxload sees it.
@@ -210,33 +216,42 @@ impl<T: Element> MappedArray<T> {
     /// # Errors
     /// As [`MappedArray::read`], and [`Error::Geometry`] when `out` has the wrong length.
     pub fn read_into(&self, window: Bbox, pad: PadMode, out: &mut [T]) -> Result<()> {
-        let voxels = checked_voxels::<T>(&window)?;
-        let [h, w] = [window.shape[1] as usize, window.shape[2] as usize];
-        if out.len() != voxels {
-            return Err(Error::Geometry(format!(
-                "output buffer holds {} voxels, window {:?} needs {voxels}",
-                out.len(),
-                window.shape,
-            )));
+        match &self.zoom {
+            Some(zoom) => zoom.read_into(self, window, pad, out),
+            None => self.read_stored_into(window, pad, out),
         }
+    }
+
+    /// [`MappedArray::read_into`] of the stored grid, whatever the zoom.
+    pub(crate) fn read_stored_into(&self, window: Bbox, pad: PadMode, out: &mut [T]) -> Result<()> {
+        check_output::<T>(&window, out.len())?;
         if out.is_empty() {
             return Ok(());
         }
         let cval = T::from_f64(pad.constant().unwrap_or(0.0));
         let maps = fold_maps(pad, &window, self.meta.shape);
-        let Some(source) = source_box(&maps) else {
+        self.read_maps_into(&maps, Some(window.begin[2]), cval, out)
+    }
+
+    /// Fills `out`, the C-order box of the maps' lengths, with the stored voxels
+    /// `(maps[0][i], maps[1][j], maps[2][k])` (`cval` where a map gives `None`). `x_begin` is the
+    /// window's first x when `maps[2]` is a pad fold ([`fold_maps`]), whose interior rows are
+    /// copied straight into `out`; `None` for any other map, gathered voxel by voxel.
+    pub(crate) fn read_maps_into(
+        &self,
+        maps: &[Vec<Option<u64>>; 3],
+        x_begin: Option<i64>,
+        cval: T,
+        out: &mut [T],
+    ) -> Result<()> {
+        let [h, w] = [maps[1].len(), maps[2].len()];
+        let Some(source) = source_box(maps) else {
             out.fill(cval);
             return Ok(());
         };
         let table = ChunkTable::resolve(self, &source)?;
         let slices = table.slices();
-        let rows = RowPlan::new(
-            &table,
-            &maps[2],
-            window.begin[2],
-            self.meta.shape[2],
-            &source,
-        );
+        let rows = RowPlan::new(&table, &maps[2], x_begin, self.meta.shape[2], &source);
         let zmin = source.begin[0] as u64;
         let ymin = source.begin[1] as u64;
         let mut z_first = vec![usize::MAX; source.shape[0] as usize];
@@ -300,9 +315,21 @@ impl<T: Element> MappedArray<T> {
     }
 }
 
+/// Checks that an output buffer of `len` voxels of `T` holds `window` (see [`checked_voxels`]).
+pub(super) fn check_output<T>(window: &Bbox, len: usize) -> Result<()> {
+    let voxels = checked_voxels::<T>(window)?;
+    if len != voxels {
+        return Err(Error::Geometry(format!(
+            "output buffer holds {len} voxels, window {:?} needs {voxels}",
+            window.shape,
+        )));
+    }
+    Ok(())
+}
+
 /// The window's voxel count, or an error when it cannot be held in memory or its coordinates
 /// overflow (hostile or mistyped arguments must not abort the process).
-fn checked_voxels<T>(window: &Bbox) -> Result<usize> {
+pub(super) fn checked_voxels<T>(window: &Bbox) -> Result<usize> {
     let too_big = || Error::Geometry(format!("window {window:?} is too large to read"));
     let voxels = window
         .shape
@@ -514,18 +541,21 @@ struct RowPlan {
 }
 
 impl RowPlan {
+    /// The plan of `xmap`: a pad fold of a window starting at x = `fold_begin`, or any other
+    /// map (`fold_begin` = `None`), which is always gathered through scratch.
     fn new<T: Element>(
         table: &ChunkTable<'_, T>,
         xmap: &[Option<u64>],
-        begin: i64,
+        fold_begin: Option<i64>,
         dim: u64,
         source: &Bbox,
     ) -> Self {
+        let begin = fold_begin.unwrap_or(0);
         let w = xmap.len() as i64;
         let lo = (-begin).clamp(0, w) as usize;
         let hi = (dim as i64 - begin).clamp(lo as i64, w) as usize;
         let inside = |x: u64| lo < hi && (lo..hi).contains(&((x as i64 - begin) as usize));
-        let needs_scratch = xmap.iter().flatten().any(|&x| !inside(x));
+        let needs_scratch = fold_begin.is_none() || xmap.iter().flatten().any(|&x| !inside(x));
         let src_min = source.begin[2] as u64;
         let (segments, fill) = if needs_scratch {
             let segments = table.segments(src_min, source.shape[2] as usize);

@@ -299,8 +299,8 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     for (text, key) in [
         ("DATASET:\n  LABEL_VAST: True\n", "DATASET.LABEL_VAST"),
         (
-            "DATASET:\n  DATA_SCALE: [1.0, 0.5, 0.5]\n",
-            "DATASET.DATA_SCALE",
+            "DATASET:\n  ENSURE_MIN_SIZE: True\n",
+            "DATASET.ENSURE_MIN_SIZE",
         ),
         ("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG"),
     ] {
@@ -311,7 +311,7 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
     // Their defaults are fine.
-    let ok = "DATASET:\n  LABEL_VAST: False\n  DATA_SCALE: [1, 1, 1]\nINFERENCE:\n  AUG_NUM: 16\n";
+    let ok = "DATASET:\n  LABEL_VAST: False\n  ENSURE_MIN_SIZE: False\nINFERENCE:\n  AUG_NUM: 16\n";
     let file = write(dir.path(), "ok.yaml", ok);
     Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
     Config::load(&[file], ConfigMode::Test).unwrap();
