@@ -97,6 +97,7 @@
 mod pytc;
 mod raw;
 mod source;
+mod input_path;
 mod validate;
 
 use std::collections::BTreeMap;

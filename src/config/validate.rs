@@ -37,13 +37,12 @@ const MAX_SIGMA: f64 = Elastic::MAX_SIGMA;
 /// `base` (the config file's folder).
 pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     let do_2d = raw.bool("DATASET.DO_2D", false)?;
-    let input_path = match raw.string("DATASET.INPUT_PATH")? {
-        Some(p) if p.is_empty() => return Err(error("DATASET.INPUT_PATH", "is empty")),
-        Some(p) => base.join(p),
-        None => base.to_path_buf(),
-    };
+    let super::input_path::InputPath {
+        root: input_path,
+        prefixes,
+    } = super::input_path::input_path(raw, base)?;
     let extra_targets = additional_targets(raw)?;
-    let source = source(raw, base, &extra_targets)?;
+    let source = source(raw, base, &extra_targets, prefixes.as_deref())?;
     let has_label = source.has_label();
     let load_2d = raw.bool("DATASET.LOAD_2D", false)? || matches!(source, Source::Images { .. });
 
@@ -503,7 +502,12 @@ fn is_list(name: &str) -> bool {
 }
 
 /// `IMAGE_NAME`, `LABEL_NAME`, `VALID_MASK_NAME` → where the volumes come from.
-fn source(raw: &RawConfig, base: &Path, extra: &[(String, TargetKind)]) -> Result<Source> {
+fn source(
+    raw: &RawConfig,
+    base: &Path,
+    extra: &[(String, TargetKind)],
+    prefixes: Option<&[String]>,
+) -> Result<Source> {
     const IMAGE: &str = "DATASET.IMAGE_NAME";
     let images = raw
         .names(IMAGE)?
@@ -516,6 +520,12 @@ fn source(raw: &RawConfig, base: &Path, extra: &[(String, TargetKind)]) -> Resul
     ];
 
     if images.iter().any(|n| is_list(n)) {
+        if prefixes.is_some() {
+            return Err(error(
+                "DATASET.INPUT_PATH",
+                "names several folders (joined by @), which pair with store arrays; a .txt list of 2D images names its own files",
+            ));
+        }
         if images.len() != 1 {
             return Err(error(
                 IMAGE,
@@ -568,14 +578,30 @@ fn source(raw: &RawConfig, base: &Path, extra: &[(String, TargetKind)]) -> Resul
             ));
         }
     }
+    if let Some(p) = prefixes.filter(|p| p.len() != images.len()) {
+        return Err(error(
+            "DATASET.INPUT_PATH",
+            format!(
+                "names {} folders (joined by @) but {IMAGE} names {} volumes; give one folder, or one per volume",
+                p.len(),
+                images.len()
+            ),
+        ));
+    }
     let volumes = images
         .iter()
         .enumerate()
-        .map(|(i, image)| ArrayNames {
-            image: image.clone(),
-            label: labels.as_ref().map(|l| l[i].clone()),
-            valid_mask: masks.as_ref().map(|m| m[i].clone()),
-            targets: extra.iter().map(|(t, _)| (t.clone(), t.clone())).collect(),
+        .map(|(i, image)| {
+            let at = |name: &str| match prefixes {
+                Some(p) => super::input_path::prefixed(&p[i], name),
+                None => name.to_string(),
+            };
+            ArrayNames {
+                image: at(image),
+                label: labels.as_ref().map(|l| at(&l[i])),
+                valid_mask: masks.as_ref().map(|m| at(&m[i])),
+                targets: extra.iter().map(|(t, _)| (t.clone(), at(t))).collect(),
+            }
         })
         .collect();
     Ok(Source::Store { volumes })

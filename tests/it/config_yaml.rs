@@ -383,3 +383,74 @@ fn test_time_augmentation_keys_in_test_mode_only() {
         }
     }
 }
+
+#[test]
+fn input_path_folders_pair_with_the_volumes() {
+    // PyTC's `INPUT_PATH: a/@b/`: the i-th folder holds the i-th image and label.
+    let dir = tempfile::tempdir().unwrap();
+    for (folder, value) in [("a", 10u8), ("b/deeper", 20u8)] {
+        let store = dir.path().join(folder);
+        let image = ndarray::Array3::from_elem((4, 40, 40), value);
+        voxload::write_array(
+            &store,
+            "im.zarr",
+            &image,
+            [4, 20, 20],
+            voxload::Encoding::Raw,
+        )
+        .unwrap();
+        voxload::write_array(
+            &store,
+            "seg.zarr",
+            &image.mapv(u16::from),
+            [4, 20, 20],
+            voxload::Encoding::Zstd { level: 1 },
+        )
+        .unwrap();
+    }
+    let text = "DATASET:\n  INPUT_PATH: a/@b/deeper/\n  IMAGE_NAME: im.zarr@im.zarr\n  LABEL_NAME: seg.zarr@seg.zarr\n  PAD_SIZE: [0, 0, 0]\nAUGMENTOR:\n  ENABLED: False\nMODEL:\n  INPUT_SIZE: [4, 16, 16]\n  TARGET_OPT: ['0']\n  WEIGHT_OPT: [['0']]\nSOLVER:\n  SAMPLES_PER_BATCH: 1\n";
+    let file = write(dir.path(), "cfg.yaml", text);
+    let cfg = Config::load(&[file], ConfigMode::Train).unwrap();
+    assert_eq!(cfg.input_path, dir.path());
+    let names = cfg.array_names();
+    assert_eq!(
+        (names[0].image.as_str(), names[1].label.as_deref()),
+        ("a/im.zarr", Some("b/deeper/seg.zarr"))
+    );
+    let loader = voxload::loader::LoaderBuilder::from_config(&cfg, voxload::loader::Mode::Train)
+        .unwrap()
+        .index_cache(None)
+        .samples(8);
+    let mut seen = std::collections::BTreeSet::new();
+    for batch in loader.build().unwrap() {
+        let batch = batch.unwrap();
+        let label = batch
+            .arrays
+            .iter()
+            .find(|(k, _)| k == "label")
+            .unwrap()
+            .1
+            .as_typed::<u16>()
+            .unwrap();
+        let v = label.iter().next().copied().unwrap();
+        assert_eq!(
+            v,
+            [10, 20][batch.samples[0].volume],
+            "each volume reads its own folder"
+        );
+        seen.insert(batch.samples[0].volume);
+    }
+    assert_eq!(seen.len(), 2);
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "DATASET:\n  INPUT_PATH: a/@b/@c/\n  IMAGE_NAME: im.zarr@im.zarr\n",
+    );
+    match Config::load(&[bad], ConfigMode::Train) {
+        Err(Error::Config { key, reason }) => {
+            assert_eq!(key, "DATASET.INPUT_PATH");
+            assert!(reason.contains("3 folders"), "{reason}");
+        }
+        other => panic!("{:?}", other.map(|c| c.input_path)),
+    }
+}
