@@ -42,7 +42,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         prefixes,
     } = super::input_path::input_path(raw, base)?;
     let extra_targets = additional_targets(raw)?;
-    let source = source(raw, base, &extra_targets, prefixes.as_deref())?;
+    let source = source(raw, base, &input_path, &extra_targets, prefixes.as_deref())?;
     let has_label = source.has_label();
     let load_2d = raw.bool("DATASET.LOAD_2D", false)? || matches!(source, Source::Images { .. });
 
@@ -498,13 +498,19 @@ fn additional_targets(raw: &RawConfig) -> Result<Vec<(String, TargetKind)>> {
 
 /// Whether a name is a `.txt` list of 2D images.
 fn is_list(name: &str) -> bool {
-    name.ends_with(".txt")
+    name.ends_with(".txt") || is_pattern(name)
+}
+
+/// PyTC's image patterns (`…/*.png`, `…/*.tif`), which it expands under `INPUT_PATH`.
+fn is_pattern(name: &str) -> bool {
+    name.ends_with("/*.png") || name.ends_with("/*.tif") || name == "*.png" || name == "*.tif"
 }
 
 /// `IMAGE_NAME`, `LABEL_NAME`, `VALID_MASK_NAME` → where the volumes come from.
 fn source(
     raw: &RawConfig,
     base: &Path,
+    input: &Path,
     extra: &[(String, TargetKind)],
     prefixes: Option<&[String]>,
 ) -> Result<Source> {
@@ -542,6 +548,7 @@ fn source(
         for (slot, (key, names)) in lists.iter_mut().zip(others) {
             *slot = match names.as_deref() {
                 None => None,
+                Some([one]) if is_pattern(one) => Some(input.join(one)),
                 Some([one]) if is_list(one) => Some(base.join(one)),
                 Some(found) => {
                     return Err(error(
@@ -552,8 +559,13 @@ fn source(
             };
         }
         let [labels, valid_masks] = lists;
+        let list = &images[0];
         return Ok(Source::Images {
-            images: base.join(&images[0]),
+            images: if is_pattern(list) {
+                input.join(list)
+            } else {
+                base.join(list)
+            },
             labels,
             valid_masks,
         });

@@ -7,12 +7,66 @@ use crate::error::IngestError;
 /// Whether `path` names a list of images for [`image_list`]: a folder, or a `.txt` file.
 #[must_use]
 pub fn is_image_list(path: &Path) -> bool {
-    path.is_dir() || lowercase_extension(path).as_deref() == Some("txt")
+    path.is_dir()
+        || lowercase_extension(path).as_deref() == Some("txt")
+        || glob_pattern(path).is_some()
+}
+
+/// PyTC's image patterns (`dir/*.png`, `dir/*.tif`, and `dir/**/*.png` for every folder below
+/// `dir`): the folder, the extension, and whether the search is recursive.
+fn glob_pattern(path: &Path) -> Option<(PathBuf, &'static str, bool)> {
+    let ext = match path.file_name()?.to_str()? {
+        "*.png" => "png",
+        "*.tif" => "tif",
+        _ => return None,
+    };
+    let dir = path.parent().unwrap_or(Path::new(""));
+    Some(match dir.file_name().and_then(|n| n.to_str()) {
+        Some("**") => (
+            dir.parent().unwrap_or(Path::new("")).to_path_buf(),
+            ext,
+            true,
+        ),
+        _ => (dir.to_path_buf(), ext, false),
+    })
+}
+
+/// The files matching a [`glob_pattern`], sorted by path as Python's `sorted(glob(...))`
+/// sorts them (byte order).
+fn glob_images(dir: &Path, ext: &str, recursive: bool) -> Result<Vec<PathBuf>, IngestError> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    let mut visited = std::collections::HashSet::new();
+    while let Some(d) = pending.pop() {
+        if let Ok(real) = std::fs::canonicalize(&d) {
+            if !visited.insert(real) {
+                continue; // a symlink loop
+            }
+        }
+        for entry in std::fs::read_dir(&d)
+            .map_err(|e| IngestError::decode(&d, e))?
+            .flatten()
+        {
+            let path = entry.path();
+            if recursive && path.is_dir() {
+                pending.push(path);
+            } else if path.is_file() && path.extension().and_then(|e| e.to_str()) == Some(ext) {
+                found.push(path);
+            }
+        }
+    }
+    found.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+    Ok(found)
 }
 
 /// The images `path` lists: a folder's PNG and TIFF files in natural order (`im2` before
-/// `im10`), or the lines of a `.txt` file resolved against the file's folder (blank lines and
-/// `#` comments skipped).
+/// `im10`), the lines of a `.txt` file resolved against the file's folder (blank lines and
+/// `#` comments skipped), or the files of a PyTC pattern `dir/*.png`, `dir/*.tif` (or
+/// `dir/**/*.png`, every folder below `dir` too) in Python's sorted order.
 ///
 /// ```
 /// use voxload::image::image_list;
@@ -21,6 +75,12 @@ pub fn is_image_list(path: &Path) -> bool {
 /// let list = dir.path().join("list.txt");
 /// std::fs::write(&list, "# slices\na/s0.png\n\n  a/s1.png\n")?;
 /// assert_eq!(image_list(&list)?, [dir.path().join("a/s0.png"), dir.path().join("a/s1.png")]);
+/// std::fs::create_dir_all(dir.path().join("b/c"))?;
+/// for f in ["b/x10.png", "b/x2.png", "b/c/y.png", "b/z.tif"] {
+///     std::fs::write(dir.path().join(f), b"")?;
+/// }
+/// assert_eq!(image_list(&dir.path().join("b/*.png"))?, [dir.path().join("b/x10.png"), dir.path().join("b/x2.png")]);
+/// assert_eq!(image_list(&dir.path().join("b/**/*.png"))?.len(), 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
@@ -28,7 +88,9 @@ pub fn is_image_list(path: &Path) -> bool {
 /// [`IngestError::Decode`] when the folder or list cannot be read, [`IngestError::Input`]
 /// when `path` is neither (see [`is_image_list`]) or lists no image.
 pub fn image_list(path: &Path) -> Result<Vec<PathBuf>, IngestError> {
-    let files = if path.is_dir() {
+    let files = if let Some((dir, ext, recursive)) = glob_pattern(path) {
+        glob_images(&dir, ext, recursive)?
+    } else if path.is_dir() {
         folder_images(path)?
     } else if is_image_list(path) {
         read_list(path)?

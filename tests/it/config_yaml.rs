@@ -454,3 +454,54 @@ fn input_path_folders_pair_with_the_volumes() {
         other => panic!("{:?}", other.map(|c| c.input_path)),
     }
 }
+
+#[test]
+fn image_name_patterns_expand_under_input_path_in_sorted_order() {
+    // PyTC's `IMAGE_NAME: '*.png'` with LOAD_2D: every matching file under INPUT_PATH, each
+    // its own depth-1 volume, in Python's sorted order (so `s10` before `s2`).
+    use voxload::image::{write_png, PngPixels};
+    let dir = tempfile::tempdir().unwrap();
+    let (im, lab) = (dir.path().join("data/im"), dir.path().join("data/lab"));
+    std::fs::create_dir_all(&im).unwrap();
+    std::fs::create_dir_all(&lab).unwrap();
+    for (name, v) in [("s10", 10u8), ("s2", 2), ("s1", 1)] {
+        write_png(
+            &im.join(format!("{name}.png")),
+            24,
+            20,
+            PngPixels::Gray8(&[v; 480]),
+        )
+        .unwrap();
+        write_png(
+            &lab.join(format!("{name}.png")),
+            24,
+            20,
+            PngPixels::Gray8(&[v; 480]),
+        )
+        .unwrap();
+    }
+    std::fs::write(im.join("notes.tif.txt"), "not an image").unwrap();
+    let text = "DATASET:\n  INPUT_PATH: data/\n  IMAGE_NAME: im/*.png\n  LABEL_NAME: lab/*.png\n  LOAD_2D: True\n  DO_2D: True\n  PAD_SIZE: [0, 0, 0]\nAUGMENTOR:\n  ENABLED: False\nMODEL:\n  INPUT_SIZE: [1, 16, 16]\nSOLVER:\n  SAMPLES_PER_BATCH: 1\n";
+    let cfg = Config::load(&[write(dir.path(), "cfg.yaml", text)], ConfigMode::Train).unwrap();
+    let loader = voxload::loader::LoaderBuilder::from_config(&cfg, voxload::loader::Mode::Train)
+        .unwrap()
+        .index_cache(None)
+        .samples(12);
+    let mut by_volume = std::collections::BTreeMap::new();
+    for batch in loader.build().unwrap() {
+        let batch = batch.unwrap();
+        let label = batch
+            .arrays
+            .iter()
+            .find(|(k, _)| k == "label")
+            .unwrap()
+            .1
+            .as_typed::<u8>()
+            .unwrap();
+        by_volume.insert(batch.samples[0].volume, *label.iter().next().unwrap());
+    }
+    // Volumes 0, 1, 2 are s1, s10, s2.
+    let want: std::collections::BTreeMap<usize, u8> =
+        [(0, 1), (1, 10), (2, 2)].into_iter().collect();
+    assert_eq!(by_volume, want);
+}
