@@ -24,11 +24,15 @@
 //!
 //! | key | default | effect |
 //! |---|---|---|
-//! | `DATASET.INPUT_PATH` | the config's folder | the Zarr store holding the arrays |
-//! | `DATASET.IMAGE_NAME` | `image` | image array per volume; a `.txt` file streams 2D images ([`Source::Images`]) |
+//! | `DATASET.INPUT_PATH` | the config's folder | the Zarr store holding the arrays; several folders joined by `@` pair with the volumes, as in PyTC |
+//! | `DATASET.IMAGE_NAME` | `image` | image array per volume (`a@b` or a list for several); a `.txt` file or a `dir/*.png` / `*.tif` pattern streams 2D images ([`Source::Images`]) |
 //! | `DATASET.LABEL_NAME` | none | label array per volume; adds the `label` (`mask`) target |
 //! | `DATASET.VALID_MASK_NAME` | none | valid-mask array per volume; adds the `valid_mask` (`mask`) target |
-//! | `DATASET.PAD_SIZE` | `[2, 64, 64]` | volumes count as padded by this on each side |
+//! | `DATASET.PAD_SIZE` | `[2, 64, 64]` | volumes count as padded by this on each side (one value, `[z, y, x]`, or six in equal pairs) |
+//! | `DATASET.DATA_SCALE` | `[1, 1, 1]` | every array read zoomed as `scipy.ndimage.zoom` (cubic images, nearest labels), window by window |
+//! | `DATASET.IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE` | `DATA_SCALE` | the zoom of one kind of array |
+//! | `DATASET.REDUCE_LABEL` | `true` | ids renumbered per sample for targets that read id values (`1`, `0-a-b`); off with a `9` target |
+//! | `DATASET.LABEL_BINARY` | `false` | a label whose maximum is above 1 is read divided by 255 |
 //! | `DATASET.PAD_MODE` | `reflect` | how padded voxels are filled (`constant[:V]`, `reflect`, `symmetric`, `edge`) |
 //! | `DATASET.VALID_RATIO` | `0.5` | a valid-mask fraction not above this rejects |
 //! | `DATASET.REJECT_SAMPLING.SIZE_THRES` | `-1` | minimum foreground voxels (needs a label) |
@@ -48,6 +52,8 @@
 //! | `MODEL.INPUT_SIZE` | `[8, 256, 256]` | the model's input (the augmentor's output) |
 //! | `INFERENCE.STRIDE` | `[4, 128, 128]` | the inference grid's stride |
 //! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
+//! | `INFERENCE.BLENDING` | `gaussian` | the prediction writers' default window weight (`bump`, `constant`) |
+//! | `INFERENCE.AUG_NUM`, `AUG_MODE` | none, `mean` | test mode: each grid batch once per flip/transpose variant (4, 8, 16), combined by `mean`, `min`, `max` |
 //! | `SYSTEM.NUM_CPUS` | the machine's cores | loader worker threads |
 //! | `SOLVER.SAMPLES_PER_BATCH` | `2` | batch size (and the chunk schedule's iteration size) |
 //! | `AUGMENTOR.ENABLED` | `true` | augment at all |
