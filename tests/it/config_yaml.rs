@@ -417,21 +417,9 @@ fn input_path_folders_pair_with_the_volumes() {
         (names[0].image.as_str(), names[1].label.as_deref()),
         ("a/im.zarr", Some("b/deeper/seg.zarr"))
     );
-    let loader = voxload::loader::LoaderBuilder::from_config(&cfg, voxload::loader::Mode::Train)
-        .unwrap()
-        .index_cache(None)
-        .samples(8);
     let mut seen = std::collections::BTreeSet::new();
-    for batch in loader.build().unwrap() {
-        let batch = batch.unwrap();
-        let label = batch
-            .arrays
-            .iter()
-            .find(|(k, _)| k == "label")
-            .unwrap()
-            .1
-            .as_typed::<u16>()
-            .unwrap();
+    for batch in train_batches(&cfg, 8) {
+        let label = batch.array("label").unwrap().as_typed::<u16>().unwrap();
         let v = label.iter().next().copied().unwrap();
         assert_eq!(
             v,
@@ -483,25 +471,25 @@ fn image_name_patterns_expand_under_input_path_in_sorted_order() {
     std::fs::write(im.join("notes.tif.txt"), "not an image").unwrap();
     let text = "DATASET:\n  INPUT_PATH: data/\n  IMAGE_NAME: im/*.png\n  LABEL_NAME: lab/*.png\n  LOAD_2D: True\n  DO_2D: True\n  PAD_SIZE: [0, 0, 0]\nAUGMENTOR:\n  ENABLED: False\nMODEL:\n  INPUT_SIZE: [1, 16, 16]\nSOLVER:\n  SAMPLES_PER_BATCH: 1\n";
     let cfg = Config::load(&[write(dir.path(), "cfg.yaml", text)], ConfigMode::Train).unwrap();
-    let loader = voxload::loader::LoaderBuilder::from_config(&cfg, voxload::loader::Mode::Train)
-        .unwrap()
-        .index_cache(None)
-        .samples(12);
     let mut by_volume = std::collections::BTreeMap::new();
-    for batch in loader.build().unwrap() {
-        let batch = batch.unwrap();
-        let label = batch
-            .arrays
-            .iter()
-            .find(|(k, _)| k == "label")
-            .unwrap()
-            .1
-            .as_typed::<u8>()
-            .unwrap();
+    for batch in train_batches(&cfg, 12) {
+        let label = batch.array("label").unwrap().as_typed::<u8>().unwrap();
         by_volume.insert(batch.samples[0].volume, *label.iter().next().unwrap());
     }
     // Volumes 0, 1, 2 are s1, s10, s2.
     let want: std::collections::BTreeMap<usize, u8> =
         [(0, 1), (1, 10), (2, 2)].into_iter().collect();
     assert_eq!(by_volume, want);
+}
+
+/// `n` samples of a configuration's training loader (one thread, no index cache).
+fn train_batches(cfg: &Config, n: u64) -> Vec<voxload::loader::Batch> {
+    voxload::loader::LoaderBuilder::from_config(cfg, voxload::loader::Mode::Train)
+        .unwrap()
+        .index_cache(None)
+        .samples(n)
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
 }

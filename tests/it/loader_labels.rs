@@ -37,14 +37,7 @@ fn batches(
 }
 
 fn column<'a>(b: &'a Batch, key: &str) -> ndarray::ArrayViewD<'a, f32> {
-    b.arrays
-        .iter()
-        .find(|(k, _)| k == key)
-        .unwrap()
-        .1
-        .as_typed::<f32>()
-        .unwrap()
-        .view()
+    b.array(key).unwrap().as_typed::<f32>().unwrap().view()
 }
 
 /// PyTC's reduce_label by its definition: sorted distinct non-zero ids → 1, 2, ….
@@ -84,7 +77,7 @@ fn reduce_label_renumbers_ids_for_polarity_and_classes_only() {
     for (reduce_on, dataset) in [(true, json!({})), (false, json!({"REDUCE_LABEL": false}))] {
         let mut changed = false;
         for b in batches(dir.path(), dataset, model.clone()) {
-            let labels = &b.arrays.iter().find(|(k, _)| k == "label").unwrap().1;
+            let labels = b.array("label").unwrap();
             let labels = labels.as_typed::<u16>().unwrap();
             for i in 0..b.samples.len() {
                 let raw = labels
@@ -115,7 +108,7 @@ fn reduce_label_renumbers_ids_for_polarity_and_classes_only() {
         json!({"INPUT_SIZE": [4, 32, 32], "TARGET_OPT": ["9", "1"], "WEIGHT_OPT": [["0"], ["0"]]});
     let polarity: TargetOpt = "1".parse().unwrap();
     for b in batches(dir.path(), json!({}), model) {
-        let labels = &b.arrays.iter().find(|(k, _)| k == "label").unwrap().1;
+        let labels = b.array("label").unwrap();
         let raw = labels
             .as_typed::<u16>()
             .unwrap()
@@ -151,14 +144,7 @@ fn label_binary_divides_labels_above_one_by_255() {
     ] {
         let dataset = json!({"LABEL_NAME": name, "LABEL_BINARY": binary});
         for b in batches(dir.path(), dataset, model.clone()) {
-            let label = b
-                .arrays
-                .iter()
-                .find(|(k, _)| k == "label")
-                .unwrap()
-                .1
-                .as_typed::<u8>()
-                .unwrap();
+            let label = b.array("label").unwrap().as_typed::<u8>().unwrap();
             let max = label.iter().copied().max().unwrap();
             assert_eq!(
                 max,
