@@ -13,7 +13,9 @@ use voxload::config::ConfigMode;
 use crate::config_cmd::ConfigFiles;
 use voxload::geometry::parse_triple;
 use voxload::loader::{Manifest, ManifestSample};
-use voxload::predict::{is_complete, Finished, OutputPlan, OutputType, VariantCombiner, Weight};
+use voxload::predict::{
+    Finished, OutputPlan, OutputSettings, OutputType, Placement, VariantCombiner, Weight,
+};
 use voxload::store::{array_dir, split_address};
 use voxload::{Encoding, Shape};
 
@@ -192,22 +194,18 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
     let (mut windows, mut skipped) = (0u64, 0usize);
     let non_finite = std::sync::atomic::AtomicU64::new(0);
     for (v, &shape) in plan.volumes().iter().enumerate() {
-        let name = plan.name(&base, v);
-        let share = if args.world_size > 1 {
-            match plan.share(v, args.rank, args.world_size)? {
-                Some(share) => Some(share),
-                None => continue, // this rank has no window of the volume
+        let placement = plan.placement(v, &store, &base, (args.rank, args.world_size))?;
+        let (name, share) = match &placement {
+            Placement::Write { name, share } => (name.clone(), share.as_ref()),
+            Placement::NotThisRank => continue,
+            Placement::Complete { name } => {
+                eprintln!("{}: complete, skipped", array_dir(&store, name).display());
+                skipped += 1;
+                continue;
             }
-        } else {
-            None
         };
-        if plan.singly() && is_complete(&store, &name)? {
-            eprintln!("{}: complete, skipped", array_dir(&store, &name).display());
-            skipped += 1;
-            continue;
-        }
         // A rank takes the windows of its block, from its own manifest or the whole grid's.
-        let (lo, hi) = share.as_ref().map_or((0, u64::MAX), |s| s.range());
+        let (lo, hi) = share.map_or((0, u64::MAX), |s| s.range());
         let first_window = plan.first_window(v);
         let mine: Vec<&ManifestSample> = all
             .iter()
@@ -226,20 +224,17 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         }
         let pred_path = |e: &ManifestSample| args.dir.join(format!("{}_pred.npy", e.file_stem()));
         let channels = read_pred(&pred_path(first), window)?.shape()[0];
-        let mut builder = plan
-            .builder(v)
-            .channels(channels)
-            .weight(weight)
-            .dtype(dtype)
-            .encoding(encoding)
-            .overwrite(args.overwrite || plan.singly());
-        if let Some(c) = chunk {
-            builder = builder.chunk(c);
-        }
-        if let Some(share) = share {
-            builder = builder.share(share);
-        }
-        let writer = builder.create(&store, &name)?;
+        let settings = OutputSettings {
+            channels,
+            weight,
+            dtype,
+            encoding,
+            chunk,
+            overwrite: args.overwrite,
+        };
+        let Some(writer) = plan.create(v, &store, placement, &settings)? else {
+            continue;
+        };
         let combiner = (tta.len() > 1).then(|| VariantCombiner::new(tta.clone()));
         // Batches in manifest (grid) order keep arrival nearly in order, so memory stays a slab.
         for part in mine.chunks(batch) {

@@ -12,7 +12,7 @@ use voxload::augment::Variant;
 use voxload::config::{Config, ConfigMode};
 use voxload::loader::Mode;
 use voxload::predict::{
-    is_complete, Finished, OutputPlan, OutputType, PredictionWriter, VariantCombiner, Weight,
+    Finished, OutputPlan, OutputSettings, OutputType, PredictionWriter, VariantCombiner, Weight,
 };
 use voxload::{Coord, Encoding};
 
@@ -109,41 +109,23 @@ impl Writer {
             .map_err(errors::to_py)?;
         let mut outputs = Vec::new();
         let mut paths = Vec::new();
+        let settings = OutputSettings {
+            channels,
+            weight,
+            dtype,
+            encoding,
+            chunk,
+            overwrite,
+        };
         for v in 0..plan.volumes().len() {
-            let name = plan.name(array, v);
-            paths.push(voxload::store::array_dir(&store, &name));
-            let share = if world > 1 {
-                match plan.share(v, rank, world).map_err(errors::to_py)? {
-                    Some(share) => Some(share),
-                    None => {
-                        outputs.push(Output::None);
-                        continue;
-                    }
-                }
-            } else {
-                None
-            };
-            if plan.singly() && is_complete(&store, &name).map_err(errors::to_py)? {
-                outputs.push(Output::None);
-                continue;
-            }
-            let mut builder = plan
-                .builder(v)
-                .channels(channels)
-                .weight(weight)
-                .dtype(dtype)
-                .encoding(encoding)
-                .overwrite(overwrite || plan.singly());
-            if let Some(c) = chunk {
-                builder = builder.chunk(c);
-            }
-            if let Some(s) = share {
-                builder = builder.share(s);
-            }
+            paths.push(voxload::store::array_dir(&store, &plan.name(array, v)));
             let writer = py
-                .detach(|| builder.create(&store, &name))
+                .detach(|| {
+                    let placement = plan.placement(v, &store, array, (rank, world))?;
+                    plan.create(v, &store, placement, &settings)
+                })
                 .map_err(errors::to_py)?;
-            outputs.push(Output::Open(Box::new(writer)));
+            outputs.push(writer.map_or(Output::None, |w| Output::Open(Box::new(w))));
         }
         let tta = &config.test_augment;
         Ok(Writer {

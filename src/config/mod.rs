@@ -100,10 +100,10 @@
 //! # Ok::<(), voxload::Error>(())
 //! ```
 
+mod input_path;
 mod pytc;
 mod raw;
 mod source;
-mod input_path;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -84,7 +84,7 @@ use std::str::FromStr;
 
 pub use crate::error::PredictionProblem as Problem;
 pub use output::{is_complete, read_prediction, singly_name};
-pub use plan::OutputPlan;
+pub use plan::{OutputPlan, OutputSettings, Placement};
 pub use share::GridShare;
 pub use tta::VariantCombiner;
 pub use weights::{Weight, BUMP_T, GAUSSIAN_SIGMA, WEIGHT_EPSILON};

@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
-use super::{singly_name, GridShare, PredictionBuilder, PredictionWriter};
+use super::{singly_name, GridShare, OutputType, PredictionBuilder, PredictionWriter, Weight};
 use crate::config::{Config, Source};
 use crate::sampler::{grid_starts, separate_arrays};
 use crate::store::{array_dir, ArrayMeta, Zoom, ZoomOrder};
-use crate::{Coord, Error, Result, Shape};
+use crate::{Coord, Encoding, Error, Result, Shape};
 
 /// The outputs of a configuration's inference grid (the loader's grid mode): one array per
 /// volume when there are several or `INFERENCE.DO_SINGLY` is set (`NAME/0000`, `NAME/0001`, …,
@@ -160,5 +160,128 @@ impl OutputPlan {
     #[must_use]
     pub fn builder(&self, v: usize) -> PredictionBuilder {
         PredictionWriter::builder(self.volumes[v], self.window, self.stride).pad(self.pad)
+    }
+
+    /// Where volume `v`'s output goes for `rank` of `world_size`, in `store` under `base`
+    /// ([`Self::name`]): the array and the block of the grid to write, or why there is none.
+    ///
+    /// ```
+    /// use voxload::predict::{OutputPlan, OutputSettings, Placement};
+    /// let dir = tempfile::tempdir()?;
+    /// let plan = OutputPlan::new(vec![[4, 16, 16]], [4, 16, 16], [4, 16, 16], [0, 0, 0], true);
+    /// let settings = OutputSettings { channels: 2, ..OutputSettings::default() };
+    /// let place = plan.placement(0, dir.path(), "pred", (0, 1))?;
+    /// let Placement::Write { name, .. } = &place else { unreachable!() };
+    /// assert_eq!(name, "pred/0000");
+    /// let writer = plan.create(0, dir.path(), place, &settings)?.unwrap();
+    /// writer.add([0, 0, 0], ndarray::Array4::zeros((2, 4, 16, 16)).view())?;
+    /// writer.finish()?;
+    /// // DO_SINGLY: a complete array is not written again.
+    /// assert!(matches!(plan.placement(0, dir.path(), "pred", (0, 1))?, Placement::Complete { .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Self::share`]; reading the array's status.
+    pub fn placement(
+        &self,
+        v: usize,
+        store: &Path,
+        base: &str,
+        (rank, world_size): (u64, u64),
+    ) -> Result<Placement> {
+        let name = self.name(base, v);
+        let share = match world_size {
+            0 | 1 => None,
+            _ => match self.share(v, rank, world_size)? {
+                Some(share) => Some(share),
+                None => return Ok(Placement::NotThisRank),
+            },
+        };
+        if self.singly && super::is_complete(store, &name)? {
+            return Ok(Placement::Complete { name });
+        }
+        Ok(Placement::Write { name, share })
+    }
+
+    /// Volume `v`'s writer at `placement` with `output`'s settings (with `DO_SINGLY` an
+    /// unfinished array of an earlier run is replaced); `None` when the placement writes
+    /// nothing.
+    ///
+    /// # Errors
+    /// As [`PredictionBuilder::create`].
+    pub fn create(
+        &self,
+        v: usize,
+        store: &Path,
+        placement: Placement,
+        output: &OutputSettings,
+    ) -> Result<Option<PredictionWriter>> {
+        let Placement::Write { name, share } = placement else {
+            return Ok(None);
+        };
+        let mut builder = self
+            .builder(v)
+            .channels(output.channels)
+            .weight(output.weight)
+            .dtype(output.dtype)
+            .encoding(output.encoding)
+            .overwrite(output.overwrite || self.singly);
+        if let Some(c) = output.chunk {
+            builder = builder.chunk(c);
+        }
+        if let Some(share) = share {
+            builder = builder.share(share);
+        }
+        builder.create(store, &name).map(Some)
+    }
+}
+
+/// Where one volume's output goes for one rank.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Placement {
+    /// Write array `name` (with several ranks, the block `share` of its grid).
+    Write {
+        /// The array's name in the store.
+        name: String,
+        /// The rank's block, when several ranks share the grid.
+        share: Option<GridShare>,
+    },
+    /// The rank has no window of the volume.
+    NotThisRank,
+    /// `DO_SINGLY`: array `name` is complete already (an earlier run wrote it).
+    Complete {
+        /// The array's name in the store.
+        name: String,
+    },
+}
+
+/// How prediction arrays are written (see [`PredictionBuilder`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutputSettings {
+    /// Channels per prediction (default 1).
+    pub channels: usize,
+    /// The window weight (default gaussian).
+    pub weight: Weight,
+    /// The stored type (default float32).
+    pub dtype: OutputType,
+    /// The chunk encoding (default raw).
+    pub encoding: Encoding,
+    /// The spatial chunk (default: window depth, [`super::DEFAULT_CHUNK_HW`]).
+    pub chunk: Option<Shape>,
+    /// Replace existing arrays.
+    pub overwrite: bool,
+}
+
+impl Default for OutputSettings {
+    fn default() -> Self {
+        OutputSettings {
+            channels: 1,
+            weight: Weight::default(),
+            dtype: OutputType::default(),
+            encoding: Encoding::Raw,
+            chunk: None,
+            overwrite: false,
+        }
     }
 }
