@@ -29,22 +29,25 @@ pub enum ModeArg {
 }
 
 impl ModeArg {
+    /// The loader's mode and how the configuration is read for it (the library's names).
+    fn modes(self) -> (Mode, ConfigMode) {
+        let name = match self {
+            ModeArg::Train => "train",
+            ModeArg::Grid => "grid",
+            ModeArg::Val => "val",
+        };
+        voxload::loader::pytc_mode(name).expect("the library knows every mode name")
+    }
+
     /// How the configuration is read for this mode.
     fn stage(self) -> ConfigMode {
-        match self {
-            ModeArg::Train => ConfigMode::Train,
-            ModeArg::Grid => ConfigMode::Test,
-            ModeArg::Val => ConfigMode::Val,
-        }
+        self.modes().1
     }
 }
 
 impl From<ModeArg> for Mode {
     fn from(m: ModeArg) -> Mode {
-        match m {
-            ModeArg::Train => Mode::Train,
-            ModeArg::Grid | ModeArg::Val => Mode::Grid,
-        }
+        m.modes().0
     }
 }
 

@@ -60,16 +60,8 @@ impl Loader {
         prefetch: Option<usize>,
         samples: Option<u64>,
     ) -> PyResult<Self> {
-        let (mode, stage) = match mode {
-            "train" => (Mode::Train, ConfigMode::Train),
-            "grid" | "test" => (Mode::Grid, ConfigMode::Test),
-            "val" => (Mode::Grid, ConfigMode::Val),
-            other => {
-                return Err(errors::value_error(format!(
-                    "mode `{other}`: expected \"train\", \"grid\" (PyTC's test mode) or \"val\""
-                )))
-            }
-        };
+        let (mode, stage) =
+            voxload::loader::pytc_mode(mode).map_err(|e| errors::value_error(e.to_string()))?;
         let config = read_config(py, config, stage)?;
         let mut builder = LoaderBuilder::from_config(&config, mode)
             .map_err(errors::to_py)?

@@ -9,7 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use rayon::prelude::*;
 use voxload::augment::Variant;
-use voxload::config::{Config, ConfigMode};
+use voxload::config::Config;
 use voxload::loader::Mode;
 use voxload::predict::{
     Finished, OutputPlan, OutputSettings, OutputType, PredictionWriter, VariantCombiner, Weight,
@@ -38,11 +38,8 @@ fn loader_grid(loader: &Bound<'_, PyAny>) -> PyResult<(Config, Mode, u64, u64)> 
         )));
     };
     let (rank, world): (u64, u64) = shares.extract()?;
-    let (mode, stage) = match mode.extract::<String>()?.as_str() {
-        "grid" | "test" => (Mode::Grid, ConfigMode::Test),
-        "val" => (Mode::Grid, ConfigMode::Val),
-        _ => (Mode::Train, ConfigMode::Train),
-    };
+    let (mode, stage) = voxload::loader::pytc_mode(&mode.extract::<String>()?)
+        .map_err(|e| errors::value_error(e.to_string()))?;
     Ok((read_config(py, &config, stage)?, mode, rank, world))
 }
 

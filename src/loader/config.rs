@@ -2,7 +2,7 @@
 
 use super::{Loader, LoaderBuilder, Mode};
 use crate::augment::Compose;
-use crate::config::{Config, Source};
+use crate::config::{Config, ConfigMode, Source};
 use std::path::{Path, PathBuf};
 
 use crate::sampler::Volume;
@@ -74,6 +74,35 @@ fn image_volumes(
             Ok(v)
         })
         .collect()
+}
+
+/// What a front end's mode name means: the loader's [`Mode`] and how the configuration is read
+/// ([`ConfigMode`]): `train`; `grid` or `test` (PyTC's test mode: the inference grid with
+/// `update_inference_cfg`'s overrides); `val` (PyTC's validation grid of the `VAL_*` volumes).
+///
+/// ```
+/// use voxload::config::ConfigMode;
+/// use voxload::loader::{pytc_mode, Mode};
+/// assert_eq!(pytc_mode("test")?, (Mode::Grid, ConfigMode::Test));
+/// assert_eq!(pytc_mode("val")?, (Mode::Grid, ConfigMode::Val));
+/// assert!(pytc_mode("predict").unwrap_err().to_string().contains("\"grid\""));
+/// # Ok::<(), voxload::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Config`] (key `mode`) for any other name.
+pub fn pytc_mode(name: &str) -> Result<(Mode, ConfigMode)> {
+    match name {
+        "train" => Ok((Mode::Train, ConfigMode::Train)),
+        "grid" | "test" => Ok((Mode::Grid, ConfigMode::Test)),
+        "val" => Ok((Mode::Grid, ConfigMode::Val)),
+        other => Err(Error::Config {
+            key: "mode".into(),
+            reason: format!(
+                "`{other}`: expected \"train\", \"grid\" (PyTC's test mode, also \"test\") or \"val\""
+            ),
+        }),
+    }
 }
 
 impl LoaderBuilder {

@@ -42,6 +42,7 @@ mod produce;
 mod relabel;
 mod stack;
 
+pub use config::pytc_mode;
 pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use intensity::{Intensity, MatchAct};
 pub use learn::{Learning, TargetSpec};
