@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use super::reader::check_output;
-use super::{array_dir, ArrayMeta, MappedArray, OpenOptions, Zoom, ZoomOrder};
+use super::zoom::Resize;
+use super::{array_dir, ArrayMeta, MappedArray, OpenOptions, Zoom};
 use crate::{dispatch_dtype, match_dtype, Bbox, PadMode, Result, Shape};
 
 crate::element::dtype_enum! {
@@ -82,6 +83,35 @@ impl AnyArray {
     #[must_use]
     pub fn zoom(&self) -> Option<Zoom> {
         match_dtype!(self, AnyArray(a) => a.zoom())
+    }
+
+    /// The array (as zoomed, if it is) seen through `resize` (PyTC's `ENSURE_MIN_SIZE`, as
+    /// `skimage.transform.resize` of the padded volume; see [`MappedArray::resized`]).
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::store::zoom::{min_size_resize, Resize};
+    /// use voxload::store::{AnyArray, ZoomOrder};
+    /// use voxload::{write_array, Encoding, OpenOptions, PadMode};
+    /// let dir = tempfile::tempdir()?;
+    /// write_array(dir.path(), "im", &Array3::<u8>::zeros((3, 40, 40)), [3, 40, 40], Encoding::Raw)?;
+    /// let im = AnyArray::open(dir.path(), "im", &OpenOptions::default())?;
+    /// let to = min_size_resize([3 + 2, 40 + 4, 40 + 4], [9, 32, 32]).unwrap();
+    /// let im = im.resized(Resize::new(to, ZoomOrder::Cubic).padded([1, 2, 2], PadMode::Reflect))?;
+    /// assert_eq!(im.shape(), [9, 44, 44]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MappedArray::resized`].
+    pub fn resized(self, resize: Resize) -> Result<Self> {
+        Ok(match_dtype!(self, AnyArray(a) => AnyArray::from(a.resized(resize)?)))
+    }
+
+    /// The resize reads see the array through, if any.
+    #[must_use]
+    pub fn resize(&self) -> Option<Resize> {
+        match_dtype!(self, AnyArray(a) => a.resize())
     }
 
     /// Reads `window` (padded by `pad`) into `out` as a `float32` image: integers scaled to
@@ -172,9 +202,10 @@ impl AnyArray {
                 let span = max - min + 1e-6;
                 let stretch = |v: f64| ((v - min) / span * 255.0).clamp(0.0, 255.0).trunc();
                 // Order 0 commutes with the stretch, order 3 zooms the stretched values.
+                let key = [min.to_bits(), max.to_bits()];
                 let zoomed = match_dtype!(self, AnyArray(a) => match a.zoom_grid() {
-                    Some(g) if g.zoom().order() == ZoomOrder::Cubic => {
-                        Some(g.read_stretched(a, window, pad, stretch, out))
+                    Some(g) if g.interpolates() => {
+                        Some(g.read_stretched(a, window, pad, (key, stretch), out))
                     }
                     _ => None,
                 });

@@ -34,7 +34,7 @@ pub(crate) use slot::ArraySlot;
 pub use slot::Existing;
 pub(crate) use writer::{make_groups, mark_complete, record};
 pub use writer::{write_array, ArrayWriter, Encoding};
-pub use zoom::{VolumeScales, Zoom, ZoomOrder};
+pub use zoom::{min_size_resize, Resize, VolumeScales, Zoom, ZoomOrder};
 
 use crate::{Result, Shape};
 

@@ -1,19 +1,35 @@
-//! One axis of a zoom: where `scipy.ndimage.zoom` (`grid_mode=False`) takes each zoomed index
-//! from, and with which weights.
+//! One axis of a zoom or a resize: where `scipy.ndimage.zoom` takes each output index from,
+//! and with which weights. A zoom aligns the grids' corner voxels (`grid_mode=False`, scipy's
+//! `constant` mode); a resize, as `skimage.transform.resize` calls scipy, aligns their outer
+//! edges (`grid_mode=True`, scipy's `mirror` mode).
 
 /// The pole of the cubic B-spline prefilter, `√3 − 2` (the value scipy uses).
 pub(super) const POLE: f64 = -0.267_949_192_431_122_7;
 
-/// One axis of a zoomed array: its stored and zoomed lengths and scipy's step between them.
+/// How an axis's output indices map to source coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grid {
+    /// `scipy.ndimage.zoom(grid_mode=False)`, mode `constant`: index `k` is coordinate
+    /// `k · step`; past the last voxel it takes scipy's `cval`.
+    Corners,
+    /// `scipy.ndimage.zoom(grid_mode=True)`, mode `mirror` (skimage's `resize`): index `k` is
+    /// coordinate `(k + 0.5) · step − 0.5`, mirrored into the axis as scipy maps coordinates.
+    Centres,
+}
+
+/// One axis of a zoomed or resized array: its source and output lengths and scipy's step
+/// between them.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Axis {
-    /// The stored length.
+    /// The source length.
     pub(super) source: u64,
-    /// The zoomed length.
+    /// The output length.
     pub(super) len: u64,
-    /// The source coordinate per zoomed index: `(source − 1) / (len − 1)`, and `1` for a zoomed
-    /// length of 1 (whose one index is then coordinate 0), as scipy computes it.
+    /// The source coordinate per output index, as scipy computes it: `(source − 1) / (len − 1)`
+    /// for a zoom (and `1` for an output of length 1, whose one index is then coordinate 0),
+    /// `source / len` for a resize.
     step: f64,
+    grid: Grid,
 }
 
 impl Axis {
@@ -24,7 +40,22 @@ impl Axis {
         } else {
             1.0
         };
-        Axis { source, len, step }
+        Axis {
+            source,
+            len,
+            step,
+            grid: Grid::Corners,
+        }
+    }
+
+    /// The axis resizing `source` voxels to `len` (both at least 1), as skimage's `resize`.
+    pub(super) fn centred(source: u64, len: u64) -> Self {
+        Axis {
+            source,
+            len,
+            step: source as f64 / len as f64,
+            grid: Grid::Centres,
+        }
     }
 
     /// True when the zoomed index is the source index (equal lengths: the step is exactly 1).
@@ -32,18 +63,30 @@ impl Axis {
         self.source == self.len
     }
 
-    /// The source coordinate of zoomed index `k` (`k · step` in `f64`, as scipy computes it), or
-    /// `None` when rounding puts it past the last source voxel: scipy's `constant` mode then
-    /// gives the voxel its `cval`, 0.
+    /// The source coordinate of output index `k`, computed in `f64` in scipy's order of
+    /// operations. For a zoom, `None` when rounding puts it past the last source voxel: scipy's
+    /// `constant` mode then gives the voxel its `cval`, 0. For a resize, mirrored into the axis
+    /// as scipy's `mirror` mode maps a coordinate (a coordinate between the last voxel and the
+    /// outer edge, `source − 0.5`, is kept as it is: its taps are mirrored instead).
     pub(super) fn coordinate(&self, k: u64) -> Option<f64> {
         let last = self.source.checked_sub(1)?;
-        let c = k as f64 * self.step;
-        (c <= last as f64).then_some(c)
+        match self.grid {
+            Grid::Corners => {
+                let c = k as f64 * self.step;
+                (c <= last as f64).then_some(c)
+            }
+            Grid::Centres => Some(mirror_coordinate(
+                (k as f64 + 0.5) * self.step - 0.5,
+                self.source,
+            )),
+        }
     }
 
-    /// The source index order 0 takes for zoomed index `k`: the coordinate rounded half up.
+    /// The source index order 0 takes for output index `k`: the coordinate rounded half up
+    /// (mirrored back into the axis, as scipy mirrors taps, should it land past the end).
     pub(super) fn nearest(&self, k: u64) -> Option<u64> {
-        self.coordinate(k).map(|c| (c + 0.5).floor() as u64)
+        let c = self.coordinate(k)?;
+        crate::PadMode::Reflect.fold((c + 0.5).floor() as i64, self.source)
     }
 
     /// The four taps order 3 takes for zoomed index `k`: the first source index (which may lie
@@ -54,6 +97,33 @@ impl Axis {
             let floor = c.floor();
             (floor as i64 - 1, cubic_weights(c - floor))
         })
+    }
+}
+
+/// scipy's `mirror` mapping of coordinate `c` into an axis of `n` voxels: reflected about the
+/// first and last voxels' centres, with the period `2n − 2` of numpy's `reflect`.
+fn mirror_coordinate(c: f64, n: u64) -> f64 {
+    if n <= 1 {
+        return 0.0;
+    }
+    let len = n as f64;
+    let period = 2.0 * len - 2.0;
+    if c < 0.0 {
+        let c = period * (-c / period).trunc() + c;
+        if c <= 1.0 - len {
+            c + period
+        } else {
+            -c
+        }
+    } else if c > len - 1.0 {
+        let c = c - period * (c / period).trunc();
+        if c >= len {
+            period - c
+        } else {
+            c
+        }
+    } else {
+        c
     }
 }
 
@@ -93,6 +163,27 @@ mod tests {
         assert_eq!(Axis::new(7, 1).coordinate(0), Some(0.0));
         assert_eq!(Axis::new(1, 4).nearest(3), Some(0));
         assert!(Axis::new(9, 9).is_identity());
+    }
+
+    #[test]
+    fn centred_axis_maps_pixel_centres_and_mirrors() {
+        // 2 voxels resized to 5: (k + 0.5) · 0.4 − 0.5 = −0.3, 0.1, 0.5, 0.9, 1.3.
+        let a = Axis::centred(2, 5);
+        let c: Vec<f64> = (0..5).map(|k| a.coordinate(k).unwrap()).collect();
+        assert!(
+            (c[0] - 0.3).abs() < 1e-15 && (c[4] - 1.3).abs() < 1e-15,
+            "{c:?}"
+        );
+        assert_eq!(
+            (0..5).map(|k| a.nearest(k)).collect::<Vec<_>>(),
+            [0, 0, 1, 1, 1].map(Some)
+        );
+        // A kept length maps each index to itself.
+        let same = Axis::centred(7, 7);
+        assert!((0..7).all(|k| same.coordinate(k) == Some(k as f64)));
+        assert_eq!(Axis::centred(1, 3).coordinate(2), Some(0.0));
+        assert_eq!(mirror_coordinate(-4.5, 3), 0.5);
+        assert_eq!(mirror_coordinate(4.5, 3), 0.5);
     }
 
     #[test]

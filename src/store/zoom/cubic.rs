@@ -1,20 +1,20 @@
-//! Order 3: a window of the zoomed grid computed from the source box it needs.
+//! Order 3: a window of the output grid computed from the source box it needs.
 //!
-//! The box holds every tap of the window's zoomed voxels plus [`MARGIN`] voxels on each side of
-//! each zoomed axis, read with `reflect` padding (scipy's mirror extension beyond the volume).
-//! The passes are separable and run over the box in turn: the source rows are converted to
-//! `f64`, prefiltered and interpolated along x (16 rows side by side); the rows are then
-//! prefiltered and interpolated along y, whole rows at a time, and the planes along z. Axes whose length the zoom keeps are copied
-//! (scipy's prefilter and interpolation are then exactly inverse). Buffers are this thread's,
-//! reused from read to read.
+//! The box holds every tap of the window's output voxels plus [`MARGIN`] voxels on each side of
+//! each resampled axis, read with `reflect` extension (scipy's mirror beyond the source; for a
+//! zoom the stored array, for a resize the padded, possibly zoomed, volume). The passes are
+//! separable and run over the box in turn: the source rows are converted to `f64`, prefiltered
+//! and interpolated along x (16 rows side by side); the rows are then prefiltered and
+//! interpolated along y, whole rows at a time, and the planes along z. Axes whose length is
+//! kept are copied (scipy's prefilter and interpolation are then exactly inverse). Buffers are
+//! this thread's, reused from read to read.
 
 use std::cell::Cell;
 
 use super::axis::{Axis, POLE};
-use crate::pad::{fold_maps, source_box};
-use crate::store::reader::{check_output, checked_voxels};
-use crate::store::MappedArray;
-use crate::{Bbox, Element, Error, PadMode, Result};
+use crate::pad::source_box;
+use crate::store::reader::checked_voxels;
+use crate::{Bbox, Error, Result};
 
 /// Source voxels read beyond the outermost tap on each side of a zoomed axis. The box's
 /// recursive prefilter starts from a steady-state guess at the box's ends; its error shrinks by
@@ -110,24 +110,32 @@ impl Pass {
     }
 }
 
-/// Reads `window` of the grid `axes` zoom `array` to, by order 3: each source voxel becomes
-/// `load(v)`, each interpolated value `store(t)` (padded voxels `store(load(pad constant))`).
-pub(super) fn read<T: Element, Q: Copy>(
-    array: &MappedArray<T>,
+/// How source voxels of type `S` are read and converted: `read` fills a box of the source grid
+/// (any box: voxels beyond the source mirrored as numpy's `reflect`), `load` turns a voxel into
+/// the `f64` that is interpolated.
+pub(super) struct Source<R, L> {
+    pub(super) read: R,
+    pub(super) load: L,
+}
+
+/// Writes into `out` the voxels `folds` (each window position's output index by the read's pad
+/// fold, `None` for the pad constant) of the grid `axes` resample `source` to, by order 3: each
+/// interpolated value as `store(t)`, padded voxels as `cval`. `out` holds the folds' box.
+pub(super) fn read<S, Q, R, L>(
     axes: &[Axis; 3],
-    window: Bbox,
-    pad: PadMode,
-    load: impl Fn(T) -> f64,
+    folds: &[Vec<Option<u64>>; 3],
+    source: Source<R, L>,
     store: impl Fn(f64) -> Q,
+    cval: Q,
     out: &mut [Q],
-) -> Result<()> {
-    check_output::<Q>(&window, out.len())?;
-    if out.is_empty() {
-        return Ok(());
-    }
-    let cval = store(load(T::from_f64(pad.constant().unwrap_or(0.0))));
-    let folds = fold_maps(pad, &window, axes.map(|a| a.len));
-    let Some(range) = source_box(&folds) else {
+) -> Result<()>
+where
+    S: bytemuck::Pod,
+    Q: Copy,
+    R: FnOnce(Bbox, &mut [S]) -> Result<()>,
+    L: Fn(S) -> f64,
+{
+    let Some(range) = source_box(folds) else {
         out.fill(cval);
         return Ok(());
     };
@@ -135,10 +143,11 @@ pub(super) fn read<T: Element, Q: Copy>(
     let passes: [Pass; 3] =
         std::array::from_fn(|a| Pass::new(&axes[a], range.begin[a] as u64, end[a] as u64 - 1));
     // Taken out for the read, not borrowed: a read that re-enters on this thread (a decoder
-    // running rayon tasks) then finds no buffers and allocates its own.
+    // running rayon tasks, or a resize reading its zoomed source) then finds no buffers and
+    // allocates its own.
     let mut scratch = SCRATCH.take();
-    let result = resample(array, &passes, &load, &mut scratch).map(|values| {
-        gather(values, &folds, range, cval, &store, out);
+    let result = resample(source, &passes, &mut scratch).map(|values| {
+        gather(values, folds, range, cval, &store, out);
     });
     scratch.trim();
     SCRATCH.set(scratch);
@@ -197,11 +206,10 @@ fn product(dims: [usize; 3]) -> Result<usize> {
     checked_voxels::<f64>(&Bbox::new([0; 3], dims.map(|d| d as u64)))
 }
 
-/// Runs the three passes over the source box; returns the zoomed values of the window's range.
-fn resample<'s, T: Element>(
-    array: &MappedArray<T>,
+/// Runs the three passes over the source box; returns the output values of the window's range.
+fn resample<'s, S: bytemuck::Pod>(
+    Source { read, load }: Source<impl FnOnce(Bbox, &mut [S]) -> Result<()>, impl Fn(S) -> f64>,
     [pz, py, px]: &[Pass; 3],
-    load: &impl Fn(T) -> f64,
     s: &'s mut Scratch,
 ) -> Result<&'s [f64]> {
     let source = Bbox::new(
@@ -210,8 +218,8 @@ fn resample<'s, T: Element>(
     );
     let [bz, by, bx] = [pz.len, py.len, px.len];
     let [dz, dy, dx] = [pz.out_len(), py.out_len(), px.out_len()];
-    let voxels = checked_voxels::<T>(&source)?;
-    let words = (voxels * size_of::<T>()).div_ceil(8);
+    let voxels = checked_voxels::<S>(&source)?;
+    let words = (voxels * size_of::<S>()).div_ceil(8);
     if s.raw.len() < words {
         s.raw
             .try_reserve(words - s.raw.len())
@@ -219,8 +227,8 @@ fn resample<'s, T: Element>(
         s.raw.resize(words, 0);
     }
     let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut s.raw[..words]);
-    let raw: &mut [T] = bytemuck::cast_slice_mut(&mut bytes[..voxels * size_of::<T>()]);
-    array.read_stored_into(source, PadMode::Reflect, raw)?;
+    let raw: &mut [S] = bytemuck::cast_slice_mut(&mut bytes[..voxels * size_of::<S>()]);
+    read(source, raw)?;
 
     // Along x, `ROWS` rows at a time, interleaved, so that the prefilter's recursion runs on
     // independent values side by side rather than one long dependent chain.
@@ -328,7 +336,7 @@ fn interpolate(src: &[f64], dst: &mut [f64], (len, inner): (usize, usize), pass:
     }
 }
 
-/// Writes the window from the zoomed values of its range `range`: `store` of the value each
+/// Writes the window from the output values of its range `range`: `store` of the value each
 /// folded position takes, `cval` where the pad gives a constant.
 fn gather<Q: Copy>(
     values: &[f64],

@@ -39,6 +39,13 @@
 //! - The read's own pad mode applies to the zoomed grid, after zooming: PyTC pads the zoomed
 //!   volume.
 //!
+//! # Resizes
+//! PyTC's `DATASET.ENSURE_MIN_SIZE` resizes a volume smaller than the sample, after its zoom
+//! and its padding, with `skimage.transform.resize`: the same machinery with another
+//! coordinate mapping (pixel centres, scipy's `mirror` mode), clipping and truncation. A
+//! [`Resize`] ([`MappedArray::resized`]) applies on top of the zoom; see the [`resize`]
+//! module.
+//!
 //! # Images
 //! PyTC zooms the stored values (or, with `NORMALIZE_RANGE`, the values stretched to `uint8`),
 //! rounds them to that type and only then divides by 255;
@@ -58,12 +65,17 @@
 mod axis;
 mod cubic;
 mod nearest;
+pub mod resize;
 mod scales;
 
 use axis::Axis;
+use resize::ResizeGrid;
+pub use resize::{min_size_resize, Resize};
 pub use scales::VolumeScales;
 
+use super::reader::check_output;
 use super::MappedArray;
+use crate::pad::fold_maps;
 use crate::{Bbox, DType, Element, Error, PadMode, Result, Shape};
 
 /// The interpolation of a zoom: scipy's spline order.
@@ -171,38 +183,51 @@ impl Zoom {
     }
 }
 
-/// A zoom resolved for one array: its axes' stored and zoomed lengths.
-#[derive(Clone, Debug, PartialEq)]
+/// A zoom and a resize resolved for one array: the zoom of the stored voxels, then the resize
+/// of the zoomed ones (PyTC's order: `DATA_SCALE`, then `ENSURE_MIN_SIZE`).
+#[derive(Debug)]
 pub(crate) struct ZoomGrid {
-    zoom: Zoom,
-    axes: [Axis; 3],
+    /// The zoom and its axes, `None` when the stored grid is kept.
+    zoom: Option<(Zoom, [Axis; 3])>,
+    /// The (zoomed) shape the resize starts from.
+    inner: Shape,
+    /// The resize of the (zoomed) array, if any.
+    resize: Option<ResizeGrid>,
 }
 
 impl ZoomGrid {
-    /// `zoom` of an array of shape `stored`.
-    pub(crate) fn new(zoom: Zoom, stored: Shape) -> Result<Self> {
+    /// `zoom` of an array of shape `stored`, or `None` when it keeps the shape.
+    fn new(zoom: Zoom, stored: Shape) -> Result<Option<Self>> {
         let shape = zoom.shape(stored)?;
-        Ok(ZoomGrid {
-            zoom,
-            axes: std::array::from_fn(|a| Axis::new(stored[a], shape[a])),
-        })
+        let axes: [Axis; 3] = std::array::from_fn(|a| Axis::new(stored[a], shape[a]));
+        Ok((!axes.iter().all(Axis::is_identity)).then_some(ZoomGrid {
+            zoom: Some((zoom, axes)),
+            inner: shape,
+            resize: None,
+        }))
     }
 
-    pub(crate) fn zoom(&self) -> Zoom {
-        self.zoom
+    pub(crate) fn zoom(&self) -> Option<Zoom> {
+        self.zoom.as_ref().map(|z| z.0)
     }
 
-    /// The zoomed shape.
+    /// The shape reads see.
     pub(crate) fn shape(&self) -> Shape {
-        self.axes.map(|a| a.len)
+        self.resize.as_ref().map_or(self.inner, ResizeGrid::shape)
     }
 
-    /// True when every axis keeps its length: the zoomed array is the stored one.
-    pub(crate) fn is_identity(&self) -> bool {
-        self.axes.iter().all(Axis::is_identity)
+    /// True when some stage interpolates by order 3: a stretch must then be applied before
+    /// resampling ([`ZoomGrid::read_stretched`]), not after.
+    pub(crate) fn interpolates(&self) -> bool {
+        let cubic = |order: ZoomOrder| order == ZoomOrder::Cubic;
+        self.zoom.is_some_and(|z| cubic(z.0.order))
+            || self
+                .resize
+                .as_ref()
+                .is_some_and(|r| cubic(r.resize().order()))
     }
 
-    /// Reads `window` of the zoomed grid of `array` (padded by `pad`) into `out`.
+    /// Reads `window` of the grid of `array` (padded by `pad`) into `out`.
     pub(crate) fn read_into<T: Element>(
         &self,
         array: &MappedArray<T>,
@@ -210,42 +235,136 @@ impl ZoomGrid {
         pad: PadMode,
         out: &mut [T],
     ) -> Result<()> {
-        match self.zoom.order {
-            ZoomOrder::Nearest => nearest::read(array, &self.axes, window, pad, out),
-            ZoomOrder::Cubic => cubic::read(
-                array,
-                &self.axes,
-                window,
-                pad,
-                T::to_f64,
-                quantise::<T>,
-                out,
-            ),
+        check_output::<T>(&window, out.len())?;
+        let Some(resize) = &self.resize else {
+            return self.read_zoomed(array, window, pad, out);
+        };
+        if out.is_empty() {
+            return Ok(());
         }
+        let inside = PadMode::Constant(0.0);
+        if resize.resize().order() == ZoomOrder::Nearest {
+            let read = |b, buf: &mut [T]| self.read_zoomed(array, b, inside, buf);
+            return resize.read_nearest(window, pad, read, out);
+        }
+        let values = |b, buf: &mut [f64]| self.read_values(array, b, None::<fn(f64) -> f64>, buf);
+        let constant = |c: Option<f64>| T::from_f64(c.unwrap_or(0.0));
+        let inner = constant(resize.resize().pad_mode().constant()).to_f64();
+        let range = resize.range(None, inner, values)?;
+        let store = |t| resize::truncate::<T>(t, range);
+        let fill = (store, constant(pad.constant()));
+        resize.read_cubic(window, pad, values, fill, inner, out)
+    }
+
+    /// Reads `window` of the zoomed grid (before any resize) of `array` into `out`.
+    fn read_zoomed<T: Element>(
+        &self,
+        array: &MappedArray<T>,
+        window: Bbox,
+        pad: PadMode,
+        out: &mut [T],
+    ) -> Result<()> {
+        let Some((zoom, axes)) = &self.zoom else {
+            return array.read_stored_into(window, pad, out);
+        };
+        if zoom.order == ZoomOrder::Nearest {
+            return nearest::read(array, axes, window, pad, out);
+        }
+        check_output::<T>(&window, out.len())?;
+        let cval = quantise(T::from_f64(pad.constant().unwrap_or(0.0)).to_f64());
+        let folds = fold_maps(pad, &window, self.inner);
+        cubic::read(
+            axes,
+            &folds,
+            stored(array, T::to_f64),
+            quantise::<T>,
+            cval,
+            out,
+        )
+    }
+
+    /// The values of `window` (inside the zoomed grid) as the resize interpolates them: the
+    /// zoomed voxels, or with `stretch` the voxels stretched to `uint8` before the zoom, as
+    /// PyTC's `NORMALIZE_RANGE` does.
+    fn read_values<T: Element>(
+        &self,
+        array: &MappedArray<T>,
+        window: Bbox,
+        stretch: Option<impl Fn(f64) -> f64>,
+        out: &mut [f64],
+    ) -> Result<()> {
+        if let (Some(stretch), Some((zoom, axes))) = (&stretch, &self.zoom) {
+            if zoom.order == ZoomOrder::Cubic {
+                let folds = fold_maps(PadMode::Constant(0.0), &window, self.inner);
+                let load = |v: T| stretch(v.to_f64());
+                let store = |t| f64::from(quantise::<u8>(t));
+                return cubic::read(axes, &folds, stored(array, load), store, 0.0, out);
+            }
+        }
+        let mut voxels = vec![T::default(); out.len()];
+        self.read_zoomed(array, window, PadMode::Constant(0.0), &mut voxels)?;
+        for (o, v) in out.iter_mut().zip(voxels) {
+            *o = stretch.as_ref().map_or(v.to_f64(), |s| s(v.to_f64()));
+        }
+        Ok(())
     }
 
     /// Reads `window` as a `float32` image of the volume `stretch`ed to `uint8` before the
-    /// zoom (PyTC's `NORMALIZE_RANGE`): the zoomed values are rounded to `uint8`, then divided
-    /// by 255. For order 0, which commutes with `stretch`, [`ZoomGrid::read_into`] then
-    /// `stretch` gives the same.
+    /// zoom (PyTC's `NORMALIZE_RANGE`, by the volume's range `key`, the bits of its smallest and
+    /// largest value): the resampled values are stored as `uint8` (rounded by a zoom, truncated
+    /// by a resize), then divided by 255. Stages of order 0, which commute with `stretch`, are
+    /// read first and stretched after.
     pub(crate) fn read_stretched<T: Element>(
         &self,
         array: &MappedArray<T>,
         window: Bbox,
         pad: PadMode,
-        stretch: impl Fn(f64) -> f64,
+        (key, stretch): ([u64; 2], impl Fn(f64) -> f64),
         out: &mut [f32],
     ) -> Result<()> {
-        let to_image = |t: f64| (f64::from(quantise::<u8>(t)) / 255.0) as f32;
-        cubic::read(
-            array,
-            &self.axes,
-            window,
-            pad,
-            |v: T| stretch(v.to_f64()),
-            to_image,
-            out,
-        )
+        check_output::<f32>(&window, out.len())?;
+        let image = |v: u8| (f64::from(v) / 255.0) as f32;
+        let stretched = |c: Option<f64>| stretch(T::from_f64(c.unwrap_or(0.0)).to_f64());
+        match &self.resize {
+            Some(resize) if resize.resize().order() == ZoomOrder::Cubic => {
+                let values = |b, buf: &mut [f64]| self.read_values(array, b, Some(&stretch), buf);
+                let inner = f64::from(u8::from_f64(
+                    resize.resize().pad_mode().constant().unwrap_or(0.0),
+                ));
+                let range = resize.range(Some(key), inner, values)?;
+                let store = |t| image(resize::truncate::<u8>(t, range));
+                let fill = (store, image(u8::from_f64(stretched(pad.constant()))));
+                resize.read_cubic(window, pad, values, fill, inner, out)
+            }
+            None if self.interpolates() => {
+                let (_, axes) = self.zoom.as_ref().expect("an interpolating zoom");
+                let load = |v: T| stretch(v.to_f64());
+                let store = |t| image(quantise::<u8>(t));
+                let cval = store(stretched(pad.constant()));
+                let folds = fold_maps(pad, &window, self.inner);
+                cubic::read(axes, &folds, stored(array, load), store, cval, out)
+            }
+            _ => {
+                let mut voxels = vec![T::default(); out.len()];
+                self.read_into(array, window, pad, &mut voxels)?;
+                for (o, v) in out.iter_mut().zip(voxels) {
+                    *o = image(u8::from_f64(stretch(v.to_f64())));
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The stored voxels of `array` as a resampling source, mirrored beyond the volume, each
+/// converted by `load`.
+fn stored<T: Element, L: Fn(T) -> f64>(
+    array: &MappedArray<T>,
+    load: L,
+) -> cubic::Source<impl FnOnce(Bbox, &mut [T]) -> Result<()> + '_, L> {
+    cubic::Source {
+        read: move |b, raw: &mut [T]| array.read_stored_into(b, PadMode::Reflect, raw),
+        load,
     }
 }
 
@@ -255,7 +374,7 @@ impl<T: Element> MappedArray<T> {
     /// zoomed shape and every read ([`MappedArray::read`], [`MappedArray::read_into`], padding
     /// included) is of the zoomed grid. A zoom that leaves the shape unchanged is no zoom at
     /// all (scipy's mapping is then the identity): the array stays on the stored, zero-copy
-    /// path. A zoom replaces any earlier one; it applies to the stored voxels.
+    /// path. A zoom replaces any earlier one, and any resize; it applies to the stored voxels.
     ///
     /// ```
     /// use ndarray::Array3;
@@ -276,15 +395,72 @@ impl<T: Element> MappedArray<T> {
     /// [`Error::Geometry`] naming the axis when the zoomed shape is empty or too large (see
     /// [`Zoom::shape`]).
     pub fn zoomed(mut self, zoom: Zoom) -> Result<Self> {
-        let grid = ZoomGrid::new(zoom, self.meta().shape)?;
-        self.zoom = (!grid.is_identity()).then(|| Box::new(grid));
+        self.zoom = ZoomGrid::new(zoom, self.meta().shape)?.map(Box::new);
+        Ok(self)
+    }
+
+    /// The array (as zoomed, if it is) seen through `resize`, as
+    /// `skimage.transform.resize(volume, resize.to(), order, anti_aliasing=False,
+    /// preserve_range=True).astype(dtype)` would resize it after padding it by
+    /// [`Resize::pad`] (PyTC's `ENSURE_MIN_SIZE`; see the [`resize`](self::resize) module):
+    /// [`MappedArray::shape`] becomes [`Resize::to`], index 0 is the padded volume's corner, and
+    /// the read's pad mode applies beyond the resized grid. A resize that neither pads nor
+    /// changes the shape changes nothing. A resize replaces any earlier one.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::store::zoom::{Resize, ZoomOrder};
+    /// use voxload::{write_array, Bbox, Encoding, MappedArray, PadMode};
+    /// let dir = tempfile::tempdir()?;
+    /// let data = Array3::from_shape_fn((1, 1, 2), |(_, _, x)| [10u8, 20][x]);
+    /// write_array(dir.path(), "seg", &data, [1, 1, 2], Encoding::Raw)?;
+    /// let seg = MappedArray::<u8>::open(dir.path(), "seg")?
+    ///     .resized(Resize::new([1, 1, 5], ZoomOrder::Nearest))?;
+    /// // Pixel centres: x = (k + 0.5) · 2 / 5 − 0.5 = −0.3, 0.1, 0.5, 0.9, 1.3.
+    /// let row = seg.read(Bbox::new([0, 0, 0], [1, 1, 5]), PadMode::Reflect)?;
+    /// assert_eq!(row.as_slice().unwrap(), &[10, 10, 20, 20, 20]);
+    /// // Padded first by one voxel (reflect: 20 10 20 20... of 4 voxels), then resized.
+    /// let padded = MappedArray::<u8>::open(dir.path(), "seg")?
+    ///     .resized(Resize::new([1, 1, 8], ZoomOrder::Nearest).padded([0, 0, 1], PadMode::Reflect))?;
+    /// let row = padded.read(Bbox::from_shape([1, 1, 8]), PadMode::Reflect)?;
+    /// assert_eq!(row.as_slice().unwrap(), &[20, 20, 10, 10, 20, 20, 10, 10]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] naming the axis when the array or the resized shape has an empty
+    /// axis, or the resized shape one longer than `2^48` voxels.
+    pub fn resized(mut self, resize: Resize) -> Result<Self> {
+        let inner = self.shape();
+        let grid = self.zoom.take().map_or(
+            ZoomGrid {
+                zoom: None,
+                inner,
+                resize: None,
+            },
+            |g| *g,
+        );
+        let grid = ZoomGrid {
+            resize: ResizeGrid::new(resize, inner)?,
+            ..grid
+        };
+        self.zoom = (grid.zoom.is_some() || grid.resize.is_some()).then(|| Box::new(grid));
         Ok(self)
     }
 
     /// The zoom reads see the array through, if any (see [`MappedArray::zoomed`]).
     #[must_use]
     pub fn zoom(&self) -> Option<Zoom> {
-        self.zoom.as_ref().map(|z| z.zoom())
+        self.zoom.as_ref().and_then(|z| z.zoom())
+    }
+
+    /// The resize reads see the array through, if any (see [`MappedArray::resized`]).
+    #[must_use]
+    pub fn resize(&self) -> Option<Resize> {
+        self.zoom
+            .as_ref()
+            .and_then(|z| z.resize.as_ref())
+            .map(ResizeGrid::resize)
     }
 
     /// The zoom's resolved grid, for the readers that resample on their own.
