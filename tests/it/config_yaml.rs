@@ -310,6 +310,23 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert_eq!(k, key);
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
+    // Inference keys that change the output are refused in test mode only.
+    for (text, key) in [
+        ("INFERENCE:\n  UNPAD: False\n", "INFERENCE.UNPAD"),
+        (
+            "INFERENCE:\n  DO_SINGLY_STEP: -1\n",
+            "INFERENCE.DO_SINGLY_STEP",
+        ),
+        (
+            "INFERENCE:\n  OUTPUT_SCALE: [1.0, 0.5, 0.5]\n",
+            "INFERENCE.OUTPUT_SCALE",
+        ),
+    ] {
+        let file = write(dir.path(), "inf.yaml", text);
+        Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
+        let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
+        assert_eq!(k, key);
+    }
     // Their defaults are fine.
     let ok = "DATASET:\n  LABEL_VAST: False\n  ENSURE_MIN_SIZE: False\nINFERENCE:\n  AUG_NUM: 16\n";
     let file = write(dir.path(), "ok.yaml", ok);
