@@ -23,11 +23,17 @@ pub(crate) struct Reduction {
 impl Reduction {
     /// The ids of `label`.
     pub(crate) fn of(label: &Voxels) -> Self {
-        let mut ids: Vec<f64> = match_dtype!(label, Voxels(a) => a
-            .iter()
-            .map(|&v| v.to_f64())
-            .filter(|&v| v != 0.0)
-            .collect());
+        // Labels are runs of equal ids: keep one value per run before sorting.
+        let mut ids: Vec<f64> = Vec::new();
+        let mut last = 0.0;
+        match_dtype!(label, Voxels(a) => {
+            for v in a.iter().map(|&v| v.to_f64()) {
+                if v != last && v != 0.0 {
+                    ids.push(v);
+                }
+                last = v;
+            }
+        });
         ids.sort_unstable_by(f64::total_cmp);
         ids.dedup();
         Reduction { ids }
