@@ -19,7 +19,14 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::open_with`].
     pub fn open(store: &Path, name: &str, options: &OpenOptions) -> Result<Self> {
-        let meta = ArrayMeta::read(&array_dir(store, name))?;
+        let dir = array_dir(store, name);
+        if let Some(foreign) = super::foreign::ForeignAddress::parse(&dir) {
+            let volume = foreign.open()?;
+            return Ok(dispatch_dtype!(volume.dtype, T => {
+                AnyArray::from(MappedArray::<T>::from_foreign(volume, options.limits)?)
+            }));
+        }
+        let meta = ArrayMeta::read(&dir)?;
         Ok(dispatch_dtype!(meta.dtype, T => {
             AnyArray::from(MappedArray::<T>::open_with(store, name, options)?)
         }))

@@ -48,8 +48,8 @@ pub(crate) enum ChunkData {
     Mapped(Arc<MappedFile>, usize),
     /// A chunk decoded by zarrs.
     Decoded(Arc<ArrayBytes<'static>>),
-    /// A decoded image file (one chunk).
-    Image(Arc<Vec<u8>>),
+    /// Voxels decoded by voxload: an image file (one chunk), a chunk of a foreign volume.
+    Owned(Arc<Vec<u8>>),
 }
 
 impl ChunkData {
@@ -58,7 +58,7 @@ impl ChunkData {
         match self {
             ChunkData::Fill => None,
             ChunkData::Mapped(file, start) => Some(&file.map[*start..*start + len]),
-            ChunkData::Image(bytes) => Some(&bytes[..len]),
+            ChunkData::Owned(bytes) => Some(&bytes[..len]),
             ChunkData::Decoded(bytes) => match bytes.as_ref() {
                 ArrayBytes::Fixed(raw) => Some(&raw[..len]),
                 _ => None,
@@ -94,6 +94,15 @@ pub(crate) enum ChunkSource {
     Decoded(ChunkCacheDecodedLruSizeLimit),
     /// A 2D image file decoded on demand: the whole array is one chunk.
     Image(super::image::ImageFile),
+    /// A foreign volume's file mapped once, its chunks at their offsets
+    /// (see [`super::foreign`]): `inner_offsets` holds one offset per chunk of the grid.
+    File {
+        file: Arc<MappedFile>,
+        /// Chunks along each axis.
+        per_axis: [u64; 3],
+    },
+    /// A foreign volume's chunks decoded on demand.
+    Foreign(super::foreign::DecodedChunks),
 }
 
 impl ChunkSource {
@@ -140,7 +149,19 @@ impl ChunkSource {
     /// byte length is `chunk_bytes`.
     pub(crate) fn chunk(&self, chunk: [u64; 3], chunk_bytes: usize) -> Result<ChunkData> {
         match self {
-            ChunkSource::Image(image) => Ok(ChunkData::Image(image.bytes(chunk_bytes)?)),
+            ChunkSource::Image(image) => Ok(ChunkData::Owned(image.bytes(chunk_bytes)?)),
+            ChunkSource::File { file, per_axis } => {
+                let n = per_axis;
+                let i = ((chunk[0] * n[1] + chunk[1]) * n[2] + chunk[2]) as usize;
+                Ok(match file.inner_offsets.get(i).copied().flatten() {
+                    Some(offset) => ChunkData::Mapped(file.clone(), offset),
+                    None => ChunkData::Fill,
+                })
+            }
+            ChunkSource::Foreign(cache) => Ok(match cache.chunk(chunk, chunk_bytes)? {
+                Some(bytes) => ChunkData::Owned(bytes),
+                None => ChunkData::Fill,
+            }),
             ChunkSource::Decoded(cache) => {
                 // What zarrs is given is checked first (store/bounded.rs); a panic inside zarrs
                 // is still caught here, as a last resort, and becomes an error naming the chunk.
@@ -232,7 +253,8 @@ impl ChunkSource {
     pub(crate) fn mapped_files(&self) -> usize {
         match self {
             ChunkSource::Mapped { files, .. } => files.lock().map(|f| f.len()).unwrap_or(0),
-            ChunkSource::Decoded(_) | ChunkSource::Image(_) => 0,
+            ChunkSource::File { .. } => 1,
+            ChunkSource::Decoded(_) | ChunkSource::Image(_) | ChunkSource::Foreign(_) => 0,
         }
     }
 }
@@ -247,6 +269,30 @@ struct FileLayout {
     sharded: bool,
     index_at_start: bool,
     index_crc32c: bool,
+}
+
+impl ChunkSource {
+    /// The source of a foreign volume's chunks: its file mapped once, or its decoder behind a
+    /// cache of `limits.max_decoded_bytes`.
+    pub(crate) fn foreign(
+        volume: &super::foreign::ForeignVolume,
+        limits: CacheLimits,
+    ) -> Result<Self> {
+        use super::foreign::{map_volume_file, ForeignChunks};
+        match &volume.chunks {
+            ForeignChunks::Mapped(offsets) => {
+                let chunk_bytes = chunk_voxels(volume.chunk) as u64 * volume.dtype.size() as u64;
+                let (map, inner_offsets) = map_volume_file(&volume.path, offsets, chunk_bytes)?;
+                Ok(ChunkSource::File {
+                    file: Arc::new(MappedFile { map, inner_offsets }),
+                    per_axis: super::foreign::chunks_per_axis(volume.shape, volume.chunk),
+                })
+            }
+            ForeignChunks::Decoded(decoder) => Ok(ChunkSource::Foreign(
+                super::foreign::DecodedChunks::new(decoder.clone(), limits.max_decoded_bytes),
+            )),
+        }
+    }
 }
 
 /// Maps a chunk or shard file after checking that it is a regular file and its length against

@@ -85,6 +85,9 @@ impl<T: Element> MappedArray<T> {
     pub fn open_with(store: impl AsRef<Path>, name: &str, options: &OpenOptions) -> Result<Self> {
         let root = store.as_ref();
         let dir = array_dir(root, name);
+        if let Some(foreign) = super::foreign::ForeignAddress::parse(&dir) {
+            return Self::from_foreign(foreign.open()?, options.limits);
+        }
         let guard = ReplacementGuard::new(&dir);
         let meta = ArrayMeta::read(&dir)?;
         meta.expect_dtype(T::DTYPE)?;
@@ -163,6 +166,50 @@ impl<T: Element> MappedArray<T> {
             meta,
             source: ChunkSource::Image(image),
             fill: T::default(),
+            zoom: None,
+            _type: PhantomData,
+        })
+    }
+
+    /// The array of a foreign volume (an HDF5 dataset, a TIFF file; see [`super::foreign`]).
+    pub(crate) fn from_foreign(
+        volume: super::foreign::ForeignVolume,
+        limits: CacheLimits,
+    ) -> Result<Self> {
+        if volume.dtype != T::DTYPE {
+            return Err(Error::DtypeMismatch {
+                path: volume.path.clone(),
+                stored: volume.dtype.to_string(),
+                requested: T::DTYPE.to_string(),
+            });
+        }
+        let fill = bytemuck::try_pod_read_unaligned::<T>(&volume.fill).map_err(|_| {
+            Error::Unsupported {
+                path: volume.path.clone(),
+                reason: "fill value does not match the data type".into(),
+            }
+        })?;
+        let source = ChunkSource::foreign(&volume, limits)?;
+        let layout = match volume.chunks {
+            super::foreign::ForeignChunks::Mapped(_) => Layout::Raw,
+            super::foreign::ForeignChunks::Decoded(_) => Layout::Decoded {
+                codecs: vec![volume.format.clone()],
+            },
+        };
+        let meta = ArrayMeta {
+            path: volume.path,
+            shape: volume.shape,
+            chunk: volume.chunk,
+            dtype: volume.dtype,
+            layout,
+            status: Status::Unmarked,
+            attributes: volume.attributes,
+        };
+        Ok(MappedArray {
+            grid: ChunkGrid::new(meta.shape, meta.chunk)?,
+            meta,
+            source,
+            fill,
             zoom: None,
             _type: PhantomData,
         })
