@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::learn::Sink;
 use super::BatchArray;
-use super::Intensity;
+use super::{Intensity, Learning};
 use crate::augment::Voxels;
 use crate::recycle::{self, Pool};
 use crate::store::{AnyArray, ImageScale};
@@ -19,6 +20,8 @@ pub(crate) struct Stacker {
     shape: Vec<usize>,
     slot: usize,
     columns: Vec<(String, BatchArray)>,
+    /// The learning targets' and weights' arrays, after the columns ([`Stacker::push_learning`]).
+    learned: Vec<(String, BatchArray)>,
 }
 
 impl Stacker {
@@ -34,6 +37,7 @@ impl Stacker {
             shape,
             slot: input.iter().product(),
             columns: Vec::new(),
+            learned: Vec::new(),
         }
     }
 
@@ -133,20 +137,10 @@ impl Stacker {
         i: usize,
         data: &ArrayD<f32>,
     ) -> Result<()> {
-        let mut shape = vec![self.shape[0]];
-        shape.extend_from_slice(data.shape());
-        if self.shape.len() == 3 && shape.len() == 5 && shape[2] == 1 {
-            shape.remove(2); // 2D batches have no z axis
-        }
+        let shape = self.learned_shape(data.shape());
         let slot = data.len();
         let column = self.column_shaped(k, key, DType::F32, &shape)?;
-        if column.shape() != shape.as_slice() {
-            return Err(Error::Geometry(format!(
-                "sample target `{key}` has shape {:?}, not the batch's {:?}",
-                data.shape(),
-                &column.shape()[1..]
-            )));
-        }
+        check_learned_shape(key, column, (&shape, data.shape()))?;
         let out = &mut flat(column.as_typed_mut::<f32>().expect("a float32 column"))
             [i * slot..(i + 1) * slot];
         match data.as_slice() {
@@ -156,9 +150,88 @@ impl Stacker {
         Ok(())
     }
 
+    /// Computes sample `i`'s learning targets and weights from its (augmented) `label` and
+    /// `valid_mask` straight into its slots of the learned arrays (`float32`, `(B, C, D, H,
+    /// W)`, `(B, C, H, W)` in 2D), which follow every other column in [`Stacker::finish`].
+    ///
+    /// # Errors
+    /// [`Learning::compute`]'s errors; [`Error::Geometry`] when the sample's learned arrays
+    /// differ in shape from the batch's first sample's.
+    #[cfg_attr(not(test), allow(dead_code))] // until `Producer::augmented` calls it
+    pub(crate) fn push_learning(
+        &mut self,
+        learning: &Learning,
+        i: usize,
+        (label, valid_mask): (Option<&Voxels>, Option<&Voxels>),
+        two_d: bool,
+    ) -> Result<()> {
+        let mut slots = LearnedSlots {
+            stack: self,
+            sample: i,
+        };
+        learning.compute_into(label, valid_mask, two_d, &mut slots)
+    }
+
+    /// The batch shape of a learned array of sample shape `(C, D, H, W)`: the sample count
+    /// first, without the z axis in 2D batches.
+    fn learned_shape(&self, sample: &[usize]) -> Vec<usize> {
+        let mut shape = vec![self.shape[0]];
+        shape.extend_from_slice(sample);
+        if self.shape.len() == 3 && shape.len() == 5 && shape[2] == 1 {
+            shape.remove(2); // 2D batches have no z axis
+        }
+        shape
+    }
+
     /// The filled arrays, by key.
-    pub(crate) fn finish(self) -> Vec<(String, BatchArray)> {
+    pub(crate) fn finish(mut self) -> Vec<(String, BatchArray)> {
+        self.columns.append(&mut self.learned);
         self.columns
+    }
+}
+
+/// An error unless a learned array's batch `column` has the batch `shape` of the sample's.
+fn check_learned_shape(
+    key: &str,
+    column: &BatchArray,
+    (batch, sample): (&[usize], &[usize]),
+) -> Result<()> {
+    if column.shape() == batch {
+        return Ok(());
+    }
+    Err(Error::Geometry(format!(
+        "sample target `{key}` has shape {sample:?}, not the batch's {:?}",
+        &column.shape()[1..]
+    )))
+}
+
+/// Sample `sample`'s slots of a batch's learned arrays, created on first use.
+struct LearnedSlots<'a> {
+    stack: &'a mut Stacker,
+    sample: usize,
+}
+
+impl Sink for LearnedSlots<'_> {
+    fn slot(&mut self, index: usize, key: &str, shape: [usize; 4]) -> Result<&mut [f32]> {
+        let batch_shape = self.stack.learned_shape(&shape);
+        let learned = &mut self.stack.learned;
+        if index == learned.len() {
+            let array = BatchArray::pooled(DType::F32, &batch_shape, &self.stack.pool);
+            learned.push((key.to_string(), array));
+        }
+        let (name, column) = &mut learned[index];
+        if name != key {
+            return Err(Error::Geometry(format!(
+                "samples of one batch differ: `{key}` where `{name}` was"
+            )));
+        }
+        check_learned_shape(key, column, (&batch_shape, &shape))?;
+        let slot: usize = shape.iter().product();
+        let i = self.sample;
+        Ok(
+            &mut flat(column.as_typed_mut::<f32>().expect("a float32 column"))
+                [i * slot..(i + 1) * slot],
+        )
     }
 }
 

@@ -41,20 +41,43 @@ mod affinity;
 mod components;
 mod diffusion;
 mod edt;
+pub(crate) mod ids;
 mod instance;
 mod morphology;
+pub(crate) mod output;
 mod parse;
 mod semantic;
 mod weight;
 
 pub use edt::{distance_transform, distance_transform_slices};
 pub use weight::WeightOpt;
+pub(crate) use weight::{TargetSeen, ValidMask};
 
 use std::borrow::Cow;
 
 use ndarray::{s, Array3, Array4, ArrayView3};
 
 use crate::{Error, Result};
+use ids::Id;
+
+/// A target over the whole label window, before it is written out (cropped) as `float32`.
+#[derive(Debug)]
+pub(crate) enum Computed {
+    /// A target of 0s and 1s (`0`, `1`, `2`, `3`, `4`), one byte per voxel and channel.
+    Map(Vec<u8>),
+    /// Any other target's values.
+    Values(Vec<f32>),
+}
+
+impl Computed {
+    /// Hands the buffer back to this thread's pool.
+    pub(crate) fn recycle(self) {
+        match self {
+            Computed::Map(m) => crate::recycle::give(m),
+            Computed::Values(v) => crate::recycle::give(v),
+        }
+    }
+}
 
 /// The configuration key of target options, named by their errors.
 pub(crate) const TARGET_KEY: &str = "MODEL.TARGET_OPT";
@@ -286,22 +309,50 @@ impl TargetOpt {
     /// ```
     pub fn compute(&self, label: ArrayView3<'_, u64>, two_d: bool) -> Result<Array4<f32>> {
         let (d, h, w) = label.dim();
-        let dims = [d, h, w];
-        let voxels = d * h * w;
+        let channels = self.channels(two_d);
+        let flat: Cow<'_, [u64]> = match label.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(label.iter().copied().collect()),
+        };
+        let data = match self.compute_full(&flat, [d, h, w], two_d)? {
+            Computed::Map(map) => {
+                let values = map.iter().map(|&m| f32::from(m)).collect();
+                crate::recycle::give(map);
+                values
+            }
+            Computed::Values(values) => values,
+        };
+        Ok(Array4::from_shape_vec((channels, d, h, w), data).expect("target size matches"))
+    }
+
+    /// The target of `label` (shape `dims`, C order) over the whole window, as
+    /// [`Self::compute`] gives it: 0/1 targets as a map, others as values, in buffers from
+    /// this thread's pool where they are made here.
+    ///
+    /// # Errors
+    /// As [`Self::compute`].
+    pub(crate) fn compute_full<T: Id>(
+        &self,
+        label: &[T],
+        dims: [usize; 3],
+        two_d: bool,
+    ) -> Result<Computed> {
+        let voxels = label.len();
+        debug_assert_eq!(voxels, dims.iter().product::<usize>());
         if voxels >= u32::MAX as usize {
             return Err(Error::Geometry(format!(
                 "label window {dims:?}: targets need fewer than 2^32 voxels"
             )));
         }
         let channels = self.channels(two_d);
-        if voxels == 0 {
-            return Ok(Array4::zeros((channels, d, h, w)));
-        }
-        let label: Cow<'_, [u64]> = match label.as_slice() {
-            Some(s) => Cow::Borrowed(s),
-            None => Cow::Owned(label.iter().copied().collect()),
+        let map = |fill: &dyn Fn(&mut [u8])| {
+            let mut map = crate::recycle::take::<u8>(channels * voxels);
+            fill(&mut map);
+            Computed::Map(map)
         };
-        let label = &*label;
+        if voxels == 0 {
+            return Ok(Computed::Values(Vec::new()));
+        }
         let only_3d = |what: &str| {
             if two_d {
                 Err(self.unusable(&format!(
@@ -311,9 +362,19 @@ impl TargetOpt {
                 Ok(())
             }
         };
-        let data = match self {
-            TargetOpt::Foreground { classes } => semantic::foreground(label, classes),
-            TargetOpt::Polarity { exclusive } => semantic::polarity(label, *exclusive),
+        // The targets that need ids as `u64` (components, distances, diffusion).
+        let wide = |f: &dyn Fn(&[u64]) -> Result<Computed>| {
+            let wide = T::wide_slice(label);
+            let out = f(&wide);
+            ids::recycle_wide(wide);
+            out
+        };
+        Ok(match self {
+            TargetOpt::Foreground { classes } => map(&|m| semantic::foreground(label, classes, m)),
+            TargetOpt::Polarity { exclusive: false } => map(&|m| semantic::polarity(label, m)),
+            TargetOpt::Polarity { exclusive: true } => {
+                Computed::Values(semantic::polarity_classes(label))
+            }
             TargetOpt::Affinity(a) => {
                 let (offsets, symmetric) = match *a {
                     Affinity::Nearest => ([1; 3], false),
@@ -327,20 +388,28 @@ impl TargetOpt {
                         (off, version == AffinityVersion::V2)
                     }
                 };
-                affinity::affinity(label, dims, offsets, symmetric, two_d)
+                map(&|m| affinity::affinity(label, dims, offsets, symmetric, two_d, m))
             }
             TargetOpt::SmallObjects {
                 threshold, z_ratio, ..
             } => {
                 only_3d("the small-object mask")?;
-                morphology::small_objects(label, dims, *threshold, *z_ratio)
+                wide(&|label| {
+                    Ok(map(&|m| {
+                        morphology::small_objects(label, dims, *threshold, *z_ratio, m);
+                    }))
+                })?
             }
             TargetOpt::Boundary { half, background } => {
-                morphology::instance_boundary(label, dims, *half, *background)
+                map(&|m| morphology::instance_boundary(label, dims, *half, *background, m))
             }
             TargetOpt::InstanceDistance(opt) => {
                 only_3d("the instance distance transform")?;
-                instance::instance_distance(label, dims, opt)
+                wide(&|label| {
+                    Ok(Computed::Values(instance::instance_distance(
+                        label, dims, opt,
+                    )))
+                })?
             }
             TargetOpt::SemanticDistance {
                 mode,
@@ -348,23 +417,32 @@ impl TargetOpt {
                 alpha_back,
             } => {
                 let volume = *mode == Mode::ThreeD && !two_d;
-                semantic::semantic_distance(label, dims, volume, *alpha_fore, *alpha_back)
+                wide(&|label| {
+                    Ok(Computed::Values(semantic::semantic_distance(
+                        label,
+                        dims,
+                        volume,
+                        *alpha_fore,
+                        *alpha_back,
+                    )))
+                })?
             }
-            TargetOpt::Diffusion { with_foreground } => {
-                diffusion_target(label, dims, *with_foreground)?
-            }
+            TargetOpt::Diffusion { with_foreground } => wide(&|label| {
+                diffusion_target(label, dims, *with_foreground).map(Computed::Values)
+            })?,
             TargetOpt::Skeleton { dilation, distance } => {
                 only_3d("the skeleton distance transform")?;
-                let mut thick = label.to_vec();
+                let mut thick = ids::widen(label);
                 let (before, after) = (dilation / 2, dilation - 1 - dilation / 2);
                 for axis in [2, 1, 0] {
                     morphology::sliding_axis(&mut thick, dims, axis, (before, after), |a, b| a > b);
                 }
-                instance::instance_distance(&thick, dims, distance)
+                let out = instance::instance_distance(&thick, dims, distance);
+                crate::recycle::give(thick);
+                Computed::Values(out)
             }
-            TargetOpt::Semantic { .. } => semantic::class_ids(label),
-        };
-        Ok(Array4::from_shape_vec((channels, d, h, w), data).expect("target size matches"))
+            TargetOpt::Semantic { .. } => Computed::Values(semantic::class_ids(label)),
+        })
     }
 
     /// An [`Error::Config`] saying this option cannot be computed, and why.
@@ -439,6 +517,24 @@ pub fn dilate_labels(label: ArrayView3<'_, u64>, half: usize) -> Array3<u64> {
     Array3::from_shape_vec(dims, flat).expect("same size")
 }
 
+/// `MODEL.LABEL_EROSION` then `MODEL.LABEL_DILATION` of a label (shape `dims`, C order), as
+/// [`widen_border`] and [`dilate_labels`] do them, for one target.
+pub(crate) fn reshape_label(
+    label: Vec<u64>,
+    dims: [usize; 3],
+    erosion: Option<usize>,
+    dilation: Option<usize>,
+) -> Vec<u64> {
+    let mut label = match erosion {
+        Some(half) => morphology::widen_border(&label, dims, half),
+        None => label,
+    };
+    if let Some(half) = dilation {
+        morphology::plane_max(&mut label, dims, half);
+    }
+    label
+}
+
 /// Centre-crops the spatial axes of a `(C, D, H, W)` target or weight to `output_size`
 /// (`MODEL.OUTPUT_SIZE`): on each axis the crop starts at `(size − output) / 2`, rounded down,
 /// the rule of PyTC's centre crop (its augmentor's `center_crop`). An axis already of the
@@ -458,17 +554,12 @@ pub fn dilate_labels(label: ArrayView3<'_, u64>, half: usize) -> Array3<u64> {
 /// ```
 pub fn crop_output(array: Array4<f32>, output_size: [usize; 3]) -> Result<Array4<f32>> {
     let (_, d, h, w) = array.dim();
-    let size = [d, h, w];
-    if (0..3).any(|a| output_size[a] > size[a]) {
-        return Err(Error::Geometry(format!(
-            "output size {output_size:?} is larger than the target's {size:?}"
-        )));
-    }
-    if output_size == size {
+    let crop = output::Crop::centre([d, h, w], Some(output_size))?;
+    if crop.is_whole() {
         return Ok(array);
     }
-    let lo: [usize; 3] = std::array::from_fn(|a| (size[a] - output_size[a]) / 2);
-    let hi: [usize; 3] = std::array::from_fn(|a| lo[a] + output_size[a]);
+    let (lo, hi): ([usize; 3], [usize; 3]) =
+        (crop.lo, std::array::from_fn(|a| crop.lo[a] + crop.shape[a]));
     Ok(array
         .slice(s![.., lo[0]..hi[0], lo[1]..hi[1], lo[2]..hi[2]])
         .to_owned())

@@ -7,6 +7,8 @@
 //! values the clipped window already holds, so extremes and "how many ids" are the same.
 
 use super::components::{Connectivity, Labeller};
+use super::ids::Id;
+use crate::recycle;
 
 /// `out[i]` = the best of `line[i − before ..= i + after]` (clipped), where `a` beats `b` when
 /// `beats(a, b)`; `queue` is scratch.
@@ -76,7 +78,8 @@ const SMALL: usize = 4;
 
 /// [`sliding_axis`] for short windows: per block of `n` lines of `stride` values, each output
 /// line is the element-wise best of its window's input lines (whole rows at a time when the
-/// axis is not the innermost one, so the loops run over contiguous memory).
+/// axis is not the innermost one, so the loops run over contiguous memory); along the
+/// innermost axis, each line is merged with its copies shifted by every offset of the window.
 fn small_window<T: Copy>(
     data: &mut [T],
     n: usize,
@@ -88,28 +91,34 @@ fn small_window<T: Copy>(
     for block in data.chunks_exact_mut(n * stride) {
         copy.clear();
         copy.extend_from_slice(block);
+        if stride == 1 {
+            // A voxel shifted off the end would be the line's last or first voxel, which a
+            // smaller offset already brought in.
+            for s in 1..=after.min(n - 1) {
+                merge(&mut block[..n - s], &copy[s..], beats);
+            }
+            for s in 1..=before.min(n - 1) {
+                merge(&mut block[s..], &copy[..n - s], beats);
+            }
+            continue;
+        }
         for i in 0..n {
             let (lo, hi) = (i.saturating_sub(before), (i + after).min(n - 1));
-            if stride == 1 {
-                let mut best = copy[lo];
-                for &v in &copy[lo + 1..=hi] {
-                    if beats(v, best) {
-                        best = v;
-                    }
-                }
-                block[i] = best;
-                continue;
-            }
             let out = &mut block[i * stride..(i + 1) * stride];
             out.copy_from_slice(&copy[lo * stride..(lo + 1) * stride]);
             for j in lo + 1..=hi {
-                for (o, &v) in out.iter_mut().zip(&copy[j * stride..(j + 1) * stride]) {
-                    if beats(v, *o) {
-                        *o = v;
-                    }
-                }
+                merge(out, &copy[j * stride..(j + 1) * stride], beats);
             }
         }
+    }
+}
+
+/// `out[i]` becomes `other[i]` where that beats it: a select, not a branch, so the loop
+/// vectorises.
+#[inline]
+fn merge<T: Copy>(out: &mut [T], other: &[T], beats: impl Fn(T, T) -> bool) {
+    for (o, &v) in out.iter_mut().zip(other) {
+        *o = if beats(v, *o) { v } else { *o };
     }
 }
 
@@ -124,15 +133,16 @@ pub(crate) fn plane_max<T: Copy + Default + PartialOrd>(
     }
 }
 
-/// Per pixel, the largest id and the smallest non-zero id (`u64::MAX` if none) in its in-plane
-/// `(2·half + 1)²` window.
-fn plane_id_range(label: &[u64], dims: [usize; 3], half: usize) -> (Vec<u64>, Vec<u64>) {
-    let mut max = label.to_vec();
+/// Per pixel, the largest id and the smallest non-zero id (`T::MAX` if none) in its in-plane
+/// `(2·half + 1)²` window, in buffers from this thread's pool.
+fn plane_id_range<T: Id>(label: &[T], dims: [usize; 3], half: usize) -> (Vec<T>, Vec<T>) {
+    let mut max = recycle::take::<T>(label.len());
+    max.copy_from_slice(label);
     plane_max(&mut max, dims, half);
-    let mut min: Vec<u64> = label
-        .iter()
-        .map(|&v| if v == 0 { u64::MAX } else { v })
-        .collect();
+    let mut min = recycle::take::<T>(label.len());
+    for (m, &v) in min.iter_mut().zip(label) {
+        *m = if v.is_zero() { T::MAX } else { v };
+    }
     for axis in [2, 1] {
         sliding_axis(&mut min, dims, axis, (half, half), |a, b| a < b);
     }
@@ -143,50 +153,67 @@ fn plane_id_range(label: &[u64], dims: [usize; 3], half: usize) -> (Vec<u64>, Ve
 /// in-plane window holds at most one distinct non-zero id; elsewhere it becomes 0.
 pub(crate) fn widen_border(label: &[u64], dims: [usize; 3], half: usize) -> Vec<u64> {
     let (max, min) = plane_id_range(label, dims, half);
-    label
+    let out = label
         .iter()
         .zip(max.iter().zip(&min))
         .map(|(&v, (&hi, &lo))| if hi == lo { v } else { 0 })
-        .collect()
+        .collect();
+    recycle::give(max);
+    recycle::give(min);
+    out
 }
 
-/// PyTC's instance boundary (target `4-half-background`), 0 or 1 per voxel, slice by slice.
+/// PyTC's instance boundary (target `4-half-background`) as 0/1 into `out`, slice by slice.
 ///
 /// With `background`: a pixel is an edge where its two neighbours along y, or its two along x,
 /// differ (each neighbour clamped to the slice, as `convolve2d` with `symm` sees it; the pixel
 /// itself is not compared), and the edges are dilated by the `(2·half + 1)²` square. Without:
 /// a pixel is boundary where its window holds two or more distinct non-zero ids.
-pub(crate) fn instance_boundary(
-    label: &[u64],
+pub(crate) fn instance_boundary<T: Id>(
+    label: &[T],
     dims: [usize; 3],
     half: usize,
     background: bool,
-) -> Vec<f32> {
+    out: &mut [u8],
+) {
     let [_, h, w] = dims;
     if !background {
         let (max, min) = plane_id_range(label, dims, half);
-        return max
-            .iter()
-            .zip(&min)
-            .map(|(&hi, &lo)| f32::from(u8::from(hi != 0 && hi != lo)))
-            .collect();
+        for (o, (&hi, &lo)) in out.iter_mut().zip(max.iter().zip(&min)) {
+            *o = u8::from(!hi.is_zero() && hi != lo);
+        }
+        recycle::give(max);
+        recycle::give(min);
+        return;
     }
-    let mut edge = vec![0u8; label.len()];
     if h * w > 0 {
-        for (slice, out) in label.chunks_exact(h * w).zip(edge.chunks_exact_mut(h * w)) {
-            for y in 0..h {
-                let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
-                for x in 0..w {
-                    let (left, right) = (x.saturating_sub(1), (x + 1).min(w - 1));
-                    let across_y = slice[up * w + x] != slice[down * w + x];
-                    let across_x = slice[y * w + left] != slice[y * w + right];
-                    out[y * w + x] = u8::from(across_y || across_x);
-                }
+        for (slice, edge) in label.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)) {
+            slice_edges(slice, [h, w], edge);
+        }
+    }
+    plane_max(out, dims, half);
+}
+
+/// One slice's edges (see [`instance_boundary`]), row by row.
+fn slice_edges<T: Id>(slice: &[T], [h, w]: [usize; 2], edge: &mut [u8]) {
+    for (y, out) in edge.chunks_exact_mut(w).enumerate() {
+        let (up, down) = (y.saturating_sub(1), (y + 1).min(h - 1));
+        let row = &slice[y * w..][..w];
+        for ((o, &a), &b) in out
+            .iter_mut()
+            .zip(&slice[up * w..][..w])
+            .zip(&slice[down * w..][..w])
+        {
+            *o = u8::from(a != b);
+        }
+        if w >= 2 {
+            out[0] |= u8::from(row[0] != row[1]);
+            out[w - 1] |= u8::from(row[w - 2] != row[w - 1]);
+            for ((o, &a), &b) in out[1..w - 1].iter_mut().zip(&row[..w - 2]).zip(&row[2..]) {
+                *o |= u8::from(a != b);
             }
         }
     }
-    plane_max(&mut edge, dims, half);
-    edge.iter().map(|&e| f32::from(e)).collect()
 }
 
 /// Python's floor division (`a // b`, `b != 0`).
@@ -201,15 +228,17 @@ pub(crate) fn floor_div(a: i64, b: i64) -> i64 {
 
 /// PyTC's small-object mask (`seg_to_small_seg`, target `3-threshold-ratio-…`): a voxel is 1
 /// where its 8-connected same-id component is smaller than `threshold` pixels in its z slice,
-/// or smaller than `threshold // ratio` in its y plane `(z, x)` or its x plane `(z, y)`.
+/// or smaller than `threshold // ratio` in its y plane `(z, x)` or its x plane `(z, y)`; as 0/1
+/// into `mask`.
 pub(crate) fn small_objects(
     label: &[u64],
     dims: [usize; 3],
     threshold: i64,
     ratio: i64,
-) -> Vec<f32> {
+    mask: &mut [u8],
+) {
     let [d, h, w] = dims;
-    let mut mask = vec![0u8; label.len()];
+    mask.fill(0);
     let mut labeller = Labeller::default();
     let (mut plane, mut labels, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
     let across = floor_div(threshold, ratio);
@@ -244,7 +273,6 @@ pub(crate) fn small_objects(
             }
         }
     }
-    mask.iter().map(|&m| f32::from(m)).collect()
 }
 
 #[cfg(test)]

@@ -2,52 +2,57 @@
 //! distance transform (`6`, PyTC's `edt_semantic`).
 
 use super::edt::{self, squared_edt, NoSource};
+use super::ids::Id;
 
-/// Target `0`: 1 where the label is non-zero (no `classes`), or equals one of `classes`.
-pub(crate) fn foreground(label: &[u64], classes: &[i64]) -> Vec<f32> {
+/// Target `0` as 0/1 into `out`: 1 where the label is non-zero (no `classes`), or equals one
+/// of `classes`.
+pub(crate) fn foreground<T: Id>(label: &[T], classes: &[i64], out: &mut [u8]) {
+    if classes.is_empty() {
+        for (o, &v) in out.iter_mut().zip(label) {
+            *o = u8::from(!v.is_zero());
+        }
+        return;
+    }
     let wanted: Vec<u64> = classes
         .iter()
         .filter_map(|&c| u64::try_from(c).ok())
         .collect();
-    label
-        .iter()
-        .map(|&v| {
-            let on = if classes.is_empty() {
-                v != 0
-            } else {
-                wanted.contains(&v)
-            };
-            f32::from(u8::from(on))
-        })
-        .collect()
+    for (o, &v) in out.iter_mut().zip(label) {
+        *o = u8::from(wanted.contains(&v.wide()));
+    }
 }
 
-/// Target `1`: channels odd (pre-synaptic), even non-zero (post-synaptic) and non-zero; with
-/// `exclusive`, one channel holding 0, 1 (odd) or 2 (even non-zero).
-pub(crate) fn polarity(label: &[u64], exclusive: bool) -> Vec<f32> {
-    let class = |v: u64| match v {
-        0 => 0u8,
+/// A voxel's synaptic class: 0 (background), 1 (odd id) or 2 (even non-zero id).
+fn class<T: Id>(v: T) -> u8 {
+    match v.wide() {
+        0 => 0,
         v if v % 2 == 1 => 1,
         _ => 2,
-    };
-    if exclusive {
-        return label.iter().map(|&v| f32::from(class(v))).collect();
     }
-    let mut out = Vec::with_capacity(3 * label.len());
-    for wanted in [1u8, 2] {
-        out.extend(
-            label
-                .iter()
-                .map(|&v| f32::from(u8::from(class(v) == wanted))),
-        );
+}
+
+/// Target `1` as 0/1 into `out` (three channels): odd (pre-synaptic), even non-zero
+/// (post-synaptic) and non-zero.
+pub(crate) fn polarity<T: Id>(label: &[T], out: &mut [u8]) {
+    let voxels = label.len();
+    for (c, wanted) in [1u8, 2].into_iter().enumerate() {
+        for (o, &v) in out[c * voxels..].iter_mut().zip(label) {
+            *o = u8::from(class(v) == wanted);
+        }
     }
-    out.extend(label.iter().map(|&v| f32::from(u8::from(v != 0))));
-    out
+    for (o, &v) in out[2 * voxels..].iter_mut().zip(label) {
+        *o = u8::from(!v.is_zero());
+    }
+}
+
+/// Target `1-1`: one channel holding 0, 1 (odd) or 2 (even non-zero).
+pub(crate) fn polarity_classes<T: Id>(label: &[T]) -> Vec<f32> {
+    label.iter().map(|&v| f32::from(class(v))).collect()
 }
 
 /// Target `9`: the class ids themselves (rounded to `f32`, as PyTC's `float32` labels are).
-pub(crate) fn class_ids(label: &[u64]) -> Vec<f32> {
-    label.iter().map(|&v| v as f32).collect()
+pub(crate) fn class_ids<T: Id>(label: &[T]) -> Vec<f32> {
+    label.iter().map(|&v| v.wide() as f32).collect()
 }
 
 /// What `_edt_binary_mask` gives a mask with no background: a constant 5 (`tanh(5) ≈ 1`).

@@ -1,15 +1,19 @@
 //! Loss weights (`MODEL.WEIGHT_OPT`, PyTC's `seg_to_weight`): none or the valid mask, the
 //! foreground/background ratio, and U-Net's boundary weights.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use ndarray::{s, Array4, ArrayView3, ArrayView4, Axis};
+use ndarray::{Array4, ArrayView3, ArrayView4};
 
 use super::components::distinct_nonzero;
 use super::edt::{self, squared_edt, NoSource};
+use super::ids::{self, Ids};
 use super::morphology::plane_max;
+use super::output::{fill, write_map, write_rows, write_values, Crop};
 use super::parse::{bad, float};
+use super::Computed;
 use crate::{Error, Result};
 
 /// The configuration key of weight options, named by their errors.
@@ -142,91 +146,286 @@ impl WeightOpt {
                 )));
             }
         }
-        let mask_map = || {
-            valid_mask.map(|m| {
-                m.mapv(|v| f32::from(u8::from(v != 0)))
-                    .insert_axis(Axis(0))
-                    .as_standard_layout()
-                    .into_owned()
-            })
+        let mask: Option<Vec<u8>> =
+            valid_mask.map(|m| m.iter().map(|&v| u8::from(v != 0)).collect());
+        if *self == WeightOpt::None && mask.is_none() {
+            return Ok(None);
+        }
+        let values: Cow<'_, [f32]> = match target.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(target.iter().copied().collect()),
         };
-        match *self {
-            WeightOpt::None => Ok(mask_map()),
-            WeightOpt::Ratio { dilate } => {
-                let first = target.iter().next().copied();
-                let uniform = first.is_some_and(|f| target.iter().all(|&v| v == f));
-                if uniform || first.is_none() {
-                    return Ok(Some(
-                        mask_map().unwrap_or_else(|| Array4::ones((c, d, h, w))),
-                    ));
-                }
-                Ok(Some(ratio(target, valid_mask, dilate)))
-            }
-            WeightOpt::UNet { w0, w1 } => {
+        let seen = TargetSeen::of_values(&values, c);
+        let label: Cow<'_, [u64]> = match label.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(label.iter().copied().collect()),
+        };
+        let crop = Crop::whole([d, h, w]);
+        let channels = self.channels(&seen, mask.is_some());
+        let mut out = vec![0f32; channels * d * h * w];
+        self.write(
+            &seen,
+            mask.as_deref().map(ValidMask::new),
+            Ids::U64(&label),
+            two_d,
+            &crop,
+            &mut out,
+        )?;
+        Ok(Some(
+            Array4::from_shape_vec((channels, d, h, w), out).expect("weight size matches"),
+        ))
+    }
+
+    /// The number of channels of the weight map of `target` (with a valid mask or not), as
+    /// [`Self::compute`] shapes it; a [`WeightOpt::None`] without a mask counts as ones of
+    /// the target's shape.
+    pub(crate) fn channels(&self, target: &TargetSeen<'_>, masked: bool) -> usize {
+        match self {
+            WeightOpt::None if masked => 1,
+            WeightOpt::Ratio { .. } if target.uniform && masked => 1,
+            WeightOpt::UNet { .. } => 1,
+            _ => target.channels,
+        }
+    }
+
+    /// Writes the weight map of `target` over `crop`'s region into `out` (of
+    /// [`Self::channels`] channels), given the window's `mask` (0/1, where there is one) and
+    /// `label`; as [`Self::compute`], with ones for a [`WeightOpt::None`] without a mask.
+    ///
+    /// # Errors
+    /// As [`Self::compute`], for U-Net weights of a 2D label.
+    pub(crate) fn write(
+        &self,
+        target: &TargetSeen<'_>,
+        mask: Option<ValidMask<'_>>,
+        label: Ids<'_>,
+        two_d: bool,
+        crop: &Crop,
+        out: &mut [f32],
+    ) -> Result<()> {
+        match (*self, mask) {
+            (WeightOpt::None, Some(m)) => write_map(m.map, 1, crop, out),
+            (WeightOpt::None, None) => fill(out, 1.0),
+            (WeightOpt::Ratio { .. }, Some(m)) if target.uniform => write_map(m.map, 1, crop, out),
+            (WeightOpt::Ratio { .. }, None) if target.uniform => fill(out, 1.0),
+            (WeightOpt::Ratio { dilate }, _) => ratio(target, mask, dilate, crop, out),
+            (WeightOpt::UNet { w0, w1 }, _) => {
                 if two_d {
                     return Err(bad(WEIGHT_KEY, &self.to_string(), "U-Net weights of a 2D label fail in PyTC v1 (weight_unet3d needs a 3D label)"));
                 }
-                let mut out = Array4::<f32>::ones((1, d, h, w));
-                let mut work = UNetWork::default();
-                for (z, slice) in label.outer_iter().enumerate() {
-                    let flat: Vec<u64> = slice.iter().copied().collect();
-                    if flat.iter().all(|&v| v == 0) {
-                        continue;
-                    }
-                    let weights = unet_slice(&flat, [h, w], w0, w1, &mut work);
-                    for (o, v) in out.slice_mut(s![0, z, .., ..]).iter_mut().zip(weights) {
-                        *o = v;
-                    }
+                let label = label.wide();
+                let weights = unet(&label, crop.full, w0, w1);
+                ids::recycle_wide(label);
+                write_values(&weights, 1, crop, out);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a weight sees of its target over the whole window.
+#[derive(Debug)]
+pub(crate) struct TargetSeen<'a> {
+    /// 1 where the target is non-zero, 0 elsewhere (`channels` channels, C order).
+    pub(crate) fg: Cow<'a, [u8]>,
+    /// The target's channels.
+    pub(crate) channels: usize,
+    /// Whether every value of the target is the same (or it has none).
+    pub(crate) uniform: bool,
+}
+
+impl<'a> TargetSeen<'a> {
+    /// What the weights of `target` (of `channels` channels) see: a 0/1 target is its own
+    /// foreground; other values are tested against 0 into a buffer from this thread's pool.
+    pub(crate) fn of(target: &'a Computed, channels: usize) -> Self {
+        match target {
+            Computed::Map(map) => TargetSeen {
+                fg: Cow::Borrowed(map),
+                channels,
+                uniform: uniform(map),
+            },
+            Computed::Values(values) => TargetSeen::of_values(values, channels),
+        }
+    }
+
+    /// What the weights of a target of `values` see (its foreground in a buffer from this
+    /// thread's pool).
+    fn of_values(values: &[f32], channels: usize) -> Self {
+        let mut fg = crate::recycle::take::<u8>(values.len());
+        for (f, &v) in fg.iter_mut().zip(values) {
+            *f = u8::from(v != 0.0);
+        }
+        TargetSeen {
+            fg: Cow::Owned(fg),
+            channels,
+            uniform: uniform(values),
+        }
+    }
+
+    /// Hands a foreground made here back to this thread's pool.
+    pub(crate) fn recycle(self) {
+        if let Cow::Owned(fg) = self.fg {
+            crate::recycle::give(fg);
+        }
+    }
+}
+
+/// Whether all values are the same, stopping at the first that differs.
+fn uniform<T: PartialEq + Copy>(values: &[T]) -> bool {
+    values
+        .first()
+        .is_none_or(|&f| values.iter().all(|&v| v == f))
+}
+
+/// A valid mask as weights see it: 0/1 per voxel, and the number of ones.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ValidMask<'a> {
+    /// 1 where valid (C order).
+    pub(crate) map: &'a [u8],
+    /// The number of valid voxels.
+    pub(crate) valid: usize,
+}
+
+impl<'a> ValidMask<'a> {
+    /// The mask of `map` (0s and 1s).
+    pub(crate) fn new(map: &'a [u8]) -> Self {
+        ValidMask {
+            map,
+            valid: ones(map),
+        }
+    }
+}
+
+/// The number of ones in a map of 0s and 1s.
+fn ones(map: &[u8]) -> usize {
+    byte_sums(map, map, |a, _| a)
+}
+
+/// The number of voxels that are 1 in both maps of 0s and 1s.
+fn ones_in_both(a: &[u8], b: &[u8]) -> usize {
+    byte_sums(a, b, |x, y| x & y)
+}
+
+/// The sum of `join(a[i], b[i])` over bytes 0 or 1: added in 32 byte lanes at a time, 255
+/// rounds per block so no lane overflows (the loops vectorise), each block's lanes summed once.
+fn byte_sums(a: &[u8], b: &[u8], join: impl Fn(u8, u8) -> u8) -> usize {
+    const LANES: usize = 32;
+    const BLOCK: usize = LANES * 255;
+    let mut total = 0;
+    for (a, b) in a.chunks(BLOCK).zip(b.chunks(BLOCK)) {
+        let (mut ca, mut cb) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+        let mut acc = [0u8; LANES];
+        for (x, y) in (&mut ca).zip(&mut cb) {
+            for ((s, &x), &y) in acc.iter_mut().zip(x).zip(y) {
+                *s += join(x, y);
+            }
+        }
+        total += acc.iter().map(|&s| usize::from(s)).sum::<usize>();
+        for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+            total += usize::from(join(x, y));
+        }
+    }
+    total
+}
+
+/// The ratio weight of a target with at least two distinct values.
+fn ratio(
+    target: &TargetSeen<'_>,
+    mask: Option<ValidMask<'_>>,
+    dilate: bool,
+    crop: &Crop,
+    out: &mut [f32],
+) {
+    let fg = &target.fg[..];
+    let voxels = crop.full_voxels();
+    let ww = match mask {
+        Some(m) => {
+            if m.valid == 0 {
+                fill(out, 0.0);
+                return;
+            }
+            let hits: usize = fg
+                .chunks_exact(voxels)
+                .map(|ch| ones_in_both(ch, m.map))
+                .sum();
+            hits as f64 / m.valid as f64
+        }
+        None => ones(fg) as f64 / fg.len() as f64,
+    };
+    let ww = ww.clamp(MIN_RATIO, 1.0 - MIN_RATIO);
+    let factor = (ww.max(1.0 - ww) / ww.min(1.0 - ww)) as f32;
+    let heavy = u8::from(ww <= 1.0 - ww);
+    let dilated = dilate.then(|| {
+        let mut d = crate::recycle::take::<u8>(fg.len());
+        d.copy_from_slice(fg);
+        let [depth, h, w] = crop.full;
+        plane_max(&mut d, [target.channels * depth, h, w], 1);
+        d
+    });
+    let fg = dilated.as_deref().unwrap_or(fg);
+    let values = Picks {
+        heavy,
+        rare: factor.to_bits(),
+        common: 1f32.to_bits(),
+    };
+    write_rows(out, crop, target.channels, |c, start, run| {
+        let f = &fg[c * voxels + start..][..run.len()];
+        values.write(f, mask.map(|m| &m.map[start..][..run.len()]), run);
+    });
+    if let Some(d) = dilated {
+        crate::recycle::give(d);
+    }
+}
+
+/// A ratio weight's values as bits: `rare` where a voxel's target is `heavy`, else `common`,
+/// and 0 outside the mask.
+#[derive(Clone, Copy)]
+struct Picks {
+    heavy: u8,
+    rare: u32,
+    common: u32,
+}
+
+impl Picks {
+    /// The weights of the voxels whose targets are `fg` (and mask `mask`) into `out`, chosen
+    /// with integer masks rather than branches, so the loops vectorise.
+    fn write(self, fg: &[u8], mask: Option<&[u8]>, out: &mut [f32]) {
+        let Picks {
+            heavy,
+            rare,
+            common,
+        } = self;
+        let pick = |f: u8| common ^ ((common ^ rare) & 0u32.wrapping_sub(u32::from(f == heavy)));
+        match mask {
+            Some(m) => {
+                for ((o, &f), &m) in out.iter_mut().zip(fg).zip(m) {
+                    *o = f32::from_bits(pick(f) & 0u32.wrapping_sub(u32::from(m)));
                 }
-                Ok(Some(out))
+            }
+            None => {
+                for (o, &f) in out.iter_mut().zip(fg) {
+                    *o = f32::from_bits(pick(f));
+                }
             }
         }
     }
 }
 
-/// The ratio weight of a target with at least two distinct values.
-fn ratio(
-    target: ArrayView4<'_, f32>,
-    valid_mask: Option<ArrayView3<'_, u8>>,
-    dilate: bool,
-) -> Array4<f32> {
-    let (c, d, h, w) = target.dim();
-    let mut fg: Vec<u8> = target.iter().map(|&v| u8::from(v != 0.0)).collect();
-    let mask: Option<Vec<bool>> = valid_mask.map(|m| m.iter().map(|&v| v != 0).collect());
-    let voxels = d * h * w;
-    let ww = match &mask {
-        Some(m) => {
-            let valid = m.iter().filter(|&&v| v).count();
-            if valid == 0 {
-                return Array4::zeros((c, d, h, w));
-            }
-            let hits = fg
-                .chunks_exact(voxels)
-                .flat_map(|ch| ch.iter().zip(m))
-                .filter(|(&f, &v)| f != 0 && v)
-                .count();
-            hits as f64 / valid as f64
-        }
-        None => fg.iter().filter(|&&f| f != 0).count() as f64 / fg.len() as f64,
-    };
-    let ww = ww.clamp(MIN_RATIO, 1.0 - MIN_RATIO);
-    let factor = (ww.max(1.0 - ww) / ww.min(1.0 - ww)) as f32;
-    if dilate {
-        plane_max(&mut fg, [c * d, h, w], 1);
+/// U-Net weights of `label` (shape `dims`, C order), one per voxel: per z slice with
+/// foreground [`unet_slice`], 1 on empty slices.
+fn unet(label: &[u64], [d, h, w]: [usize; 3], w0: f64, w1: f64) -> Vec<f32> {
+    let mut out = vec![1f32; d * h * w];
+    let mut work = UNetWork::default();
+    if h * w == 0 {
+        return out;
     }
-    let heavy = u8::from(ww <= 1.0 - ww);
-    let data: Vec<f32> = fg
-        .iter()
-        .enumerate()
-        .map(|(i, &f)| {
-            let v = if f == heavy { factor } else { 1.0 };
-            match &mask {
-                Some(m) if !m[i % voxels] => 0.0,
-                _ => v,
-            }
-        })
-        .collect();
-    Array4::from_shape_vec((c, d, h, w), data).expect("same size")
+    for (slice, o) in label.chunks_exact(h * w).zip(out.chunks_exact_mut(h * w)) {
+        if slice.iter().all(|&v| v == 0) {
+            continue;
+        }
+        o.copy_from_slice(&unet_slice(slice, [h, w], w0, w1, &mut work));
+    }
+    out
 }
 
 /// Buffers reused between slices and objects.
@@ -322,6 +521,18 @@ fn unet_slice(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn byte_sums_count_every_block_and_tail() {
+        for n in [0usize, 7, 8, 2039, 2040, 2041, 10_000] {
+            let a: Vec<u8> = (0..n).map(|i| u8::from(i % 3 != 1)).collect();
+            let b: Vec<u8> = (0..n).map(|i| u8::from(i % 5 < 2)).collect();
+            let both = a.iter().zip(&b).filter(|(&x, &y)| x == 1 && y == 1).count();
+            assert_eq!(ones(&a), a.iter().filter(|&&x| x == 1).count(), "{n}");
+            assert_eq!(ones_in_both(&a, &b), both, "{n}");
+        }
+        assert_eq!(ones(&[1; 4096]), 4096);
+    }
 
     #[test]
     fn unet_margin_gives_the_whole_slice_answer() {
