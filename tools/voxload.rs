@@ -211,14 +211,57 @@ fn run(cli: Cli) -> Result<()> {
 fn info(store: &Path) -> Result<()> {
     let arrays = list_arrays(store)?;
     if arrays.is_empty() {
-        println!("{}: a Zarr v3 group with no arrays", store.display());
+        println!("{}: a Zarr group with no arrays", store.display());
     }
+    let mut images_shown = std::collections::HashSet::new();
     for (name, meta) in arrays {
+        let parent = name.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+        if images_shown.insert(parent.clone()) {
+            print_multiscale(store, &parent)?;
+        }
         let name = if name.is_empty() { "(root)" } else { &name };
         match meta {
             Ok(m) => print_meta(name, &m),
             Err(e) => println!("{name}: unreadable: {e}"),
         }
+    }
+    Ok(())
+}
+
+/// The OME-Zarr image at `group` of `store`, if it is one: its levels with their voxel size
+/// and translation, and the axes' units.
+fn print_multiscale(store: &Path, group: &str) -> Result<()> {
+    let Ok(Some(m)) = voxload::store::ome::Multiscale::read(&voxload::store::array_dir(store, group))
+    else {
+        return Ok(());
+    };
+    let shown = if group.is_empty() { "(root)" } else { group };
+    let axes: Vec<String> = m
+        .axes
+        .iter()
+        .map(|a| match &a.unit {
+            Some(u) => format!("{} ({u})", a.name),
+            None => a.name.clone(),
+        })
+        .collect();
+    println!(
+        "{shown}: OME-Zarr image (NGFF {}), {} levels, axes {}; opens as level 0 (`{}`)",
+        m.version.as_deref().unwrap_or("?"),
+        m.levels.len(),
+        axes.join(", "),
+        m.levels[0].path
+    );
+    let numbers = |v: &[f64]| {
+        let parts: Vec<String> = v.iter().map(|x| format!("{x}")).collect();
+        format!("[{}]", parts.join(", "))
+    };
+    for level in &m.levels {
+        println!(
+            "  level {:<4} scale {}  translation {}",
+            level.path,
+            numbers(&level.scale),
+            numbers(&level.translation)
+        );
     }
     Ok(())
 }
@@ -260,11 +303,15 @@ fn human_bytes(b: f64) -> String {
 
 fn open_meta(address: &Path) -> Result<(PathBuf, String, ArrayMeta)> {
     let (store, name) = split_address(address);
-    let dir = name
-        .split('/')
-        .filter(|p| !p.is_empty())
-        .fold(store.clone(), |d, p| d.join(p));
-    let meta = ArrayMeta::read(&dir)?;
+    let options = OpenOptions {
+        allow_incomplete: true,
+        ..OpenOptions::default()
+    };
+    // Opening resolves what is not a plain Zarr array: an OME-Zarr image (its level 0), an
+    // HDF5 dataset, a TIFF file.
+    let meta = voxload::store::AnyArray::open(&store, &name, &options)?
+        .meta()
+        .clone();
     Ok((store, name, meta))
 }
 

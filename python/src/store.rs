@@ -11,7 +11,8 @@ use voxload::{match_dtype, Bbox, OpenOptions, PadMode};
 
 use crate::errors;
 
-/// Opens a Zarr store (or one array of it, `STORE.zarr/NAME`).
+/// Opens a Zarr store (v3 or v2; or one array of it, `STORE.zarr/NAME`), an OME-Zarr image, an
+/// HDF5 file (`FILE.h5`, its datasets as arrays) or a TIFF file (one array, `""`).
 ///
 /// A path naming an array inside a store (after its last component ending in `.zarr`) opens
 /// the store; `store[name]` then gives the array.
@@ -43,7 +44,11 @@ impl Store {
     /// The array `name`; a `KeyError` naming it and listing the arrays there are otherwise.
     fn __getitem__(&self, name: &str) -> PyResult<Array> {
         let names = self.array_names()?;
-        if !names.iter().any(|n| n == name) {
+        // An OME-Zarr image group is not itself an array, yet opens as its level 0.
+        let is_image =
+            voxload::store::ome::Multiscale::read(&voxload::store::array_dir(&self.root, name))
+                .is_ok_and(|m| m.is_some());
+        if !is_image && !names.iter().any(|n| n == name) {
             return Err(errors::key_error(format!(
                 "{}: no array `{name}`; the store has: {}",
                 self.root.display(),

@@ -22,7 +22,10 @@ class ValueError(Error, ValueError):  # type: ignore[misc]
 Triple = Tuple[int, int, int]
 
 def open(path: Union[str, os.PathLike]) -> "Store":
-    """Opens a Zarr store (a path ``STORE.zarr/NAME`` opens its store)."""
+    """Opens a store: Zarr v3 or v2 (a path ``STORE.zarr/NAME`` opens its store), an OME-Zarr
+    image (``store[""]`` or ``store["raw"]`` reads its level 0, ``store["raw/1"]`` a level), an
+    HDF5 file (``voxload.open("vol.h5")["group/dataset"]``) or a multi-page TIFF file
+    (``voxload.open("train_im.tif")[""]``)."""
 
 def ingest(
     input: Union[str, os.PathLike],

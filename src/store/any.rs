@@ -26,7 +26,8 @@ impl AnyArray {
                 AnyArray::from(MappedArray::<T>::from_foreign(volume, options.limits)?)
             }));
         }
-        let meta = ArrayMeta::read(&dir)?;
+        let name = &super::ome::resolve(store, name)?;
+        let meta = ArrayMeta::read(&array_dir(store, name))?;
         Ok(dispatch_dtype!(meta.dtype, T => {
             AnyArray::from(MappedArray::<T>::open_with(store, name, options)?)
         }))

@@ -73,9 +73,14 @@ impl Chain {
 
     /// The chain of the array of `meta` (read from its `zarr.json`), `None` when unreadable.
     pub(crate) fn for_array(meta: &ArrayMeta) -> Option<Chain> {
+        let size = meta.dtype.size() as u64;
+        if super::meta_v2::is_v2(&meta.path) {
+            let codecs = super::meta_v2::equivalent_codecs(&meta.path)?;
+            return Some(Chain::parse(&codecs, meta.chunk, size));
+        }
         let doc = super::meta::read_node(&meta.path).ok()?;
         let codecs = doc.get("codecs").and_then(Value::as_array)?;
-        Some(Chain::parse(codecs, meta.chunk, meta.dtype.size() as u64))
+        Some(Chain::parse(codecs, meta.chunk, size))
     }
 
     /// Checks the chunk or shard file at `path` as the reader would before decoding it:

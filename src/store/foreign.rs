@@ -196,6 +196,36 @@ impl ForeignAddress {
             .then(|| ForeignAddress::Tiff(path.to_path_buf()))
     }
 
+    /// The arrays of the file, as [`super::list_arrays`] lists a store's: every dataset of an
+    /// HDF5 file (or the one named), the one volume of a TIFF file (named `""`).
+    ///
+    /// # Errors
+    /// As the format's reader, for the file itself; each array's own error is in its entry.
+    pub(crate) fn list(&self) -> Result<Vec<(String, Result<super::ArrayMeta>)>> {
+        let meta = |address: ForeignAddress| {
+            let volume = address.open()?;
+            crate::dispatch_dtype!(volume.dtype, T => {
+                Ok(super::MappedArray::<T>::from_foreign(volume, Default::default())?.meta().clone())
+            })
+        };
+        match self {
+            ForeignAddress::Hdf5 { file, dataset } if dataset.is_empty() => {
+                Ok(super::hdf5::list_datasets(file)?
+                    .into_iter()
+                    .map(|(name, _)| {
+                        let address = ForeignAddress::Hdf5 {
+                            file: file.clone(),
+                            dataset: name.clone(),
+                        };
+                        (name, meta(address))
+                    })
+                    .collect())
+            }
+            ForeignAddress::Hdf5 { dataset, .. } => Ok(vec![(dataset.clone(), meta(self.clone()))]),
+            ForeignAddress::Tiff(_) => Ok(vec![(String::new(), meta(self.clone()))]),
+        }
+    }
+
     /// Opens the volume the address names.
     ///
     /// # Errors

@@ -102,7 +102,7 @@ const KNOWN_CODECS: &[&str] = &[
 ];
 
 impl ArrayMeta {
-    /// Reads `DIR/zarr.json` for the array in `dir`.
+    /// Reads `DIR/zarr.json` (or a Zarr v2 array's `.zarray` and `.zattrs`) for the array in `dir`.
     ///
     /// # Errors
     /// [`Error::NotZarr`] when there is no Zarr v3 array there (or `zarr.json` is not valid
@@ -112,6 +112,9 @@ impl ArrayMeta {
     /// chunk grid voxload does not handle, or whose sizes overflow or exceed the limits
     /// ([`MAX_DECODED_CHUNK_BYTES`], [`MAX_INNER_CHUNKS`]).
     pub fn read(dir: &Path) -> Result<ArrayMeta> {
+        if super::meta_v2::is_v2(dir) {
+            return super::meta_v2::read_array(dir);
+        }
         let doc = read_node(dir)?;
         let node_type = doc.get("node_type").and_then(Value::as_str);
         if node_type == Some("group") {
@@ -193,7 +196,7 @@ impl ArrayMeta {
     /// used: coordinates fit `i64`, the volume's and a chunk's bytes fit `u64` (a chunk's fit
     /// the address space), a decoded chunk fits [`MAX_DECODED_CHUNK_BYTES`] and a shard
     /// indexes at most [`MAX_INNER_CHUNKS`] inner chunks.
-    fn check_sizes(&self, codecs: &[Value]) -> std::result::Result<(), String> {
+    pub(super) fn check_sizes(&self, codecs: &[Value]) -> std::result::Result<(), String> {
         let (shape, chunk, dtype) = (self.shape, self.chunk, self.dtype);
         if shape.iter().any(|&s| i64::try_from(s).is_err()) {
             return Err(format!(
@@ -286,12 +289,10 @@ pub(crate) fn read_node(dir: &Path) -> Result<Value> {
     let text = match crate::file::read_regular_text(&file, MAX_METADATA_BYTES) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let reason = if dir.join(".zarray").exists() || dir.join(".zgroup").exists() {
-                "this is Zarr v2; convert it to v3 (e.g. zarr-python's migrate)"
-            } else {
-                "no zarr.json here"
-            };
-            return Err(not_zarr(dir, reason));
+            return Err(not_zarr(
+                dir,
+                "no zarr.json (Zarr v3) or .zarray (Zarr v2) here",
+            ));
         }
         Err(e) => return Err(Error::io(file, e)),
     };

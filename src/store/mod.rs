@@ -12,7 +12,9 @@ mod image;
 mod json;
 mod lock;
 pub(crate) mod meta;
+mod meta_v2;
 mod name;
+pub mod ome;
 mod raw_writer;
 mod reader;
 mod row_fill;
@@ -102,9 +104,17 @@ pub(crate) fn zarrs_path(name: &str) -> String {
 /// # Errors
 /// [`crate::Error::NotZarr`] when `root` holds no Zarr v3 node; I/O errors while walking.
 pub fn list_arrays(root: &Path) -> Result<Vec<(String, Result<ArrayMeta>)>> {
-    let doc = meta::read_node(root)?;
     let mut found = Vec::new();
-    if doc.get("node_type").and_then(|v| v.as_str()) == Some("array") {
+    if let Some(foreign) = foreign::ForeignAddress::parse(root) {
+        return foreign.list();
+    }
+    let is_array = if meta_v2::is_v2(root) {
+        !meta_v2::is_group(root)
+    } else {
+        let doc = meta::read_node(root)?;
+        doc.get("node_type").and_then(|v| v.as_str()) == Some("array")
+    };
+    if is_array {
         found.push((String::new(), ArrayMeta::read(root)));
         return Ok(found);
     }
@@ -144,7 +154,10 @@ fn walk(
         let path = entry.path();
         // `exists` rather than `is_file`: a zarr.json that is a FIFO or a device is an array
         // to report as unreadable, not a directory to skip.
-        if !path.is_dir() || !path.join("zarr.json").exists() {
+        let is_node = ["zarr.json", ".zarray", ".zgroup"]
+            .iter()
+            .any(|f| path.join(f).exists());
+        if !path.is_dir() || !is_node {
             continue;
         }
         if !dir_id(&path).is_ok_and(|id| visited.insert(id)) {
@@ -159,6 +172,14 @@ fn walk(
         } else {
             format!("{prefix}/{name}")
         };
+        if meta_v2::is_v2(&path) {
+            if meta_v2::is_group(&path) {
+                walk(&path, &full, visited, found)?;
+            } else {
+                found.push((full, ArrayMeta::read(&path)));
+            }
+            continue;
+        }
         match meta::read_node(&path) {
             Ok(doc) if doc.get("node_type").and_then(|v| v.as_str()) == Some("group") => {
                 walk(&path, &full, visited, found)?;

@@ -88,6 +88,8 @@ impl<T: Element> MappedArray<T> {
         if let Some(foreign) = super::foreign::ForeignAddress::parse(&dir) {
             return Self::from_foreign(foreign.open()?, options.limits);
         }
+        let name = &super::ome::resolve(root, name)?;
+        let dir = array_dir(root, name);
         let guard = ReplacementGuard::new(&dir);
         let meta = ArrayMeta::read(&dir)?;
         meta.expect_dtype(T::DTYPE)?;
