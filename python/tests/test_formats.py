@@ -236,3 +236,28 @@ def test_voxload_info_lists_ome_levels_with_scale_and_unit(tmp_path):
     for level, scale in ome_levels(path):
         shown = "[" + ", ".join(f"{float(v):g}" for v in scale) + "]"
         assert f"level {level:<4} scale {shown}" in out, (shown, out)
+
+
+def test_image_scale_level_picks_an_ome_level_and_errors_name_the_key(tmp_path):
+    path = tmp_path / "store.zarr"
+    write_ome(path / "raw", "0.5")
+    levels = ome_levels(path / "raw")
+    level1 = zarr.open_array(str(path / "raw" / levels[1][0]), mode="r")[...]
+    d, h, w = level1.shape
+    cfg = {
+        "DATASET": {"INPUT_PATH": str(path), "IMAGE_NAME": "raw", "PAD_SIZE": [0, 0, 0],
+                    "IMAGE_SCALE_LEVEL": 1},
+        "MODEL": {"INPUT_SIZE": [d, h, w]},
+        "INFERENCE": {"INPUT_SIZE": [d, h, w], "STRIDE": [d, h, w], "SAMPLES_PER_BATCH": 1},
+    }
+    (batch,) = list(voxload.Loader(cfg, mode="test"))
+    np.testing.assert_allclose(batch["image"][0, 0], (level1.astype(np.float32) / 255 - 0.5) / 0.5,
+                               atol=1e-6)
+    cfg["DATASET"]["IMAGE_SCALE_LEVEL"] = 3
+    with pytest.raises(voxload.Error, match="IMAGE_SCALE_LEVEL.*3 levels"):
+        voxload.Loader(cfg, mode="test")
+    plain = tmp_path / "plain.zarr"
+    zarr.open_group(str(plain), mode="w").create_array("im", shape=SHAPE, dtype="uint8")
+    cfg["DATASET"].update(INPUT_PATH=str(plain), IMAGE_NAME="im", IMAGE_SCALE_LEVEL=0)
+    with pytest.raises(voxload.Error, match="IMAGE_SCALE_LEVEL.*not an OME-Zarr image group"):
+        voxload.Loader(cfg, mode="test")

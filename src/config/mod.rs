@@ -40,6 +40,7 @@
 //! | `DATASET.REJECT_SAMPLING.P` | `0.95` | probability of rejecting below a threshold |
 //! | `DATASET.REJECT_SAMPLING.NUM_TRIAL` | `50` | rejections in a row before a forced accept |
 //! | `DATASET.REJECT_SAMPLING.STRICT` | `false` | fail instead of a forced accept |
+//! | `DATASET.IMAGE_SCALE_LEVEL` | `None` | voxload's: the level of OME-Zarr image groups to read (`0` the finest; `None` reads level 0, as does naming the group); labels and masks that are image groups too read the same level |
 //! | `DATASET.DO_CHUNK_TITLE` | `0` | follow a chunk schedule (one volume) |
 //! | `DATASET.DATA_CHUNK_NUM` | `[1, 1, 1]` | chunks per axis |
 //! | `DATASET.DATA_CHUNK_ITER` | `1000` | iterations (batches) per chunk |

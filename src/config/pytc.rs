@@ -13,8 +13,11 @@ use serde_json::Value;
 use crate::augment::{Combine, TestAugment};
 use crate::Error;
 
-/// Keys voxload adds to PyTC's table, with their defaults.
-const VOXLOAD_KEYS: &[(&str, bool)] = &[("DATASET.REJECT_SAMPLING.STRICT", false)];
+/// Keys voxload adds to PyTC's table, with their defaults (as JSON).
+const VOXLOAD_KEYS: &[(&str, &str)] = &[
+    ("DATASET.REJECT_SAMPLING.STRICT", "false"),
+    ("DATASET.IMAGE_SCALE_LEVEL", "null"),
+];
 
 /// The key table: every PyTC v1 key (and voxload's own additions) → its default.
 pub(crate) fn table() -> &'static BTreeMap<String, Value> {
@@ -23,7 +26,8 @@ pub(crate) fn table() -> &'static BTreeMap<String, Value> {
         let mut table: BTreeMap<String, Value> =
             serde_json::from_str(include_str!("pytc_defaults.json")).unwrap_or_default();
         for (key, default) in VOXLOAD_KEYS {
-            table.insert((*key).to_string(), Value::Bool(*default));
+            let default = serde_json::from_str(default).unwrap_or(Value::Null);
+            table.insert((*key).to_string(), default);
         }
         table
     })

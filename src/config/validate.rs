@@ -600,6 +600,10 @@ fn source(
             ),
         ));
     }
+    let level = match raw.value(SCALE_LEVEL) {
+        None | Some(serde_json::Value::Null) => None,
+        Some(_) => Some(raw.int_in(SCALE_LEVEL, 0, 0, 64)? as usize),
+    };
     let volumes = images
         .iter()
         .enumerate()
@@ -608,15 +612,56 @@ fn source(
                 Some(p) => super::input_path::prefixed(&p[i], name),
                 None => name.to_string(),
             };
-            ArrayNames {
-                image: at(image),
-                label: labels.as_ref().map(|l| at(&l[i])),
-                valid_mask: masks.as_ref().map(|m| at(&m[i])),
+            let leveled =
+                |name: &str, required: bool| scale_level(input, &at(name), level, required);
+            Ok(ArrayNames {
+                image: leveled(image, true)?,
+                label: labels.as_ref().map(|l| leveled(&l[i], false)).transpose()?,
+                valid_mask: masks.as_ref().map(|m| leveled(&m[i], false)).transpose()?,
                 targets: extra.iter().map(|(t, _)| (t.clone(), at(t))).collect(),
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>>>()?;
     Ok(Source::Store { volumes })
+}
+
+const SCALE_LEVEL: &str = "DATASET.IMAGE_SCALE_LEVEL";
+
+/// Array `name` at `DATASET.IMAGE_SCALE_LEVEL`: an OME-Zarr image group's level of that index
+/// (`name/PATH`); other arrays are kept as they are, except that the image must be a group
+/// (`required`) when a level is asked for.
+fn scale_level(input: &Path, name: &str, level: Option<usize>, required: bool) -> Result<String> {
+    let Some(level) = level else {
+        return Ok(name.to_string());
+    };
+    let dir = crate::store::array_dir(input, name);
+    let multiscale = crate::store::ome::Multiscale::read(&dir)
+        .map_err(|e| error(SCALE_LEVEL, format!("`{name}`: {e}")))?;
+    match multiscale {
+        None if required => Err(error(
+            SCALE_LEVEL,
+            format!(
+                "picks level {level}, but `{name}` under {} is not an OME-Zarr image group",
+                input.display()
+            ),
+        )),
+        None => Ok(name.to_string()),
+        Some(m) => {
+            let found = m.levels.get(level).ok_or_else(|| {
+                error(
+                    SCALE_LEVEL,
+                    format!(
+                        "`{name}` has {} levels (0 to {}), not level {level}",
+                        m.levels.len(),
+                        m.levels.len() - 1
+                    ),
+                )
+            })?;
+            Ok(format!("{}/{}", name.trim_end_matches('/'), found.path)
+                .trim_start_matches('/')
+                .to_string())
+        }
+    }
 }
 
 /// The `AUGMENTOR` section; every transform default is the struct's `Default`.
