@@ -238,6 +238,14 @@ fn rows() -> Vec<Row> {
             }),
         ),
         row(
+            "DATASET.IMAGE_SCALE_LEVEL",
+            json!(1),
+            json!({"DATASET": {"IMAGE_NAME": "raw", "INPUT_PATH":
+                concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/ome-levels.zarr")}}),
+            |c| dbg(&c.array_names()[0].image),
+            dbg("raw/s1"),
+        ),
+        row(
             "DATASET.REJECT_SAMPLING.STRICT",
             json!(true),
             none.clone(),
