@@ -75,6 +75,18 @@ struct Cli {
     /// The largest uncompressed chunk file (shard file with --shard) to allow, in bytes.
     #[arg(long, value_name = "BYTES", default_value_t = voxload::ingest::MAX_CHUNK_BYTES)]
     max_chunk_bytes: u64,
+    /// Write an OME-Zarr image: ARRAY becomes an NGFF 0.5 image group of ARRAY/0 (the volume)
+    /// and N further levels, each 2x down in y and x (and in z once z is finer); mean for
+    /// images, most frequent non-zero id with --label.
+    #[arg(long, value_name = "N")]
+    pyramid: Option<u32>,
+    /// The voxel size Z,Y,X (recorded in the array's attributes, and as the levels' scales
+    /// with --pyramid); default 1,1,1.
+    #[arg(long, value_name = "Z,Y,X")]
+    voxel_size: Option<String>,
+    /// The unit of --voxel-size (an NGFF unit name).
+    #[arg(long, default_value = "nanometer")]
+    unit: String,
     /// No progress bar or summary.
     #[arg(long)]
     quiet: bool,
@@ -113,6 +125,21 @@ fn run(cli: Cli) -> Result<()> {
         .transpose()
         .context("--shard")?;
     let codec: Encoding = cli.codec.parse()?;
+    let voxel_size: Option<[f64; 3]> = cli
+        .voxel_size
+        .as_deref()
+        .map(parse_triple)
+        .transpose()
+        .context("--voxel-size")?;
+    if let Some(v) = voxel_size.filter(|v| v.iter().any(|s| !(s.is_finite() && *s > 0.0))) {
+        bail!("--voxel-size {v:?}: every size must be a positive number");
+    }
+    if cli.pyramid.is_some() && voxel_size.is_none() && !cli.quiet {
+        eprintln!(
+            "note: --pyramid without --voxel-size: the levels' scales assume 1,1,1 {}",
+            cli.unit
+        );
+    }
     let z_range = cli.z_range.as_deref().map(parse_range).transpose()?;
     let mut job = Ingest::new(&input, &output)
         .array(&cli.array)
@@ -131,7 +158,9 @@ fn run(cli: Cli) -> Result<()> {
         .separate(cli.separate)
         .direct_io(!cli.buffered)
         .durable(!cli.no_sync)
-        .max_chunk_bytes(cli.max_chunk_bytes);
+        .max_chunk_bytes(cli.max_chunk_bytes)
+        .pyramid(cli.pyramid)
+        .voxel_size(voxel_size.map(|v| (v, cli.unit.clone())));
     let (plan_input, _, shape, dtype) = job.plan()?;
     // With --separate each image is its own array, checked as it is written.
     if !cli.separate {

@@ -16,6 +16,7 @@ mod demo;
 mod font;
 mod montage;
 mod process;
+mod pyramid;
 mod sample;
 mod stitch;
 mod verify;
@@ -59,6 +60,9 @@ enum Command {
     /// Blend predicted grid windows (NNNNNN_pred.npy beside a `sample --mode grid` manifest)
     /// into a Zarr array (C, D, H, W).
     Stitch(stitch::StitchArgs),
+    /// Add OME-Zarr levels to an array: NAME becomes an NGFF 0.5 image group of NAME/0 (the
+    /// volume) and NAME/1 ... NAME/N, each 2x down in y and x (and in z once z is finer).
+    Pyramid(pyramid::PyramidArgs),
     /// Check a store without reading voxels (metadata, completion, chunk lengths, shard
     /// indexes), optionally comparing voxels with the ingest input; exit code 1 on any problem.
     Verify(verify::VerifyArgs),
@@ -205,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Stitch(args) => stitch::stitch(&args),
         Command::Config(args) => config_cmd::config(&args),
         Command::Verify(args) => verify::verify(&args),
+        Command::Pyramid(args) => pyramid::pyramid(&args),
     }
 }
 
@@ -231,7 +236,8 @@ fn info(store: &Path) -> Result<()> {
 /// The OME-Zarr image at `group` of `store`, if it is one: its levels with their voxel size
 /// and translation, and the axes' units.
 fn print_multiscale(store: &Path, group: &str) -> Result<()> {
-    let Ok(Some(m)) = voxload::store::ome::Multiscale::read(&voxload::store::array_dir(store, group))
+    let Ok(Some(m)) =
+        voxload::store::ome::Multiscale::read(&voxload::store::array_dir(store, group))
     else {
         return Ok(());
     };

@@ -15,6 +15,7 @@ pub(crate) mod meta;
 mod meta_v2;
 mod name;
 pub mod ome;
+pub mod pyramid;
 mod raw_writer;
 mod reader;
 mod row_fill;

@@ -42,6 +42,8 @@ pub struct Ingest {
     progress: Option<ProgressFn>,
     max_chunk_bytes: u64,
     limits: Limits,
+    voxel_size: Option<([f64; 3], String)>,
+    pyramid: Option<u32>,
 }
 
 /// What an ingest did.
@@ -88,6 +90,8 @@ impl Ingest {
             progress: None,
             max_chunk_bytes: MAX_CHUNK_BYTES,
             limits: Limits::default(),
+            voxel_size: None,
+            pyramid: None,
         }
     }
 
@@ -134,6 +138,16 @@ impl Ingest {
         /// allocated (default [`Limits::default`]: 4 GiB, or 4096 times the file's length).
         limits: Limits);
 
+    setter!(/// The voxel size `(z, y, x)` and its unit (an NGFF unit name such as `nanometer`),
+        /// recorded in the array's attributes (`voxel_size`, `unit`) and, with
+        /// [`Ingest::pyramid`], as the image's multiscale scales.
+        voxel_size: Option<([f64; 3], String)>);
+    setter!(/// Write an OME-Zarr image instead of a plain array: `NAME` becomes an NGFF 0.5 image
+        /// group of `NAME/0` (the volume) and `N` further levels, each 2x down in y and x (and
+        /// in z once z is the finer axis; see [`crate::store::pyramid`]). `Some(0)` writes the
+        /// group with level 0 only; `None` (the default) a plain array.
+        pyramid: Option<u32>);
+
     /// The input, recognised, with the content type and data type the ingest will use.
     ///
     /// # Errors
@@ -158,8 +172,42 @@ impl Ingest {
         if self.separate {
             return self.run_separate();
         }
+        if let Some(levels) = self.pyramid {
+            return self.run_pyramid(levels);
+        }
         let (input, content, shape, dtype) = self.plan()?;
         self.run_dtype(&input, content, shape, dtype, Place::Named(&self.array))
+    }
+
+    /// Level 0 at `NAME/0`, then (once it is complete) the levels below and the image group.
+    fn run_pyramid(&self, levels: u32) -> Result<IngestReport> {
+        if self.separate {
+            return Err(IngestError::Options {
+                options: &[crate::error::LibraryOption::Separate],
+                reason: "an image pyramid is one volume; it cannot be written as separate arrays (drop separate, or the pyramid)".into(),
+            }
+            .into());
+        }
+        let level0 = Ingest {
+            array: format!("{}/0", self.array.trim_end_matches('/')),
+            pyramid: None,
+            ..self.clone()
+        };
+        let report = level0.run()?;
+        if report.complete {
+            let (size, unit) = self
+                .voxel_size
+                .clone()
+                .unwrap_or(([1.0; 3], "nanometer".to_string()));
+            let options = crate::store::pyramid::PyramidOptions {
+                levels,
+                voxel_size: size,
+                unit,
+                label: self.label,
+            };
+            crate::store::pyramid::build(&self.store, &self.array, &options, &mut |_, _, _| {})?;
+        }
+        Ok(report)
     }
 
     /// What happens to an existing array of the name: replaced (overwrite), shared with other
@@ -331,10 +379,14 @@ impl Ingest {
             report.slabs_skipped = all.len() as u64;
             return Ok(report);
         }
-        let attributes = Map::from_iter([(
+        let mut attributes = Map::from_iter([(
             "source".to_string(),
             json!({ "input": self.input.to_string_lossy(), "label": content == Content::Label }),
         )]);
+        if let Some((size, unit)) = &self.voxel_size {
+            attributes.insert("voxel_size".into(), json!(size));
+            attributes.insert("unit".into(), json!(unit));
+        }
         let mut writer = ArrayWriter::<T>::create_in(
             &self.store,
             shape,
