@@ -261,3 +261,20 @@ def test_image_scale_level_picks_an_ome_level_and_errors_name_the_key(tmp_path):
     cfg["DATASET"].update(INPUT_PATH=str(plain), IMAGE_NAME="im", IMAGE_SCALE_LEVEL=0)
     with pytest.raises(voxload.Error, match="IMAGE_SCALE_LEVEL.*not an OME-Zarr image group"):
         voxload.Loader(cfg, mode="test")
+
+
+@pytest.mark.parametrize("name", ["raw_u16", "blosc_lz4_u16", "order_f_u16", "fill7_u16"])
+def test_ingest_copies_a_v2_array_into_a_v3_store(v2_store, tmp_path, name):
+    import os, subprocess
+    from pathlib import Path
+    ingest = Path(os.environ.get("VOXLOAD_BIN", "voxload")).with_name("ingest")
+    out = tmp_path / "v3.zarr"
+    done = subprocess.run([str(ingest), str(v2_store / name), str(out), "--array", "copy",
+                           "--chunk", "4,16,16", "--quiet"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    want = zarr.open_array(str(v2_store / name), mode="r")[...]
+    got = zarr.open_array(str(out / "copy"), mode="r", zarr_format=3)[...]
+    np.testing.assert_array_equal(got, want)
+    verify = subprocess.run([os.environ.get("VOXLOAD_BIN", "voxload"), "verify", str(out / "copy"),
+                             "--source", str(v2_store / name)], capture_output=True, text=True)
+    assert verify.returncode == 0, verify.stdout + verify.stderr

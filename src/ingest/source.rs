@@ -22,6 +22,9 @@ pub enum Input {
     Images(Vec<PathBuf>),
     /// A multi-page TIFF, one page per slice.
     Stack(PathBuf),
+    /// A volume voxload reads directly: an HDF5 dataset (`FILE.h5`, `FILE.h5/group/dataset`),
+    /// a Zarr v2 or v3 array or an OME-Zarr image (`STORE.zarr/NAME`), read slab by slab.
+    Volume(PathBuf),
 }
 
 impl Input {
@@ -35,7 +38,16 @@ impl Input {
             .extension()
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
-        Ok(if is_image_list(path) {
+        let is_zarr = ["zarr.json", ".zarray", ".zgroup"]
+            .iter()
+            .any(|f| path.join(f).is_file());
+        let is_hdf5 = matches!(
+            crate::store::foreign_address(path),
+            Some(crate::store::ForeignKind::Hdf5)
+        );
+        Ok(if is_zarr || is_hdf5 {
+            Input::Volume(path.to_path_buf())
+        } else if is_image_list(path) {
             Input::Images(image_list(path)?)
         } else if ext == "json" {
             Input::Tiles(TileSpec::read(path)?)
@@ -44,7 +56,7 @@ impl Input {
         } else {
             return Err(IngestError::Input {
                 path: path.into(),
-                reason: "expected a folder of PNG/TIFF slices, a tile .json, a .txt list of images or a multi-page .tif".into(),
+                reason: "expected a folder of PNG/TIFF slices, a tile .json, a .txt list of images, a multi-page .tif, an HDF5 dataset (FILE.h5[/dataset]) or a Zarr array (STORE.zarr/NAME)".into(),
             });
         })
     }
@@ -69,6 +81,10 @@ impl Input {
     ) -> Result<([u64; 3], DType), IngestError> {
         match self {
             Input::Tiles(spec) => Ok((spec.shape, spec.dtype)),
+            Input::Volume(path) => {
+                let array = open_volume(path)?;
+                Ok((array.shape(), array.dtype()))
+            }
             Input::Images(files) => {
                 let first = decode_file_with(&files[0], limits)?;
                 let (h, w) = first.dim();
@@ -131,6 +147,10 @@ impl Input {
         limits: &Limits,
         mut slab: ndarray::ArrayViewMut3<'_, T>,
     ) -> Result<u64, IngestError> {
+        if let Input::Volume(path) = self {
+            read_volume_slab(path, shape, (z0, z1), slab)?;
+            return Ok(0);
+        }
         let jobs: Vec<(usize, TilePlacement)> = (z0..z1)
             .flat_map(|z| {
                 self.placements(z as usize, [shape[1], shape[2]])
@@ -194,6 +214,10 @@ impl Input {
             };
             (h * w * per) as u64
         };
+        if let Input::Volume(path) = self {
+            let bytes = shape.iter().product::<u64>() * open_volume(path)?.dtype().size() as u64;
+            return Ok((1, bytes));
+        }
         if let Input::Stack(path) = self {
             let pages = read_stack_pages(path, 0, shape[0], &limits)?;
             return Ok((pages.len() as u64, pages.iter().map(bytes_of).sum()));
@@ -217,7 +241,7 @@ impl Input {
                 at: [0, 0],
                 size: [h, w],
             }],
-            Input::Stack(path) => vec![TilePlacement {
+            Input::Stack(path) | Input::Volume(path) => vec![TilePlacement {
                 path: path.clone(),
                 at: [0, 0],
                 size: [h, w],
@@ -314,4 +338,38 @@ fn read_stack_pages(
 ) -> Result<Vec<Plane>, IngestError> {
     let page = |z: u64| usize::try_from(z).map_err(|e| IngestError::decode(path, e));
     read_stack(path, page(z0)?, page(z1)?, limits)
+}
+
+/// Opens the volume at `path` (`STORE.zarr/NAME`, `FILE.h5/dataset`).
+fn open_volume(path: &Path) -> Result<crate::store::AnyArray, IngestError> {
+    let (root, name) = crate::store::split_address(path);
+    crate::store::AnyArray::open(&root, &name, &crate::OpenOptions::default())
+        .map_err(|e| IngestError::decode(path, e))
+}
+
+/// Reads slices `[z0, z1)` of the volume at `path` into `slab`, converting to `T` (exactly
+/// when the volume already holds `T`).
+fn read_volume_slab<T: Element>(
+    path: &Path,
+    shape: [u64; 3],
+    (z0, z1): (u64, u64),
+    mut slab: ndarray::ArrayViewMut3<'_, T>,
+) -> Result<(), IngestError> {
+    let array = open_volume(path)?;
+    let window = crate::Bbox::new([z0 as i64, 0, 0], [z1 - z0, shape[1], shape[2]]);
+    let fail = |e: crate::Error| IngestError::decode(path, e);
+    use crate::store::AnyArray;
+    crate::match_dtype!(&array, AnyArray(a) => {
+        let data = a.read(window, crate::PadMode::Edge).map_err(fail)?;
+        if let Some(same) = bytemuck::try_cast_slice::<_, T>(data.as_slice().unwrap_or(&[])).ok()
+            .filter(|_| array.dtype() == T::DTYPE)
+        {
+            let same = ndarray::ArrayView3::from_shape(slab.dim(), same)
+                .map_err(|e| IngestError::decode(path, e))?;
+            slab.assign(&same);
+        } else {
+            slab.zip_mut_with(&data, |o, v| *o = T::from_f64(v.to_f64()));
+        }
+    });
+    Ok(())
 }

@@ -272,3 +272,30 @@ mod tests {
         assert_eq!(ForeignAddress::parse(&zarr_named_tif), None);
     }
 }
+
+/// The kind of foreign file a path names (see [`ForeignAddress`]), for code outside the store
+/// that only needs to recognise one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ForeignKind {
+    /// An HDF5 file, or a dataset inside one.
+    Hdf5,
+    /// A TIFF file.
+    Tiff,
+}
+
+/// What kind of foreign volume `path` names, if any (an HDF5 file or dataset, a TIFF file).
+///
+/// ```
+/// use std::path::Path;
+/// use voxload::store::{foreign_address, ForeignKind};
+/// assert_eq!(foreign_address(Path::new("data/vol.h5/raw")), Some(ForeignKind::Hdf5));
+/// assert_eq!(foreign_address(Path::new("train_im.tif")), Some(ForeignKind::Tiff));
+/// assert_eq!(foreign_address(Path::new("em.zarr/image")), None);
+/// ```
+#[must_use]
+pub fn foreign_address(path: &Path) -> Option<ForeignKind> {
+    ForeignAddress::parse(path).map(|a| match a {
+        ForeignAddress::Hdf5 { .. } => ForeignKind::Hdf5,
+        ForeignAddress::Tiff(_) => ForeignKind::Tiff,
+    })
+}

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 
 pub use any::{AnyArray, ImageScale};
 pub use chunks::CacheLimits;
+pub use foreign::{foreign_address, ForeignKind};
 pub use lock::{ArrayLock, LockMode};
 pub use meta::{
     ArrayMeta, Layout, Status, MAX_DECODED_CHUNK_BYTES, MAX_INNER_CHUNKS, MAX_METADATA_BYTES,
