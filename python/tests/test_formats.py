@@ -278,3 +278,26 @@ def test_ingest_copies_a_v2_array_into_a_v3_store(v2_store, tmp_path, name):
     verify = subprocess.run([os.environ.get("VOXLOAD_BIN", "voxload"), "verify", str(out / "copy"),
                              "--source", str(v2_store / name)], capture_output=True, text=True)
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.parametrize("pad", ["reflect", "constant:7"])
+def test_sharded_compressed_arrays_read_by_inner_chunk(tmp_path, pad):
+    """zarr-python's sharded zstd arrays (shards of many inner chunks): every window equals
+    numpy.pad of zarr-python's read, and voxload reports the inner-chunk grid."""
+    path = tmp_path / "sh.zarr"
+    a = zarr.open_group(str(path), mode="w").create_array(
+        "sh", shape=(12, 40, 36), chunks=(2, 8, 8), shards=(4, 16, 24), dtype="uint16",
+        compressors=zarr.codecs.ZstdCodec(level=3))
+    data = volume("uint16")
+    full = np.zeros((12, 40, 36), np.uint16)
+    full[:9, :21, :17] = data
+    full[9:, 30:, :] = 5
+    a[...] = full
+    arr = voxload.open(path)["sh"]
+    assert arr.chunks == (4, 16, 24)
+    rng = np.random.default_rng(3)
+    for _ in range(25):
+        start = tuple(int(v) for v in rng.integers(-6, 30, 3))
+        shape = tuple(int(v) for v in rng.integers(1, 20, 3))
+        np.testing.assert_array_equal(arr.read(start, shape, pad=pad),
+                                      padded_window(full, start, shape, pad))

@@ -27,5 +27,5 @@ pub use decode::{decode_file, decode_file_with};
 pub use encode::{write_png, write_png_u16, PngPixels};
 pub use limits::Limits;
 pub use list::{image_list, is_image_list};
-pub(crate) use pages::{read_stack, tiff_pages};
+pub(crate) use pages::{read_stack, tiff_decoder, tiff_pages};
 pub use plane::{Content, GrayPlane, Plane};

@@ -13,7 +13,7 @@ use crate::error::IngestError;
 type TiffDecoder<R> = tiff::decoder::Decoder<BufReader<R>>;
 
 /// A TIFF decoder over `reader` bounded by `limits`, and the file's length.
-fn tiff_decoder<R: std::io::Read + Seek>(
+pub(crate) fn tiff_decoder<R: std::io::Read + Seek>(
     mut reader: R,
     limits: &Limits,
 ) -> Result<(TiffDecoder<R>, u64), Reason> {

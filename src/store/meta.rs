@@ -217,7 +217,11 @@ impl ArrayMeta {
             Layout::Raw => None,
             Layout::ShardedRaw { inner, .. } => Some(*inner),
             Layout::Decoded { .. } => {
-                if chunk_bytes > MAX_DECODED_CHUNK_BYTES {
+                // Sharded arrays are decoded by inner chunk: those are what must fit.
+                let decoded_bytes = sharding_inner(codecs)
+                    .and_then(|inner| bytes_of(inner, dtype))
+                    .unwrap_or(chunk_bytes);
+                if decoded_bytes > MAX_DECODED_CHUNK_BYTES {
                     return Err(format!(
                         "a decoded chunk of shape {chunk:?} of {dtype} is {chunk_bytes} bytes, more than the limit of {MAX_DECODED_CHUNK_BYTES} bytes voxload decodes at once; re-chunk the array (smaller chunks or shards)"
                     ));

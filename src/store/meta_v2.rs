@@ -114,7 +114,10 @@ pub(crate) fn read_array(dir: &Path) -> Result<ArrayMeta> {
         not_zarr(dir, reason)
     })?;
     if doc.get("zarr_format").and_then(Value::as_u64) != Some(2) {
-        return Err(not_zarr(dir, ".zarray does not say zarr_format 2"));
+        return Err(not_zarr(
+            dir,
+            ".zarray (Zarr v2 metadata) does not say zarr_format 2",
+        ));
     }
     let unsupported = |reason: String| Error::Unsupported {
         path: dir.to_path_buf(),

@@ -21,6 +21,7 @@ mod reader;
 mod row_fill;
 mod shard_index;
 mod slot;
+mod subchunks;
 mod tiff_volume;
 pub mod verify;
 mod writer;

@@ -107,18 +107,30 @@ impl<T: Element> MappedArray<T> {
                 path: dir.clone(),
                 reason: "fill value does not match the data type".into(),
             })?;
+        let array = Arc::new(array);
+        // Sharded arrays zarrs decodes are read by inner chunk, through the shard index.
+        let subchunks = match &meta.layout {
+            Layout::Decoded { .. } => super::subchunks::SubchunkDecoder::new(array.clone()),
+            _ => None,
+        };
+        let inner = |a: &Array<dyn ReadableStorageTraits>| {
+            let s = zarrs::array::ArrayShardedExt::subchunk_shape(a)?;
+            let s: Vec<u64> = s.iter().map(|v| v.get()).collect();
+            (s.len() == 3).then(|| [s[0], s[1], s[2]])
+        };
         let read_chunk = match &meta.layout {
             Layout::ShardedRaw { inner, .. } => *inner,
+            Layout::Decoded { .. } if subchunks.is_some() => inner(&array).unwrap_or(meta.chunk),
             _ => meta.chunk,
         };
         let grid = ChunkGrid::new(meta.shape, read_chunk)?;
-        let source = ChunkSource::new(
-            &meta,
-            Arc::new(array),
-            root.to_path_buf(),
-            options.limits,
-            guard,
-        )?;
+        let source = match subchunks {
+            Some(decoder) => ChunkSource::Foreign(super::foreign::DecodedChunks::new(
+                Arc::new(decoder),
+                options.limits.max_decoded_bytes,
+            )),
+            None => ChunkSource::new(&meta, array, root.to_path_buf(), options.limits, guard)?,
+        };
         Ok(MappedArray {
             meta,
             grid,

@@ -109,12 +109,17 @@ fn missing_metadata_is_not_zarr() {
 }
 
 #[test]
-fn zarr_v2_is_named_as_such() {
+fn invalid_zarr_v2_metadata_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("a")).unwrap();
     std::fs::write(dir.path().join("a/.zarray"), "{}").unwrap();
     match read_all(dir.path()) {
-        Err(Error::NotZarr { reason, .. }) => assert!(reason.contains("v2"), "{reason}"),
+        Err(Error::NotZarr { reason, .. }) => {
+            assert!(
+                reason.contains("Zarr v2") && reason.contains(".zarray"),
+                "{reason}"
+            )
+        }
         other => panic!("expected NotZarr, got {other:?}"),
     }
 }
