@@ -301,3 +301,13 @@ def test_sharded_compressed_arrays_read_by_inner_chunk(tmp_path, pad):
         shape = tuple(int(v) for v in rng.integers(1, 20, 3))
         np.testing.assert_array_equal(arr.read(start, shape, pad=pad),
                                       padded_window(full, start, shape, pad))
+
+
+def test_ome_group_whose_level_0_is_missing_is_an_error_naming_it(tmp_path):
+    import shutil
+    path = tmp_path / "em.zarr"
+    write_ome(path, "0.4")
+    level0 = ome_levels(path)[0][0]
+    shutil.rmtree(path / level0)
+    with pytest.raises(voxload.Error, match=f"level 0 \\(`{level0}`\\) is missing"):
+        voxload.open(path)[""]
