@@ -161,7 +161,8 @@ pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Resu
     })
 }
 
-/// Brings every file under `dir` into the page cache before a benchmark; returns the bytes.
+/// Brings every file under `dir` (or the file `dir` itself) into the page cache before a
+/// benchmark; returns the bytes.
 ///
 /// Files are mapped with `MADV_HUGEPAGE` and populated through the mapping, so pages read from
 /// disk land in huge page-cache folios where the kernel supports it, as they do when a
@@ -172,6 +173,10 @@ pub fn memcpy_rate(copy_bytes: usize, source_bytes: usize, seconds: f64) -> Resu
 /// # Errors
 /// The first I/O error, naming the file.
 pub fn warm_page_cache(dir: &Path) -> Result<u64> {
+    if dir.is_file() {
+        // A volume that is one file (an HDF5 dataset's file, a TIFF).
+        return warm_file(dir).map_err(|e| crate::Error::io(dir, e));
+    }
     let mut total = 0;
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {

@@ -40,6 +40,7 @@
 //! | `DATASET.REJECT_SAMPLING.P` | `0.95` | probability of rejecting below a threshold |
 //! | `DATASET.REJECT_SAMPLING.NUM_TRIAL` | `50` | rejections in a row before a forced accept |
 //! | `DATASET.REJECT_SAMPLING.STRICT` | `false` | fail instead of a forced accept |
+//! | `SYSTEM.CHUNK_CACHE_BYTES` | `268435456` | voxload's: the decoded-chunk cache of each compressed array (HDF5, TIFF and Zarr chunks voxload decodes), in bytes |
 //! | `DATASET.IMAGE_SCALE_LEVEL` | `None` | voxload's: the level of OME-Zarr image groups to read (`0` the finest; `None` reads level 0, as does naming the group); labels and masks that are image groups too read the same level |
 //! | `DATASET.DO_CHUNK_TITLE` | `0` | follow a chunk schedule (one volume) |
 //! | `DATASET.DATA_CHUNK_NUM` | `[1, 1, 1]` | chunks per axis |
@@ -159,6 +160,9 @@ pub struct Config {
     pub do_singly: bool,
     /// `SYSTEM.NUM_CPUS`: the loader's worker threads (default: the machine's cores).
     pub num_cpus: usize,
+    /// `SYSTEM.CHUNK_CACHE_BYTES` (voxload's key): the bytes of decoded chunks each compressed
+    /// array keeps (default 256 MiB; raw arrays are memory-mapped and need none).
+    pub chunk_cache_bytes: u64,
     /// `SOLVER.SAMPLES_PER_BATCH`: samples per batch.
     pub samples_per_batch: usize,
     /// The `AUGMENTOR` section.

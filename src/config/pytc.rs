@@ -17,6 +17,7 @@ use crate::Error;
 const VOXLOAD_KEYS: &[(&str, &str)] = &[
     ("DATASET.REJECT_SAMPLING.STRICT", "false"),
     ("DATASET.IMAGE_SCALE_LEVEL", "null"),
+    ("SYSTEM.CHUNK_CACHE_BYTES", "268435456"),
 ];
 
 /// The key table: every PyTC v1 key (and voxload's own additions) → its default.

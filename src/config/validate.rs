@@ -171,6 +171,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
                 .map_or(1, |n| n.get())
                 .min(MAX_WORKERS),
         },
+        chunk_cache_bytes: raw.int_in("SYSTEM.CHUNK_CACHE_BYTES", 256 << 20, 0, 1 << 50)? as u64,
         samples_per_batch: raw.int_in("SOLVER.SAMPLES_PER_BATCH", 2, 1, MAX_BATCH)? as usize,
         augment,
         intensity: intensity(raw)?,

@@ -137,7 +137,8 @@ impl LoaderBuilder {
     /// decoded or lists of different lengths.
     pub fn from_config(config: &Config, mode: Mode) -> Result<LoaderBuilder> {
         let store = &config.input_path;
-        let options = OpenOptions::default();
+        let mut options = OpenOptions::default();
+        options.limits.max_decoded_bytes = config.chunk_cache_bytes;
         let volumes = match &config.source {
             Source::Store { volumes } => {
                 let mut opened = Vec::new();

@@ -129,6 +129,23 @@ impl Chain {
         }
     }
 
+    /// Whether values may be read in parts, each checked alone: shards (with no codec around
+    /// them), read by inner chunk through their index.
+    fn reads_parts(&self) -> bool {
+        self.outer.is_empty() && matches!(self.level, Level::Shard { .. })
+    }
+
+    /// Checks one part of a shard read in parts: an inner chunk (or the shard's index, which
+    /// zarrs checks itself).
+    fn check_part(&self, part: &[u8]) -> Result<(), String> {
+        let Level::Shard { inner, spec } = &self.level else {
+            return Ok(());
+        };
+        inner
+            .check(part, inner.outer.len())
+            .or_else(|e| if part.len() as u64 == spec.len() { Ok(()) } else { Err(e) })
+    }
+
     fn check_level(&self, value: &[u8]) -> Result<(), String> {
         let len = value.len() as u64;
         match &self.level {
@@ -299,6 +316,22 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for BoundedStore<S> {
             Some(chain) if !is_metadata(key) => chain,
             _ => return self.inner.get_partial_many(key, byte_ranges),
         };
+        if chain.reads_parts() {
+            // A shard read by inner chunk: each range (an inner chunk, or the index) is checked
+            // as it arrives, so a small read never loads the whole shard.
+            let Some(parts) = self.inner.get_partial_many(key, byte_ranges)? else {
+                return Ok(None);
+            };
+            let path = self.root.join(key.as_str());
+            let checked = parts.map(move |part| {
+                let part = part?;
+                chain.check_part(&part).map_err(|reason| {
+                    StorageError::Other(format!("{}: {reason}", path.display()))
+                })?;
+                Ok(part)
+            });
+            return Ok(Some(Box::new(checked)));
+        }
         // Chunk values are checked whole, then the ranges asked for are cut from them.
         let Some(value) = self.inner.get(key)? else {
             return Ok(None);
@@ -332,6 +365,6 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for BoundedStore<S> {
     }
 
     fn supports_get_partial(&self) -> bool {
-        false
+        self.chain.as_ref().is_some_and(Chain::reads_parts)
     }
 }

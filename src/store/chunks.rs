@@ -249,6 +249,11 @@ impl ChunkSource {
         }
     }
 
+    /// Whether fetching a chunk may decode it (worth doing in parallel).
+    pub(crate) fn decodes(&self) -> bool {
+        matches!(self, ChunkSource::Decoded(_) | ChunkSource::Foreign(_))
+    }
+
     /// The number of files currently mapped (0 on the decoding path).
     pub(crate) fn mapped_files(&self) -> usize {
         match self {

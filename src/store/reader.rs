@@ -435,15 +435,24 @@ impl<'a, T: Element> ChunkTable<'a, T> {
         let chunk_bytes = chunk_voxels(array.grid.chunk_shape()) * size_of::<T>();
         let first = range.begin.map(|v| v as u64);
         let count = range.shape;
-        let mut chunks = Vec::with_capacity(range.num_voxels() as usize);
-        for i in 0..count[0] {
-            for j in 0..count[1] {
-                for k in 0..count[2] {
-                    let index = [first[0] + i, first[1] + j, first[2] + k];
-                    chunks.push(array.source.chunk(index, chunk_bytes)?);
-                }
-            }
-        }
+        let indices: Vec<[u64; 3]> = (0..count[0])
+            .flat_map(|i| (0..count[1]).flat_map(move |j| (0..count[2]).map(move |k| [i, j, k])))
+            .map(|[i, j, k]| [first[0] + i, first[1] + j, first[2] + k])
+            .collect();
+        // Chunks that must be decoded are decoded in parallel on rayon's pool (threads that
+        // are busy elsewhere simply take no part); mapped chunks cost nothing to resolve.
+        let chunks = if array.source.decodes() && indices.len() > 1 {
+            use rayon::prelude::*;
+            indices
+                .par_iter()
+                .map(|&index| array.source.chunk(index, chunk_bytes))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            indices
+                .iter()
+                .map(|&index| array.source.chunk(index, chunk_bytes))
+                .collect::<Result<Vec<_>>>()?
+        };
         let c = array.grid.chunk_shape();
         let origins = |axis: usize, table_stride: u64, byte_stride: u64| -> Vec<RowOrigin> {
             let begin = source.begin[axis] as u64;

@@ -246,6 +246,13 @@ fn rows() -> Vec<Row> {
             dbg("raw/s1"),
         ),
         row(
+            "SYSTEM.CHUNK_CACHE_BYTES",
+            json!(1 << 20),
+            none.clone(),
+            |c| dbg(c.chunk_cache_bytes),
+            dbg(1u64 << 20),
+        ),
+        row(
             "DATASET.REJECT_SAMPLING.STRICT",
             json!(true),
             none.clone(),
