@@ -12,16 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import voxload
+from pad_oracle import PADS, padded_window
 
 SHAPE = (9, 21, 17)
 CHUNKS = (4, 8, 5)
-PADS = {
-    "constant": dict(mode="constant", constant_values=0),
-    "constant:7": dict(mode="constant", constant_values=7),
-    "reflect": dict(mode="reflect"),
-    "symmetric": dict(mode="symmetric"),
-    "edge": dict(mode="edge"),
-}
 
 
 def volume(dtype):
@@ -32,12 +26,6 @@ def volume(dtype):
     if np.dtype(dtype).itemsize >= 4:
         return (v * 40503 + 11).astype(dtype)
     return (v % (int(np.iinfo(dtype).max) + 1)).astype(dtype)
-
-
-def padded_window(whole, start, shape, pad):
-    widths = [(max(0, -s), max(0, s + n - d)) for s, n, d in zip(start, shape, whole.shape)]
-    padded = np.pad(whole, widths, **PADS[pad])
-    return padded[tuple(slice(s + w[0], s + w[0] + n) for s, n, w in zip(start, shape, widths))]
 
 
 # name -> (dtype, create_array keyword arguments)

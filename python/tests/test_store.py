@@ -11,17 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import voxload
+from pad_oracle import PADS, padded_window
 
 DTYPES = ["uint8", "uint16", "uint32", "uint64", "float32"]
 SHAPE = (9, 20, 17)
 CHUNKS = (4, 8, 5)
-PADS = {
-    "constant": dict(mode="constant", constant_values=0),
-    "constant:7": dict(mode="constant", constant_values=7),
-    "reflect": dict(mode="reflect"),
-    "symmetric": dict(mode="symmetric"),
-    "edge": dict(mode="edge"),
-}
 
 
 def volume(dtype):
@@ -48,10 +42,7 @@ def store(tmp_path_factory):
 def oracle(path, name, start, shape, pad):
     """The window as numpy would give it: zarr-python's read of the whole volume, padded by
     numpy.pad far enough to hold the window, then cut."""
-    whole = zarr.open_array(str(path / name), mode="r")[...]
-    widths = [(max(0, -s), max(0, s + n - d)) for s, n, d in zip(start, shape, whole.shape)]
-    padded = np.pad(whole, widths, **PADS[pad])
-    return padded[tuple(slice(s + w[0], s + w[0] + n) for s, n, w in zip(start, shape, widths))]
+    return padded_window(zarr.open_array(str(path / name), mode="r")[...], start, shape, pad)
 
 
 def test_metadata(store):

@@ -407,38 +407,14 @@ pub(crate) fn suggest(key: &str) -> String {
         same_last
     };
     pool.into_iter()
-        .min_by_key(|k| edit_distance(&key, k))
+        .min_by_key(|k| crate::error::edit_distance(&key, k))
         .cloned()
         .unwrap_or_default()
-}
-
-/// Levenshtein distance between two strings, by characters.
-pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, &cb) in b.iter().enumerate() {
-            let substitute = diagonal + usize::from(ca != cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn edit_distance_counts_insertions_deletions_and_substitutions() {
-        assert_eq!(edit_distance("PAD_SZE", "PAD_SIZE"), 1);
-        assert_eq!(edit_distance("", "ABC"), 3);
-        assert_eq!(edit_distance("KITTEN", "SITTING"), 3);
-        assert_eq!(edit_distance("SAME", "SAME"), 0);
-    }
 
     #[test]
     fn suggest_prefers_the_unique_key_with_the_same_last_component() {

@@ -141,9 +141,13 @@ impl Chain {
         let Level::Shard { inner, spec } = &self.level else {
             return Ok(());
         };
-        inner
-            .check(part, inner.outer.len())
-            .or_else(|e| if part.len() as u64 == spec.len() { Ok(()) } else { Err(e) })
+        inner.check(part, inner.outer.len()).or_else(|e| {
+            if part.len() as u64 == spec.len() {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        })
     }
 
     fn check_level(&self, value: &[u8]) -> Result<(), String> {

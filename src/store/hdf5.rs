@@ -259,24 +259,6 @@ fn listing(file: &Path, names: &[String]) -> String {
         .join(", ")
 }
 
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let next = (row[j + 1] + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
-
 /// Why `wanted` names no dataset: a group (its datasets listed) or nothing (all listed).
 fn not_a_dataset(file: &Path, wanted: &str, names: &[String]) -> Error {
     let prefix = format!("{wanted}/");
@@ -306,7 +288,7 @@ fn not_a_dataset(file: &Path, wanted: &str, names: &[String]) -> Error {
     }
     let guess = names
         .iter()
-        .min_by_key(|n| edit_distance(&n.to_lowercase(), &wanted.to_lowercase()))
+        .min_by_key(|n| crate::error::edit_distance(&n.to_lowercase(), &wanted.to_lowercase()))
         .map(|n| format!("did you mean `{}/{n}`? ", file.display()))
         .unwrap_or_default();
     unsupported(
@@ -611,14 +593,6 @@ mod tests {
             .to_string();
         assert!(err.contains("`/a`") && err.contains("v.h5/b"), "{err}");
         assert!(default_dataset(file, &[]).is_err());
-    }
-
-    #[test]
-    fn edit_distance_counts_single_character_edits() {
-        assert_eq!(edit_distance("main", "main"), 0);
-        assert_eq!(edit_distance("raw", "rwa"), 2);
-        assert_eq!(edit_distance("seg", "segs"), 1);
-        assert_eq!(edit_distance("", "abc"), 3);
     }
 
     #[test]
