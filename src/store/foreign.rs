@@ -12,7 +12,12 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 use memmap2::Mmap;
 
-use crate::{DType, Error, Result, Shape};
+use std::marker::PhantomData;
+
+use super::chunks::{CacheLimits, ChunkSource};
+use super::meta::{ArrayMeta, Layout, Status};
+use super::MappedArray;
+use crate::{ChunkGrid, DType, Element, Error, Result, Shape};
 
 /// A volume in a file that is not a Zarr store, as the readers see it.
 pub(crate) struct ForeignVolume {
@@ -54,6 +59,49 @@ pub(crate) trait ChunkDecoder: Send + Sync {
     /// # Errors
     /// A typed error naming the file and the chunk (or page) that cannot be read.
     fn decode(&self, chunk: [u64; 3]) -> Result<Option<Vec<u8>>>;
+}
+
+impl<T: Element> MappedArray<T> {
+    /// The array of a foreign volume (an HDF5 dataset, a TIFF file; see [`super::foreign`]).
+    pub(crate) fn from_foreign(volume: ForeignVolume, limits: CacheLimits) -> Result<Self> {
+        if volume.dtype != T::DTYPE {
+            return Err(Error::DtypeMismatch {
+                path: volume.path.clone(),
+                stored: volume.dtype.to_string(),
+                requested: T::DTYPE.to_string(),
+            });
+        }
+        let fill = bytemuck::try_pod_read_unaligned::<T>(&volume.fill).map_err(|_| {
+            Error::Unsupported {
+                path: volume.path.clone(),
+                reason: "fill value does not match the data type".into(),
+            }
+        })?;
+        let source = ChunkSource::foreign(&volume, limits)?;
+        let layout = match volume.chunks {
+            ForeignChunks::Mapped(_) => Layout::Raw,
+            ForeignChunks::Decoded(_) => Layout::Decoded {
+                codecs: vec![volume.format.clone()],
+            },
+        };
+        let meta = ArrayMeta {
+            path: volume.path,
+            shape: volume.shape,
+            chunk: volume.chunk,
+            dtype: volume.dtype,
+            layout,
+            status: Status::Unmarked,
+            attributes: volume.attributes,
+        };
+        Ok(MappedArray {
+            grid: ChunkGrid::new(meta.shape, meta.chunk)?,
+            meta,
+            source,
+            fill,
+            zoom: None,
+            _type: PhantomData,
+        })
+    }
 }
 
 /// Maps `path` read-only, after checking that every chunk of `chunk_bytes` bytes at its

@@ -9,7 +9,12 @@ use std::sync::{Arc, Mutex};
 use lru::LruCache;
 
 use crate::image::{decode_file, Content, Plane};
-use crate::{DType, Element, Error, Result, Shape};
+use std::marker::PhantomData;
+
+use super::chunks::ChunkSource;
+use super::meta::{ArrayMeta, Layout, Status};
+use super::MappedArray;
+use crate::{ChunkGrid, DType, Element, Error, Result, Shape};
 
 /// Decoded images kept at once, whatever the number of images (a few per worker).
 const CACHED_IMAGES: usize = 16;
@@ -91,6 +96,52 @@ impl ImageFile {
         }
         put(self, bytes.clone());
         Ok(bytes)
+    }
+}
+
+impl<T: Element> MappedArray<T> {
+    /// A 2D PNG or TIFF image as a `(1, H, W)` array, with no ingest: decoded on demand (and
+    /// once now, to learn its size), the last few decoded images kept in a small process-wide
+    /// cache. `label` decodes colour as packed ids (`R·65536 + G·256 + B`), as ingest does.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] naming the file when it cannot be decoded, and
+    /// [`Error::DtypeMismatch`] when its pixels are not of type `T`
+    /// (see [`super::AnyArray::open_image`] to take the file's own type).
+    pub fn open_image(path: impl AsRef<Path>, label: bool) -> Result<Self> {
+        let content = crate::image::Content::from_label(label);
+        let (image, shape) = ImageFile::probe(path.as_ref(), content)?;
+        Self::from_image(image, shape)
+    }
+
+    /// The array of a probed image file.
+    pub(crate) fn from_image(image: ImageFile, shape: Shape) -> Result<Self> {
+        if image.dtype != T::DTYPE {
+            return Err(Error::DtypeMismatch {
+                path: image.path.clone(),
+                stored: image.dtype.to_string(),
+                requested: T::DTYPE.to_string(),
+            });
+        }
+        let meta = ArrayMeta {
+            path: image.path.clone(),
+            shape,
+            chunk: shape,
+            dtype: image.dtype,
+            layout: Layout::Decoded {
+                codecs: vec!["image file, decoded on demand".into()],
+            },
+            status: Status::Unmarked,
+            attributes: serde_json::Map::new(),
+        };
+        Ok(MappedArray {
+            grid: ChunkGrid::new(shape, shape)?,
+            meta,
+            source: ChunkSource::Image(image),
+            fill: T::default(),
+            zoom: None,
+            _type: PhantomData,
+        })
     }
 }
 

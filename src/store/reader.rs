@@ -48,14 +48,14 @@ pub struct OpenOptions {
 /// assert_eq!(w.as_slice().unwrap(), &[121, 120, 121]);
 /// ```
 pub struct MappedArray<T> {
-    meta: ArrayMeta,
+    pub(super) meta: ArrayMeta,
     /// The grid reads are resolved on (inner chunks for sharded arrays).
-    grid: ChunkGrid,
-    source: ChunkSource,
-    fill: T,
+    pub(super) grid: ChunkGrid,
+    pub(super) source: ChunkSource,
+    pub(super) fill: T,
     /// The zoom reads see the array through, `None` for the stored grid (see [`super::zoom`]).
     pub(super) zoom: Option<Box<ZoomGrid>>,
-    _type: PhantomData<T>,
+    pub(super) _type: PhantomData<T>,
 }
 
 impl<T: Element> MappedArray<T> {
@@ -134,94 +134,6 @@ impl<T: Element> MappedArray<T> {
         Ok(MappedArray {
             meta,
             grid,
-            source,
-            fill,
-            zoom: None,
-            _type: PhantomData,
-        })
-    }
-
-    /// A 2D PNG or TIFF image as a `(1, H, W)` array, with no ingest: decoded on demand (and
-    /// once now, to learn its size), the last few decoded images kept in a small process-wide
-    /// cache. `label` decodes colour as packed ids (`R·65536 + G·256 + B`), as ingest does.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] naming the file when it cannot be decoded, and
-    /// [`Error::DtypeMismatch`] when its pixels are not of type `T`
-    /// (see [`super::AnyArray::open_image`] to take the file's own type).
-    pub fn open_image(path: impl AsRef<Path>, label: bool) -> Result<Self> {
-        let content = crate::image::Content::from_label(label);
-        let (image, shape) = super::image::ImageFile::probe(path.as_ref(), content)?;
-        Self::from_image(image, shape)
-    }
-
-    /// The array of a probed image file.
-    pub(crate) fn from_image(image: super::image::ImageFile, shape: Shape) -> Result<Self> {
-        if image.dtype != T::DTYPE {
-            return Err(Error::DtypeMismatch {
-                path: image.path.clone(),
-                stored: image.dtype.to_string(),
-                requested: T::DTYPE.to_string(),
-            });
-        }
-        let meta = ArrayMeta {
-            path: image.path.clone(),
-            shape,
-            chunk: shape,
-            dtype: image.dtype,
-            layout: Layout::Decoded {
-                codecs: vec!["image file, decoded on demand".into()],
-            },
-            status: Status::Unmarked,
-            attributes: serde_json::Map::new(),
-        };
-        Ok(MappedArray {
-            grid: ChunkGrid::new(shape, shape)?,
-            meta,
-            source: ChunkSource::Image(image),
-            fill: T::default(),
-            zoom: None,
-            _type: PhantomData,
-        })
-    }
-
-    /// The array of a foreign volume (an HDF5 dataset, a TIFF file; see [`super::foreign`]).
-    pub(crate) fn from_foreign(
-        volume: super::foreign::ForeignVolume,
-        limits: CacheLimits,
-    ) -> Result<Self> {
-        if volume.dtype != T::DTYPE {
-            return Err(Error::DtypeMismatch {
-                path: volume.path.clone(),
-                stored: volume.dtype.to_string(),
-                requested: T::DTYPE.to_string(),
-            });
-        }
-        let fill = bytemuck::try_pod_read_unaligned::<T>(&volume.fill).map_err(|_| {
-            Error::Unsupported {
-                path: volume.path.clone(),
-                reason: "fill value does not match the data type".into(),
-            }
-        })?;
-        let source = ChunkSource::foreign(&volume, limits)?;
-        let layout = match volume.chunks {
-            super::foreign::ForeignChunks::Mapped(_) => Layout::Raw,
-            super::foreign::ForeignChunks::Decoded(_) => Layout::Decoded {
-                codecs: vec![volume.format.clone()],
-            },
-        };
-        let meta = ArrayMeta {
-            path: volume.path,
-            shape: volume.shape,
-            chunk: volume.chunk,
-            dtype: volume.dtype,
-            layout,
-            status: Status::Unmarked,
-            attributes: volume.attributes,
-        };
-        Ok(MappedArray {
-            grid: ChunkGrid::new(meta.shape, meta.chunk)?,
-            meta,
             source,
             fill,
             zoom: None,
