@@ -38,6 +38,7 @@ V2_ARRAYS = {
     "zstd_u32": ("uint32", dict(compressors=numcodecs.Zstd(level=3))),
     "gzip_u8": ("uint8", dict(compressors=numcodecs.GZip(level=5))),
     "zlib_u16": ("uint16", dict(compressors=numcodecs.Zlib(level=1))),
+    "lz4_u16": ("uint16", dict(compressors=numcodecs.LZ4(acceleration=1))),
     "slash_u16": ("uint16", dict(compressors=None, chunk_key_encoding={"name": "v2", "separator": "/"})),
     "order_f_u16": ("uint16", dict(compressors=None, order="F")),
     "big_endian_u16": (">u2", dict(compressors=None)),
@@ -116,6 +117,7 @@ def test_v2_raw_arrays_are_memory_mapped_and_compressed_ones_decoded(v2_store):
     for name in ("raw_u8", "raw_u16", "raw_f32", "slash_u16", "fill7_u16", "group/inner"):
         assert "memory-mapped" in encoding[name], (name, encoding[name])
     for name, codec in [("blosc_lz4_u16", "blosc"), ("zstd_u32", "zstd"), ("gzip_u8", "gzip"),
+                        ("lz4_u16", "lz4"),
                         ("order_f_u16", "transpose"), ("big_endian_u16", "big-endian")]:
         assert "decoded" in encoding[name] and codec in encoding[name], (name, encoding[name])
 
@@ -126,7 +128,7 @@ def test_v2_errors_name_the_array_and_the_codec(tmp_path):
     root.create_array("a", shape=SHAPE, chunks=CHUNKS, dtype="uint8", compressors=None)
     meta_path = bad / "a" / ".zarray"
     meta = json.loads(meta_path.read_text())
-    meta["compressor"] = {"id": "lzma", "preset": 1}
+    meta["compressor"] = {"id": "lzma", "preset": 1}  # numcodecs has it; zarrs does not
     meta_path.write_text(json.dumps(meta))
     with pytest.raises(voxload.Error) as e:
         voxload.open(bad)["a"]

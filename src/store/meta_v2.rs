@@ -23,6 +23,7 @@ const KNOWN_CODECS: &[&str] = &[
     "shuffle",
     "fletcher32",
     "crc32c",
+    "lz4",
 ];
 
 /// Whether `dir` holds Zarr v2 metadata (an array or a group) and no v3 `zarr.json`.
@@ -105,6 +106,7 @@ fn codec_id(codec: &Value) -> String {
 /// [`Error::Unsupported`] for arrays that are not 3D (2D arrays read as depth 1) or whose data
 /// type voxload does not handle.
 pub(crate) fn read_array(dir: &Path) -> Result<ArrayMeta> {
+    super::lz4::register();
     let doc = read_doc(dir, ".zarray")?.ok_or_else(|| {
         let reason = if dir.join(".zgroup").exists() {
             "this is a group, not an array; name an array inside it (STORE/ARRAY)"

@@ -11,6 +11,7 @@ mod hdf5;
 mod image;
 mod json;
 mod lock;
+mod lz4;
 pub(crate) mod meta;
 mod meta_v2;
 mod name;
