@@ -97,7 +97,9 @@ impl BytesToBytesCodecTraits for Lz4Codec {
         let declared = encoded_value
             .get(..4)
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64)
-            .ok_or_else(|| CodecError::Other("lz4: a chunk shorter than its 4-byte header".into()))?;
+            .ok_or_else(|| {
+                CodecError::Other("lz4: a chunk shorter than its 4-byte header".into())
+            })?;
         // The header is checked against the chunk's size before anything is allocated.
         if let Some(expected) = decoded_representation.size() {
             if declared != expected {
@@ -143,7 +145,9 @@ mod tests {
             .unwrap();
         assert_eq!(decoded.as_ref(), data.as_slice());
         let wrong = BytesRepresentation::FixedSize(4000);
-        assert!(codec.decode(encoded, &wrong, &CodecOptions::default()).is_err());
+        assert!(codec
+            .decode(encoded, &wrong, &CodecOptions::default())
+            .is_err());
         assert!(codec
             .decode(Cow::Borrowed(&[1, 2]), &repr, &CodecOptions::default())
             .is_err());
