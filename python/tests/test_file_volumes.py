@@ -65,6 +65,9 @@ def test_open_lists_h5_datasets_and_reads_them_as_h5py(files):
     got = s["raw"].read((-3, -5, 60), (8, 12, 10), pad="symmetric")
     want = np.pad(image, [(3, 0), (5, 0), (0, 4)], mode="symmetric")[0:8, 0:12, 60:70]
     np.testing.assert_array_equal(got, want)
+    one = voxload.open(d / "two.h5" / "seg" / "ids")
+    assert one.array_names() == [""]
+    np.testing.assert_array_equal(one[""][0:3, 10:20, 5:9], label[0:3, 10:20, 5:9])
     t = voxload.open(d / "seg.tif")
     assert t.array_names() == [""]
     assert t[""].shape == SHAPE and t[""].dtype == np.uint16

@@ -245,7 +245,7 @@ impl ForeignAddress {
     }
 
     /// The arrays of the file, as [`super::list_arrays`] lists a store's: every dataset of an
-    /// HDF5 file (or the one named), the one volume of a TIFF file (named `""`).
+    /// HDF5 file, or the one array a dataset address or a TIFF file names (named `""`).
     ///
     /// # Errors
     /// As the format's reader, for the file itself; each array's own error is in its entry.
@@ -269,8 +269,11 @@ impl ForeignAddress {
                     })
                     .collect())
             }
-            ForeignAddress::Hdf5 { dataset, .. } => Ok(vec![(dataset.clone(), meta(self.clone()))]),
-            ForeignAddress::Tiff(_) => Ok(vec![(String::new(), meta(self.clone()))]),
+            // A named dataset, or a TIFF, is the address's one array, named `""` as the root
+            // array of a Zarr store is.
+            ForeignAddress::Hdf5 { .. } | ForeignAddress::Tiff(_) => {
+                Ok(vec![(String::new(), meta(self.clone()))])
+            }
         }
     }
 
