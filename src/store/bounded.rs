@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use zarrs::storage::byte_range::ByteRangeIterator;
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey};
 
 use super::meta::{ArrayMeta, MAX_METADATA_BYTES};
@@ -135,19 +135,20 @@ impl Chain {
         self.outer.is_empty() && matches!(self.level, Level::Shard { .. })
     }
 
-    /// Checks one part of a shard read in parts: an inner chunk (or the shard's index, which
-    /// zarrs checks itself).
-    fn check_part(&self, part: &[u8]) -> Result<(), String> {
+    /// Checks one part of a shard of `file_len` bytes read in parts, the bytes `at` of the
+    /// file: the shard's index (every entry must lie inside the file) or an inner chunk.
+    fn check_part(&self, part: &[u8], at: (u64, u64), file_len: u64) -> Result<(), String> {
         let Level::Shard { inner, spec } = &self.level else {
             return Ok(());
         };
-        inner.check(part, inner.outer.len()).or_else(|e| {
-            if part.len() as u64 == spec.len() {
-                Ok(())
-            } else {
-                Err(e)
-            }
-        })
+        let index = spec.locate(file_len)?;
+        if at == (index.start, index.end) {
+            let bound = inner.encoded_bound(inner.outer.len());
+            spec.parse(part, file_len, InnerLen::AtMost(bound))
+                .map_err(|e| format!("corrupt shard index: {e}"))?;
+            return Ok(());
+        }
+        inner.check(part, inner.outer.len())
     }
 
     fn check_level(&self, value: &[u8]) -> Result<(), String> {
@@ -304,6 +305,17 @@ impl<S> BoundedStore<S> {
     }
 }
 
+/// The `[start, end)` of `range` in a value of `len` bytes, `None` when it does not lie inside
+/// (computed without overflow, whatever a corrupt index asks for).
+fn range_within(range: &ByteRange, len: u64) -> Option<(u64, u64)> {
+    let (start, end) = match *range {
+        ByteRange::FromStart(offset, None) => (offset, len),
+        ByteRange::FromStart(offset, Some(n)) => (offset, offset.checked_add(n)?),
+        ByteRange::Suffix(n) => (len.checked_sub(n)?, len),
+    };
+    (start <= end && end <= len).then_some((start, end))
+}
+
 fn is_metadata(key: &StoreKey) -> bool {
     let name = key.as_str().rsplit('/').next().unwrap_or("");
     name == "zarr.json" || name.starts_with(".z")
@@ -322,14 +334,33 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for BoundedStore<S> {
         };
         if chain.reads_parts() {
             // A shard read by inner chunk: each range (an inner chunk, or the index) is checked
-            // as it arrives, so a small read never loads the whole shard.
-            let Some(parts) = self.inner.get_partial_many(key, byte_ranges)? else {
+            // against the file's length first and its bytes as they arrive, so a small read
+            // never loads the whole shard.
+            let path = self.root.join(key.as_str());
+            let fail =
+                |reason: String| StorageError::Other(format!("{}: {reason}", path.display()));
+            let Some(len) = crate::file::regular_len(&path).map_err(|e| fail(e.to_string()))?
+            else {
                 return Ok(None);
             };
-            let path = self.root.join(key.as_str());
-            let checked = parts.map(move |part| {
+            let ranges: Vec<ByteRange> = byte_ranges.collect();
+            let mut spans = Vec::with_capacity(ranges.len());
+            for r in &ranges {
+                spans.push(range_within(r, len).ok_or_else(|| {
+                    fail(format!(
+                        "a byte range ({r:?}) its shard index points to lies past the end of the {len}-byte file; the shard is corrupt"
+                    ))
+                })?);
+            }
+            let Some(parts) = self
+                .inner
+                .get_partial_many(key, Box::new(ranges.into_iter()))?
+            else {
+                return Ok(None);
+            };
+            let checked = parts.zip(spans).map(move |(part, at)| {
                 let part = part?;
-                chain.check_part(&part).map_err(|reason| {
+                chain.check_part(&part, at, len).map_err(|reason| {
                     StorageError::Other(format!("{}: {reason}", path.display()))
                 })?;
                 Ok(part)
@@ -348,16 +379,12 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for BoundedStore<S> {
         })?;
         let len = value.len() as u64;
         let ranges: Vec<_> = byte_ranges
-            .map(|r| {
-                let (start, end) = (r.start(len), r.end(len));
-                if start <= end && end <= len {
-                    Ok(value.slice(start as usize..end as usize))
-                } else {
-                    Err(StorageError::Other(format!(
-                        "{}: byte range {start}..{end} lies outside the {len}-byte value",
-                        self.root.join(key.as_str()).display()
-                    )))
-                }
+            .map(|r| match range_within(&r, len) {
+                Some((start, end)) => Ok(value.slice(start as usize..end as usize)),
+                None => Err(StorageError::Other(format!(
+                    "{}: byte range {r:?} lies past the end of the {len}-byte value",
+                    self.root.join(key.as_str()).display()
+                ))),
             })
             .collect();
         Ok(Some(Box::new(ranges.into_iter())))
