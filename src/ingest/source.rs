@@ -361,14 +361,17 @@ fn read_volume_slab<T: Element>(
     use crate::store::AnyArray;
     crate::match_dtype!(&array, AnyArray(a) => {
         let data = a.read(window, crate::PadMode::Edge).map_err(fail)?;
-        if let Some(same) = bytemuck::try_cast_slice::<_, T>(data.as_slice().unwrap_or(&[])).ok()
-            .filter(|_| array.dtype() == T::DTYPE)
-        {
-            let same = ndarray::ArrayView3::from_shape(slab.dim(), same)
-                .map_err(|e| IngestError::decode(path, e))?;
-            slab.assign(&same);
-        } else {
-            slab.zip_mut_with(&data, |o, v| *o = T::from_f64(v.to_f64()));
+        let same_type = array.dtype() == T::DTYPE;
+        match data.as_slice().filter(|_| same_type) {
+            // The volume already holds `T`: its voxels are copied as they are (exact for every
+            // `u64`, which a trip through `f64` is not).
+            Some(voxels) => {
+                let voxels: &[T] = bytemuck::cast_slice(voxels);
+                let view = ndarray::ArrayView3::from_shape(slab.dim(), voxels)
+                    .map_err(|e| IngestError::decode(path, e))?;
+                slab.assign(&view);
+            }
+            None => slab.zip_mut_with(&data, |o, v| *o = T::from_f64(v.to_f64())),
         }
     });
     Ok(())
