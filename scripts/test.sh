@@ -12,7 +12,7 @@ venv="${VOXLOAD_TEST_VENV:-target/test-venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import zarr, numpy, pytest, hypothesis, torch, scipy, skimage, h5py, tifffile, imagecodecs, ome_zarr, ome_zarr_models" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import zarr, numpy, pytest, hypothesis, torch, scipy, skimage, h5py, tifffile, imagecodecs, ome_zarr, ome_zarr_models, moto, boto3" 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 fi
 export VOXLOAD_PYTHON="$PWD/$venv/bin/python"

@@ -146,6 +146,19 @@ pub enum Error {
         /// The array's directory.
         path: PathBuf,
     },
+    /// A remote store (S3, GCS, HTTP) could not give what a read needs: the endpoint was
+    /// unreachable after its retries, refused the credentials, or sent something that is not
+    /// the object asked for. The message names the store's address and the key, never a secret.
+    #[error("{endpoint}: `{key}`: {reason}")]
+    Remote {
+        /// The store's address (`s3://bucket/path/em.zarr`) and, for a custom endpoint, where
+        /// its requests went.
+        endpoint: String,
+        /// The object's key inside the store (`raw/c/0/1/2`), or `""` for the store itself.
+        key: String,
+        /// What went wrong and what to do.
+        reason: String,
+    },
     /// A configuration key that is unknown, of the wrong type or out of range.
     #[error("configuration key {key}: {reason}")]
     Config {

@@ -19,6 +19,8 @@ impl AnyArray {
     /// # Errors
     /// As [`MappedArray::open_with`].
     pub fn open(store: &Path, name: &str, options: &OpenOptions) -> Result<Self> {
+        let store = &super::remote::localize(store)?;
+        super::remote::prepare_node(store, name)?;
         let dir = array_dir(store, name);
         if let Some(foreign) = super::foreign::ForeignAddress::parse(&dir) {
             let volume = foreign.open()?;

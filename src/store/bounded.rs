@@ -131,7 +131,7 @@ impl Chain {
 
     /// Whether values may be read in parts, each checked alone: shards (with no codec around
     /// them), read by inner chunk through their index.
-    fn reads_parts(&self) -> bool {
+    pub(crate) fn reads_parts(&self) -> bool {
         self.outer.is_empty() && matches!(self.level, Level::Shard { .. })
     }
 

@@ -90,6 +90,8 @@ pub(crate) enum ChunkSource {
         index_crc32c: bool,
         /// Notices a replacement of the array after a file is fetched.
         guard: ReplacementGuard,
+        /// The remote store whose mirror `root` is: chunk files are fetched on first use.
+        remote: Option<Arc<super::remote::RemoteStore>>,
     },
     Decoded(ChunkCacheDecodedLruSizeLimit),
     /// A 2D image file decoded on demand: the whole array is one chunk.
@@ -112,6 +114,7 @@ impl ChunkSource {
         root: PathBuf,
         limits: CacheLimits,
         guard: ReplacementGuard,
+        remote: Option<Arc<super::remote::RemoteStore>>,
     ) -> Result<Self> {
         let capacity =
             NonZeroUsize::new(limits.max_mapped_files.max(1)).unwrap_or(NonZeroUsize::MIN);
@@ -125,6 +128,7 @@ impl ChunkSource {
                 index_at_start,
                 index_crc32c,
                 guard: guard.clone(),
+                remote: remote.clone(),
             };
         Ok(match &meta.layout {
             Layout::Raw => mapped([1, 1, 1], false, false, false),
@@ -206,6 +210,7 @@ impl ChunkSource {
                 index_at_start,
                 index_crc32c,
                 guard,
+                remote,
             } => {
                 let file_index: [u64; 3] = std::array::from_fn(|a| chunk[a] / per_file[a]);
                 let cached = files
@@ -217,6 +222,25 @@ impl ChunkSource {
                     Some(f) => f,
                     None => {
                         let path = root.join(array.chunk_key(&file_index).as_str());
+                        if let Some(remote) = remote {
+                            use super::remote::Fetched;
+                            match remote.ensure(&path)? {
+                                Fetched::Cached => {}
+                                Fetched::Absent => return Ok(ChunkData::Fill),
+                                Fetched::Memory(bytes)
+                                    if !*sharded && bytes.len() == chunk_bytes =>
+                                {
+                                    return Ok(ChunkData::Owned(Arc::new(bytes)))
+                                }
+                                Fetched::Memory(bytes) => {
+                                    return Err(Error::ChunkSize {
+                                        path,
+                                        actual: bytes.len() as u64,
+                                        expected: chunk_bytes as u64,
+                                    })
+                                }
+                            }
+                        }
                         let inner_count = per_file.iter().product::<u64>() as usize;
                         let layout = FileLayout {
                             inner_bytes: chunk_bytes,

@@ -99,6 +99,7 @@ impl<T: Element> MappedArray<T> {
             source,
             fill,
             zoom: None,
+            remote: false,
             _type: PhantomData,
         })
     }

@@ -140,6 +140,7 @@ impl<T: Element> MappedArray<T> {
             source: ChunkSource::Image(image),
             fill: T::default(),
             zoom: None,
+            remote: false,
             _type: PhantomData,
         })
     }

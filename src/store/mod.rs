@@ -19,6 +19,7 @@ pub mod ome;
 pub mod pyramid;
 mod raw_writer;
 mod reader;
+pub mod remote;
 mod row_fill;
 mod shard_index;
 mod slot;
@@ -109,6 +110,8 @@ pub(crate) fn zarrs_path(name: &str) -> String {
 /// [`crate::Error::NotZarr`] when `root` holds no Zarr v3 node; I/O errors while walking.
 pub fn list_arrays(root: &Path) -> Result<Vec<(String, Result<ArrayMeta>)>> {
     let mut found = Vec::new();
+    let root = &remote::localize(root)?;
+    remote::discover(root)?;
     if let Some(foreign) = foreign::ForeignAddress::parse(root) {
         return foreign.list();
     }

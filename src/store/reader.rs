@@ -55,6 +55,8 @@ pub struct MappedArray<T> {
     pub(super) fill: T,
     /// The zoom reads see the array through, `None` for the stored grid (see [`super::zoom`]).
     pub(super) zoom: Option<Box<ZoomGrid>>,
+    /// Whether chunks come from a remote store (fetched on first use, many at once).
+    pub(super) remote: bool,
     pub(super) _type: PhantomData<T>,
 }
 
@@ -83,7 +85,9 @@ impl<T: Element> MappedArray<T> {
     /// # Errors
     /// As [`MappedArray::open`].
     pub fn open_with(store: impl AsRef<Path>, name: &str, options: &OpenOptions) -> Result<Self> {
-        let root = store.as_ref();
+        let root = &super::remote::localize(store.as_ref())?;
+        super::remote::prepare_node(root, name)?;
+        let remote = super::remote::serving(root);
         let dir = array_dir(root, name);
         if let Some(foreign) = super::foreign::ForeignAddress::parse(&dir) {
             return Self::from_foreign(foreign.open()?, options.limits);
@@ -99,8 +103,19 @@ impl<T: Element> MappedArray<T> {
         let fs = FilesystemStore::new(root).map_err(|e| Error::zarrs(root, e))?;
         let guarded = GuardedStore::new(fs, guard.clone());
         // Outermost, so file types and sizes are checked before anything opens the file.
-        let storage: Arc<dyn ReadableStorageTraits> =
-            Arc::new(super::bounded::BoundedStore::new(guarded, root, &meta));
+        let bounded = super::bounded::BoundedStore::new(guarded, root, &meta);
+        // A remote store's mirror fills on demand: shards by byte range, all else whole.
+        let sharded = !matches!(meta.layout, Layout::Raw)
+            && super::bounded::Chain::for_array(&meta).is_some_and(|c| c.reads_parts());
+        let storage: Arc<dyn ReadableStorageTraits> = match &remote {
+            Some(r) => Arc::new(super::remote::fetch::FetchingStore::new(
+                bounded,
+                r.clone(),
+                root.clone(),
+                sharded,
+            )),
+            None => Arc::new(bounded),
+        };
         let array = Array::open(storage, &zarrs_path(name)).map_err(|e| Error::zarrs(&dir, e))?;
         let fill = bytemuck::try_pod_read_unaligned::<T>(array.fill_value().as_ne_bytes())
             .map_err(|_| Error::Unsupported {
@@ -109,8 +124,12 @@ impl<T: Element> MappedArray<T> {
             })?;
         let array = Arc::new(array);
         // Sharded arrays zarrs decodes are read by inner chunk, through the shard index.
+        // So are raw shards of a remote store, fetched by inner chunk rather than mapped whole.
         let subchunks = match &meta.layout {
             Layout::Decoded { .. } => super::subchunks::SubchunkDecoder::new(array.clone()),
+            Layout::ShardedRaw { .. } if remote.is_some() => {
+                super::subchunks::SubchunkDecoder::new(array.clone())
+            }
             _ => None,
         };
         let inner = |a: &Array<dyn ReadableStorageTraits>| {
@@ -119,7 +138,8 @@ impl<T: Element> MappedArray<T> {
             (s.len() == 3).then(|| [s[0], s[1], s[2]])
         };
         let read_chunk = match &meta.layout {
-            Layout::ShardedRaw { inner, .. } => *inner,
+            Layout::ShardedRaw { inner, .. } if subchunks.is_none() => *inner,
+            Layout::ShardedRaw { .. } => inner(&array).unwrap_or(meta.chunk),
             Layout::Decoded { .. } if subchunks.is_some() => inner(&array).unwrap_or(meta.chunk),
             _ => meta.chunk,
         };
@@ -129,7 +149,14 @@ impl<T: Element> MappedArray<T> {
                 Arc::new(decoder),
                 options.limits.max_decoded_bytes,
             )),
-            None => ChunkSource::new(&meta, array, root.to_path_buf(), options.limits, guard)?,
+            None => ChunkSource::new(
+                &meta,
+                array,
+                root.to_path_buf(),
+                options.limits,
+                guard,
+                remote.clone(),
+            )?,
         };
         Ok(MappedArray {
             meta,
@@ -137,6 +164,7 @@ impl<T: Element> MappedArray<T> {
             source,
             fill,
             zoom: None,
+            remote: remote.is_some(),
             _type: PhantomData,
         })
     }
@@ -165,6 +193,23 @@ impl<T: Element> MappedArray<T> {
     #[must_use]
     pub fn mapped_files(&self) -> usize {
         self.source.mapped_files()
+    }
+
+    /// Fetches into the local cache every chunk a read of `window` needs, without reading it:
+    /// what the loader's look-ahead calls for samples a few batches away. Nothing for a local
+    /// store (or a zoomed array, whose reads fetch as they go).
+    ///
+    /// # Errors
+    /// As [`MappedArray::read`].
+    pub fn prefetch(&self, window: Bbox, pad: PadMode) -> Result<()> {
+        if !self.remote || self.zoom.is_some() {
+            return Ok(());
+        }
+        let maps = fold_maps(pad, &window, self.meta.shape);
+        if let Some(source) = source_box(&maps) {
+            ChunkTable::resolve(self, &source)?;
+        }
+        Ok(())
     }
 
     /// Reads `window`, filling voxels outside the volume by `pad` (numpy `np.pad` semantics).
@@ -353,7 +398,17 @@ impl<'a, T: Element> ChunkTable<'a, T> {
             .collect();
         // Chunks that must be decoded are decoded in parallel on rayon's pool (threads that
         // are busy elsewhere simply take no part); mapped chunks cost nothing to resolve.
-        let chunks = if array.source.decodes() && indices.len() > 1 {
+        let chunks = if array.remote && indices.len() > 1 {
+            // Chunks of a remote store may each wait on the network: fetched all at once, on
+            // the pool sized for requests in flight.
+            use rayon::prelude::*;
+            super::remote::fetch_pool()?.install(|| {
+                indices
+                    .par_iter()
+                    .map(|&index| array.source.chunk(index, chunk_bytes))
+                    .collect::<Result<Vec<_>>>()
+            })?
+        } else if array.source.decodes() && indices.len() > 1 {
             use rayon::prelude::*;
             indices
                 .par_iter()

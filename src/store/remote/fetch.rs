@@ -1,0 +1,130 @@
+//! The storage adapter zarrs reads a remote store's mirror through: every key (or, for
+//! shards, every byte range) is fetched into the cache before the inner store — the local
+//! reader's chain over the mirror folder — reads it; bytes the disk refused are handed over
+//! from memory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
+use zarrs::storage::{Bytes, MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey};
+
+use super::{Fetched, RemoteStore};
+
+/// Fetches what zarrs asks for, then lets `inner` read it from the mirror at `root`.
+pub(crate) struct FetchingStore<S> {
+    inner: S,
+    remote: Arc<RemoteStore>,
+    root: PathBuf,
+    /// Chunk keys are shards read by byte range (metadata is always read whole).
+    ranged: bool,
+}
+
+impl<S> FetchingStore<S> {
+    pub(crate) fn new(inner: S, remote: Arc<RemoteStore>, root: PathBuf, ranged: bool) -> Self {
+        FetchingStore {
+            inner,
+            remote,
+            root,
+            ranged,
+        }
+    }
+}
+
+fn storage_error(e: &crate::Error) -> StorageError {
+    StorageError::Other(e.to_string())
+}
+
+fn span(range: &ByteRange, size: u64) -> Option<(u64, u64)> {
+    let (start, end) = match *range {
+        ByteRange::FromStart(offset, None) => (offset, size),
+        ByteRange::FromStart(offset, Some(n)) => (offset, offset.checked_add(n)?),
+        ByteRange::Suffix(n) => (size.checked_sub(n)?, size),
+    };
+    (start <= end && end <= size).then_some((start, end))
+}
+
+impl<S: ReadableStorageTraits> ReadableStorageTraits for FetchingStore<S> {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        let path = self.root.join(key.as_str());
+        if !self.ranged || super::cache::is_metadata_key(key.as_str()) {
+            return match self.remote.ensure(&path).map_err(|e| storage_error(&e))? {
+                Fetched::Absent => Ok(None),
+                Fetched::Cached => self.inner.get_partial_many(key, byte_ranges),
+                Fetched::Memory(bytes) => {
+                    let size = bytes.len() as u64;
+                    let parts = byte_ranges
+                        .map(|r| match span(&r, size) {
+                            Some((s, e)) => {
+                                Ok(Bytes::copy_from_slice(&bytes[s as usize..e as usize]))
+                            }
+                            None => Err(StorageError::Other(format!(
+                                "{key}: byte range {r:?} outside the object"
+                            ))),
+                        })
+                        .collect::<Vec<_>>();
+                    Ok(Some(Box::new(parts.into_iter())))
+                }
+            };
+        }
+        let Some(size) = self.remote.size(&path).map_err(|e| storage_error(&e))? else {
+            return Ok(None);
+        };
+        let ranges: Vec<ByteRange> = byte_ranges.collect();
+        let mut from_memory = Vec::with_capacity(ranges.len());
+        for r in &ranges {
+            let (start, end) = span(r, size).ok_or_else(|| {
+                StorageError::Other(format!(
+                    "{key}: byte range {r:?} outside the object of {size} bytes"
+                ))
+            })?;
+            match self
+                .remote
+                .ensure_range(&path, size, start, end)
+                .map_err(|e| storage_error(&e))?
+            {
+                Fetched::Absent => return Ok(None),
+                Fetched::Cached => from_memory.push(None),
+                Fetched::Memory(bytes) => from_memory.push(Some(Bytes::from(bytes))),
+            }
+        }
+        if from_memory.iter().all(Option::is_none) {
+            return self
+                .inner
+                .get_partial_many(key, Box::new(ranges.into_iter()));
+        }
+        // Some ranges could not be cached: serve every range from the server's bytes or the
+        // mirror, one by one.
+        let mut parts = Vec::with_capacity(ranges.len());
+        for (r, memory) in ranges.into_iter().zip(from_memory) {
+            parts.push(match memory {
+                Some(bytes) => Ok(bytes),
+                None => self
+                    .inner
+                    .get_partial(key, r)?
+                    .ok_or_else(|| StorageError::Other(format!("{key}: vanished from the cache"))),
+            });
+        }
+        Ok(Some(Box::new(parts.into_iter())))
+    }
+
+    fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {
+        let path = self.root.join(key.as_str());
+        if self.ranged && !super::cache::is_metadata_key(key.as_str()) {
+            return self.remote.size(&path).map_err(|e| storage_error(&e));
+        }
+        match self.remote.ensure(&path).map_err(|e| storage_error(&e))? {
+            Fetched::Absent => Ok(None),
+            Fetched::Cached => self.inner.size_key(key),
+            Fetched::Memory(bytes) => Ok(Some(bytes.len() as u64)),
+        }
+    }
+
+    fn supports_get_partial(&self) -> bool {
+        true
+    }
+}
