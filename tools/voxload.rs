@@ -11,6 +11,7 @@ use voxload::geometry::parse_triple;
 use voxload::store::{list_arrays, split_address, ArrayMeta};
 use voxload::{Bbox, Encoding, MappedArray, OpenOptions, PadMode, Shape};
 
+mod cache_cmd;
 mod config_cmd;
 mod demo;
 mod font;
@@ -63,6 +64,9 @@ enum Command {
     /// Add OME-Zarr levels to an array: NAME becomes an NGFF 0.5 image group of NAME/0 (the
     /// volume) and NAME/1 ... NAME/N, each 2x down in y and x (and in z once z is finer).
     Pyramid(pyramid::PyramidArgs),
+    /// The local cache of remote stores (s3://, gs://, http(s)://): its size, or clear it.
+    #[command(subcommand)]
+    Cache(cache_cmd::CacheCommand),
     /// Check a store without reading voxels (metadata, completion, chunk lengths, shard
     /// indexes), optionally comparing voxels with the ingest input; exit code 1 on any problem.
     Verify(verify::VerifyArgs),
@@ -210,11 +214,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Config(args) => config_cmd::config(&args),
         Command::Verify(args) => verify::verify(&args),
         Command::Pyramid(args) => pyramid::pyramid(&args),
+        Command::Cache(command) => cache_cmd::cache(&command),
     }
 }
 
 fn info(store: &Path) -> Result<()> {
     let arrays = list_arrays(store)?;
+    // A remote store is read from its local mirror, which listing has filled.
+    let local = voxload::store::remote::localize(store)?;
     if arrays.is_empty() {
         println!("{}: a Zarr group with no arrays", store.display());
     }
@@ -222,7 +229,7 @@ fn info(store: &Path) -> Result<()> {
     for (name, meta) in arrays {
         let parent = name.rsplit_once('/').map_or("", |(p, _)| p).to_string();
         if images_shown.insert(parent.clone()) {
-            print_multiscale(store, &parent)?;
+            print_multiscale(&local, &parent)?;
         }
         let name = if name.is_empty() { "(root)" } else { &name };
         match meta {

@@ -15,12 +15,14 @@ use crate::errors;
 /// HDF5 file (`FILE.h5`, its datasets as arrays) or a TIFF file (one array, `""`).
 ///
 /// A path naming an array inside a store (after its last component ending in `.zarr`) opens
-/// the store; `store[name]` then gives the array.
+/// the store; `store[name]` then gives the array. Remote stores (`s3://`, `gs://`,
+/// `http(s)://`) open the same way, read through voxload's local cache.
 #[pyfunction]
-pub fn open(path: PathBuf) -> PyResult<Store> {
+pub fn open(py: Python<'_>, path: PathBuf) -> PyResult<Store> {
     let (root, _) = split_address(&path);
-    // Listing checks that the store exists and is Zarr, with the library's message.
-    list_arrays(&root).map_err(errors::to_py)?;
+    // Listing checks that the store exists and is Zarr, with the library's message; it may
+    // wait on the network, so without the GIL.
+    py.detach(|| list_arrays(&root)).map_err(errors::to_py)?;
     Ok(Store { root })
 }
 
@@ -33,8 +35,9 @@ pub struct Store {
 #[pymethods]
 impl Store {
     /// The names of the store's arrays, sorted (nested ones as `group/name`).
-    fn array_names(&self) -> PyResult<Vec<String>> {
-        Ok(list_arrays(&self.root)
+    fn array_names(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        Ok(py
+            .detach(|| list_arrays(&self.root))
             .map_err(errors::to_py)?
             .into_iter()
             .map(|(name, _)| name)
@@ -42,11 +45,18 @@ impl Store {
     }
 
     /// The array `name`; a `KeyError` naming it and listing the arrays there are otherwise.
-    fn __getitem__(&self, name: &str) -> PyResult<Array> {
-        let names = self.array_names()?;
+    fn __getitem__(&self, py: Python<'_>, name: &str) -> PyResult<Array> {
+        let mut names = self.array_names(py)?;
+        if !names.iter().any(|n| n == name) {
+            // A remote store that cannot be listed (a web server) shows a node once fetched.
+            py.detach(|| voxload::store::remote::prepare(&self.root, name))
+                .map_err(errors::to_py)?;
+            names = self.array_names(py)?;
+        }
         // An OME-Zarr image group is not itself an array, yet opens as its level 0.
+        let local = voxload::store::remote::localize(&self.root).map_err(errors::to_py)?;
         let is_image =
-            voxload::store::ome::Multiscale::read(&voxload::store::array_dir(&self.root, name))
+            voxload::store::ome::Multiscale::read(&voxload::store::array_dir(&local, name))
                 .is_ok_and(|m| m.is_some());
         if !is_image && !names.iter().any(|n| n == name) {
             return Err(errors::key_error(format!(
@@ -59,8 +69,9 @@ impl Store {
                 }
             )));
         }
-        let array =
-            AnyArray::open(&self.root, name, &OpenOptions::default()).map_err(errors::to_py)?;
+        let array = py
+            .detach(|| AnyArray::open(&self.root, name, &OpenOptions::default()))
+            .map_err(errors::to_py)?;
         Ok(Array {
             inner: Arc::new(array),
             name: name.to_string(),
@@ -68,8 +79,8 @@ impl Store {
     }
 
     /// Whether the store has an array `name`.
-    fn __contains__(&self, name: &str) -> PyResult<bool> {
-        Ok(self.array_names()?.iter().any(|n| n == name))
+    fn __contains__(&self, py: Python<'_>, name: &str) -> PyResult<bool> {
+        Ok(self.array_names(py)?.iter().any(|n| n == name))
     }
 
     /// The store's directory.

@@ -49,16 +49,28 @@ pub(super) fn input_path(raw: &RawConfig, base: &Path) -> Result<InputPath> {
         return Err(error(KEY, "is empty"));
     }
     let dirs: Vec<&str> = text.split('@').collect();
+    // A remote store's address (`s3://bucket/data`) is taken as it is, never joined to `base`.
+    let resolve = |d: &str| {
+        if crate::store::remote::is_remote(Path::new(d)) {
+            PathBuf::from(d)
+        } else {
+            lexical(&base.join(d))
+        }
+    };
     if dirs.len() == 1 {
         return Ok(InputPath {
-            root: base.join(text),
+            root: if crate::store::remote::is_remote(Path::new(&text)) {
+                PathBuf::from(text)
+            } else {
+                base.join(text)
+            },
             prefixes: None,
         });
     }
     if let Some(i) = dirs.iter().position(|d| d.is_empty()) {
         return Err(error(KEY, format!("folder {i} of {text:?} is empty")));
     }
-    let dirs: Vec<PathBuf> = dirs.iter().map(|d| lexical(&base.join(d))).collect();
+    let dirs: Vec<PathBuf> = dirs.iter().map(|d| resolve(d)).collect();
     let mut root = dirs[0].clone();
     while !dirs.iter().all(|d| d.starts_with(&root)) {
         if !root.pop() {

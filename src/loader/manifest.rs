@@ -124,6 +124,16 @@ pub struct ManifestStats {
     pub rejection_rate: f64,
     /// Samples taken after `NUM_TRIAL` rejections.
     pub forced: u64,
+    /// Remote stores: chunks served from the local cache (see [`LoaderStats::cache_hits`]).
+    #[serde(default)]
+    pub cache_hits: u64,
+    /// Remote stores: chunks fetched from the server.
+    #[serde(default)]
+    pub cache_fetches: u64,
+    /// Remote stores: hits per chunk used (1 when every chunk came from the cache; 0 with
+    /// no remote store).
+    #[serde(default)]
+    pub cache_hit_rate: f64,
 }
 
 impl Manifest {
@@ -275,6 +285,9 @@ impl From<&LoaderStats> for ManifestStats {
             rejected: s.rejected,
             rejection_rate: s.rejection_rate(),
             forced: s.forced,
+            cache_hits: s.cache_hits,
+            cache_fetches: s.cache_fetches,
+            cache_hit_rate: s.cache_hits as f64 / (s.cache_hits + s.cache_fetches).max(1) as f64,
         }
     }
 }

@@ -36,6 +36,7 @@ mod index;
 mod intensity;
 mod learn;
 mod limits;
+mod lookahead;
 mod manifest;
 mod prefetch;
 mod produce;
@@ -47,6 +48,7 @@ pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use intensity::{Intensity, MatchAct};
 pub use learn::{Learning, TargetSpec};
 pub use limits::{check_rank, MAX_WORKERS};
+pub use lookahead::DEFAULT_LOOKAHEAD_BYTES;
 pub use manifest::{
     sample_stem, Manifest, ManifestSample, ManifestStats, ManifestTransform, SampleInfo,
 };
@@ -246,6 +248,14 @@ pub struct LoaderStats {
     /// Foreground indexes that could not be saved in the index cache (used all the same; the
     /// reasons are in `warnings()` of the iterator).
     pub index_cache_failures: u64,
+    /// Remote stores: chunks (or shard ranges) served from the local cache, each counted at
+    /// its first use in this process (later uses are mapped and not counted).
+    pub cache_hits: u64,
+    /// Remote stores: chunks (or ranges) fetched from the server, by the workers or the
+    /// look-ahead.
+    pub cache_fetches: u64,
+    /// Remote stores: bytes fetched.
+    pub cache_fetched_bytes: u64,
 }
 
 impl LoaderStats {
@@ -267,6 +277,9 @@ impl LoaderStats {
             rejected,
             forced,
             index_cache_failures: p.warnings.len() as u64,
+            cache_hits: 0,
+            cache_fetches: 0,
+            cache_fetched_bytes: 0,
         }
     }
 

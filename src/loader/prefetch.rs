@@ -7,13 +7,14 @@
 
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, unbounded, Receiver, Sender};
 
+use super::lookahead::LookAhead;
 use super::produce::Producer;
 use super::{Batch, LoaderStats};
 use crate::{Error, Result};
@@ -32,6 +33,11 @@ pub struct Prefetch {
     done: bool,
     waited: Duration,
     started: Instant,
+    /// Batches handed to the consumer (the look-ahead stays a budget ahead of it).
+    consumed: Arc<AtomicU64>,
+    lookahead: Option<LookAhead>,
+    /// The remote-cache counters when the loader started.
+    cache_at_start: crate::store::remote::CacheCounters,
 }
 
 impl Prefetch {
@@ -63,7 +69,12 @@ impl Prefetch {
                     .map_err(|e| Error::Worker(format!("cannot start worker thread {w}: {e}")))
             })
             .collect::<Result<Vec<_>>>()?;
+        let consumed = Arc::new(AtomicU64::new(0));
+        let lookahead = LookAhead::start(&producer, Arc::clone(&consumed), depth as u64);
         let mut prefetch = Prefetch {
+            consumed,
+            lookahead,
+            cache_at_start: crate::store::remote::cache_counters(),
             producer,
             jobs: Some(jobs),
             replies: VecDeque::new(),
@@ -97,7 +108,12 @@ impl Prefetch {
     /// What the loader has done so far.
     #[must_use]
     pub fn stats(&self) -> LoaderStats {
-        LoaderStats::collect(&self.producer, self.started.elapsed(), self.waited)
+        let mut stats = LoaderStats::collect(&self.producer, self.started.elapsed(), self.waited);
+        let now = crate::store::remote::cache_counters();
+        stats.cache_hits = now.hits - self.cache_at_start.hits;
+        stats.cache_fetches = now.fetches - self.cache_at_start.fetches;
+        stats.cache_fetched_bytes = now.fetched_bytes - self.cache_at_start.fetched_bytes;
+        stats
     }
 
     /// What went wrong without stopping the loader (an index not saved in the index cache).
@@ -109,6 +125,7 @@ impl Prefetch {
     fn stop(&mut self) {
         self.done = true;
         self.stopped.store(true, Ordering::Relaxed);
+        self.lookahead = None;
         self.jobs = None;
         self.replies.clear();
         for w in self.workers.drain(..) {
@@ -165,6 +182,7 @@ impl Prefetch {
             )),
         };
         self.replies.pop_front();
+        self.consumed.fetch_add(1, Ordering::Relaxed);
         self.waited += start.elapsed();
         Some(Some(self.settle(made)))
     }
@@ -196,6 +214,7 @@ impl Iterator for Prefetch {
         }
         self.fill();
         let reply = self.replies.pop_front()?;
+        self.consumed.fetch_add(1, Ordering::Relaxed);
         let start = Instant::now();
         let made = reply.recv().unwrap_or_else(|_| {
             Err(Error::Worker(

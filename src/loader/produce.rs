@@ -139,6 +139,44 @@ impl Producer {
             .map(|n| n.div_ceil(self.batch_size.max(1)) * variants)
     }
 
+    /// Whether any array of the stream is read from a remote store.
+    pub(crate) fn reads_remote(&self) -> bool {
+        self.volumes
+            .iter()
+            .any(|v| v.keyed().iter().any(|(_, a)| a.is_remote()))
+    }
+
+    /// About how many stored bytes one batch reads (its windows, every array).
+    pub(crate) fn batch_read_bytes(&self) -> u64 {
+        let window = self.compose.input_size().iter().product::<usize>() as u64;
+        let per_voxel: u64 = self.volumes.first().map_or(1, |v| {
+            v.keyed()
+                .iter()
+                .map(|(_, a)| a.meta().dtype.size() as u64)
+                .sum()
+        });
+        window * per_voxel * self.batch_size.max(1)
+    }
+
+    /// The samples of batch `k`.
+    pub(crate) fn batch_samples(&self, k: u64) -> std::ops::Range<u64> {
+        let first = k / self.variants() as u64 * self.batch_size;
+        let last = match self.total {
+            Some(n) => (first + self.batch_size).min(n),
+            None => first + self.batch_size,
+        };
+        first..last.max(first)
+    }
+
+    /// Fetches what sample `i` will read into the local cache; errors are left for the worker
+    /// that reads the sample.
+    pub(crate) fn prefetch_sample(&self, i: u64) {
+        let Ok(at) = self.locate(i) else { return };
+        for (_, array) in self.volumes[at.volume].keyed() {
+            let _ = array.prefetch(at.window, self.pad_mode);
+        }
+    }
+
     /// Test-time variants of each grid batch (1 in training).
     fn variants(&self) -> usize {
         match self.mode {

@@ -287,6 +287,21 @@ impl AnyArray {
         Ok(if lo <= hi { (lo, hi) } else { (0.0, 0.0) })
     }
 
+    /// Whether the array is read from a remote store.
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        match_dtype!(self, AnyArray(a) => a.is_remote())
+    }
+
+    /// Fetches what a read of `window` needs into the local cache (see
+    /// [`MappedArray::prefetch`]).
+    ///
+    /// # Errors
+    /// As [`MappedArray::read`].
+    pub fn prefetch(&self, window: Bbox, pad: PadMode) -> Result<()> {
+        match_dtype!(self, AnyArray(a) => a.prefetch(window, pad))
+    }
+
     /// The number of non-zero voxels of `window` (padded by `pad`).
     ///
     /// # Errors

@@ -222,25 +222,6 @@ impl ChunkSource {
                     Some(f) => f,
                     None => {
                         let path = root.join(array.chunk_key(&file_index).as_str());
-                        if let Some(remote) = remote {
-                            use super::remote::Fetched;
-                            match remote.ensure(&path)? {
-                                Fetched::Cached => {}
-                                Fetched::Absent => return Ok(ChunkData::Fill),
-                                Fetched::Memory(bytes)
-                                    if !*sharded && bytes.len() == chunk_bytes =>
-                                {
-                                    return Ok(ChunkData::Owned(Arc::new(bytes)))
-                                }
-                                Fetched::Memory(bytes) => {
-                                    return Err(Error::ChunkSize {
-                                        path,
-                                        actual: bytes.len() as u64,
-                                        expected: chunk_bytes as u64,
-                                    })
-                                }
-                            }
-                        }
                         let inner_count = per_file.iter().product::<u64>() as usize;
                         let layout = FileLayout {
                             inner_bytes: chunk_bytes,
@@ -249,7 +230,13 @@ impl ChunkSource {
                             index_at_start: *index_at_start,
                             index_crc32c: *index_crc32c,
                         };
-                        let mapped = map_file(&path, &layout);
+                        let mapped = match remote {
+                            None => map_file(&path, &layout),
+                            Some(remote) => match map_remote(remote, &path, &layout)? {
+                                Remote::Mapped(m) => Ok(m),
+                                Remote::Done(data) => return Ok(data),
+                            },
+                        };
                         // Whatever was fetched, it must be this array's, not a replacement's.
                         guard.check()?;
                         let Some(f) = mapped? else {
@@ -322,6 +309,47 @@ impl ChunkSource {
             )),
         }
     }
+}
+
+/// What a remote chunk became: a mapping of its cached file, or data to use as it is.
+enum Remote {
+    Mapped(Option<MappedFile>),
+    Done(ChunkData),
+}
+
+/// Fetches the chunk file at `path` of a remote store's mirror and maps it. A file the cache
+/// evicted between the fetch and the mapping is fetched again (it never reads as fill).
+fn map_remote(
+    remote: &super::remote::RemoteStore,
+    path: &std::path::Path,
+    layout: &FileLayout,
+) -> Result<Remote> {
+    use super::remote::Fetched;
+    for _ in 0..4 {
+        match remote.ensure(path)? {
+            Fetched::Cached => {}
+            Fetched::Absent => return Ok(Remote::Done(ChunkData::Fill)),
+            Fetched::Memory(bytes) if !layout.sharded && bytes.len() == layout.inner_bytes => {
+                return Ok(Remote::Done(ChunkData::Owned(Arc::new(bytes))))
+            }
+            Fetched::Memory(bytes) => {
+                return Err(Error::ChunkSize {
+                    path: path.to_path_buf(),
+                    actual: bytes.len() as u64,
+                    expected: layout.inner_bytes as u64,
+                })
+            }
+        }
+        if let Some(mapped) = map_file(path, layout)? {
+            return Ok(Remote::Mapped(Some(mapped)));
+        }
+        remote.forget(path);
+    }
+    Err(Error::Remote {
+        endpoint: remote.endpoint().to_string(),
+        key: path.display().to_string(),
+        reason: "the cache evicts the chunk before it can be read; raise VOXLOAD_CACHE_BYTES above what one read needs".into(),
+    })
 }
 
 /// Maps a chunk or shard file after checking that it is a regular file and its length against

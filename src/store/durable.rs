@@ -21,7 +21,16 @@ use crate::{Error, Result};
 /// [`Error::Io`] naming the first file or directory that could not be flushed.
 pub(crate) fn sync_tree(dir: &Path) -> Result<()> {
     let (files, dirs) = walk(dir)?;
-    files.par_iter().try_for_each(|f| sync_path(f, false))?;
+    // A file listed and gone by the time it is opened was another writer's temporary, renamed
+    // into place (that writer flushes its own files): nothing to flush.
+    files
+        .par_iter()
+        .try_for_each(|f| match sync_path(f, false) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                Ok(())
+            }
+            other => other,
+        })?;
     dirs.iter().try_for_each(|d| sync_path(d, true))
 }
 

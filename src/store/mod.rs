@@ -31,6 +31,8 @@ pub mod zoom;
 
 use std::path::{Path, PathBuf};
 
+use remote::RemoteUrl;
+
 pub use any::{AnyArray, ImageScale};
 pub use chunks::CacheLimits;
 pub use foreign::{foreign_address, ForeignKind};
@@ -66,9 +68,24 @@ pub const DEFAULT_CHUNK: Shape = [16, 256, 1024];
 /// assert_eq!((store.as_path(), array.as_str()), (Path::new("data/em.zarr"), "image/0003"));
 /// let (store, array) = split_address(Path::new("/scratch/volume"));
 /// assert_eq!((store.as_path(), array.as_str()), (Path::new("/scratch/volume"), ""));
+/// let (store, array) = split_address(Path::new("s3://bucket/data/em.zarr/raw"));
+/// assert_eq!((store.as_path(), array.as_str()), (Path::new("s3://bucket/data/em.zarr"), "raw"));
 /// ```
 #[must_use]
 pub fn split_address(address: &Path) -> (PathBuf, String) {
+    if let Some(url) = remote::RemoteUrl::from_path(address) {
+        // A remote address keeps its spelling (`s3://bucket/…`), split the same way.
+        let parts: Vec<&str> = url.path.split('/').filter(|p| !p.is_empty()).collect();
+        let cut = parts
+            .iter()
+            .rposition(|p| p.ends_with(".zarr"))
+            .map_or(parts.len(), |i| i + 1);
+        let store = RemoteUrl {
+            path: parts[..cut].join("/"),
+            ..url
+        };
+        return (PathBuf::from(store.display()), parts[cut..].join("/"));
+    }
     let parts: Vec<_> = address.components().collect();
     let last_zarr = parts
         .iter()

@@ -195,6 +195,12 @@ impl<T: Element> MappedArray<T> {
         self.source.mapped_files()
     }
 
+    /// Whether the array is read from a remote store (`s3://`, `gs://`, `http(s)://`).
+    #[must_use]
+    pub fn is_remote(&self) -> bool {
+        self.remote
+    }
+
     /// Fetches into the local cache every chunk a read of `window` needs, without reading it:
     /// what the loader's look-ahead calls for samples a few batches away. Nothing for a local
     /// store (or a zoomed array, whose reads fetch as they go).

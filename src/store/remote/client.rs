@@ -252,8 +252,30 @@ impl Client {
         Ok(runtime()?.block_on(request))
     }
 
+    /// Runs `request` again (after a short pause) when it failed in a way another try may
+    /// not: a body cut short, a connection lost mid-body. `object_store` already retries
+    /// failed requests; this covers what fails after the response began.
+    fn retrying<R>(&self, request: impl Fn() -> Result<R>) -> Result<R> {
+        let mut pause = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            match request() {
+                Err(Error::Remote { reason, .. }) if tries < 2 && is_transient(&reason) => {
+                    tries += 1;
+                    std::thread::sleep(pause);
+                    pause *= 2;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// The whole object `key`; with `etag`, only if it changed since.
     pub(crate) fn get(&self, key: &str, etag: Option<&str>) -> Result<Got> {
+        self.retrying(|| self.get_once(key, etag))
+    }
+
+    fn get_once(&self, key: &str, etag: Option<&str>) -> Result<Got> {
         let location = self.location(key);
         let options = GetOptions {
             if_none_match: etag.map(str::to_string),
@@ -297,6 +319,10 @@ impl Client {
 
     /// The bytes `range` of object `key`, `None` when it does not exist.
     pub(crate) fn get_range(&self, key: &str, range: Range<u64>) -> Result<Option<Vec<u8>>> {
+        self.retrying(|| self.get_range_once(key, range.clone()))
+    }
+
+    fn get_range_once(&self, key: &str, range: Range<u64>) -> Result<Option<Vec<u8>>> {
         let location = self.location(key);
         let want = range.end - range.start;
         let options = GetOptions {
@@ -351,6 +377,21 @@ impl Client {
                 .collect(),
         ))
     }
+}
+
+/// Whether a failure may pass on another try: not a refusal of the request itself.
+fn is_transient(reason: &str) -> bool {
+    let refused = [
+        "credentials",
+        "access denied",
+        "no such bucket",
+        "400",
+        "401",
+        "403",
+        "416",
+    ];
+    let lower = reason.to_ascii_lowercase();
+    !refused.iter().any(|r| lower.contains(r))
 }
 
 fn check_length(got: u64, want: u64) -> std::result::Result<(), String> {

@@ -44,21 +44,30 @@ fn span(range: &ByteRange, size: u64) -> Option<(u64, u64)> {
     (start <= end && end <= size).then_some((start, end))
 }
 
-impl<S: ReadableStorageTraits> ReadableStorageTraits for FetchingStore<S> {
-    fn get_partial_many<'a>(
+impl<S: ReadableStorageTraits> FetchingStore<S> {
+    /// One attempt: fetch what is missing, then read. `Ok(None)` from the inner store after
+    /// a fetch means the cache evicted the file meanwhile (the caller tries again).
+    fn attempt<'a>(
         &'a self,
         key: &StoreKey,
-        byte_ranges: ByteRangeIterator<'a>,
-    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
-        let path = self.root.join(key.as_str());
+        path: &std::path::Path,
+        ranges: Vec<ByteRange>,
+    ) -> Result<Attempt<'a>, StorageError> {
         if !self.ranged || super::cache::is_metadata_key(key.as_str()) {
-            return match self.remote.ensure(&path).map_err(|e| storage_error(&e))? {
-                Fetched::Absent => Ok(None),
-                Fetched::Cached => self.inner.get_partial_many(key, byte_ranges),
+            return match self.remote.ensure(path).map_err(|e| storage_error(&e))? {
+                Fetched::Absent => Ok(Attempt::Done(None)),
+                Fetched::Cached => match self
+                    .inner
+                    .get_partial_many(key, Box::new(ranges.into_iter()))?
+                {
+                    Some(parts) => Ok(Attempt::Done(Some(parts))),
+                    None => Ok(Attempt::Vanished),
+                },
                 Fetched::Memory(bytes) => {
                     let size = bytes.len() as u64;
-                    let parts = byte_ranges
-                        .map(|r| match span(&r, size) {
+                    let parts = ranges
+                        .iter()
+                        .map(|r| match span(r, size) {
                             Some((s, e)) => {
                                 Ok(Bytes::copy_from_slice(&bytes[s as usize..e as usize]))
                             }
@@ -67,14 +76,13 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for FetchingStore<S> {
                             ))),
                         })
                         .collect::<Vec<_>>();
-                    Ok(Some(Box::new(parts.into_iter())))
+                    Ok(Attempt::Done(Some(Box::new(parts.into_iter()))))
                 }
             };
         }
-        let Some(size) = self.remote.size(&path).map_err(|e| storage_error(&e))? else {
-            return Ok(None);
+        let Some(size) = self.remote.size(path).map_err(|e| storage_error(&e))? else {
+            return Ok(Attempt::Done(None));
         };
-        let ranges: Vec<ByteRange> = byte_ranges.collect();
         let mut from_memory = Vec::with_capacity(ranges.len());
         for r in &ranges {
             let (start, end) = span(r, size).ok_or_else(|| {
@@ -84,32 +92,52 @@ impl<S: ReadableStorageTraits> ReadableStorageTraits for FetchingStore<S> {
             })?;
             match self
                 .remote
-                .ensure_range(&path, size, start, end)
+                .ensure_range(path, size, start, end)
                 .map_err(|e| storage_error(&e))?
             {
-                Fetched::Absent => return Ok(None),
+                Fetched::Absent => return Ok(Attempt::Done(None)),
                 Fetched::Cached => from_memory.push(None),
                 Fetched::Memory(bytes) => from_memory.push(Some(Bytes::from(bytes))),
             }
         }
-        if from_memory.iter().all(Option::is_none) {
-            return self
-                .inner
-                .get_partial_many(key, Box::new(ranges.into_iter()));
-        }
-        // Some ranges could not be cached: serve every range from the server's bytes or the
-        // mirror, one by one.
+        // Each range from the server's bytes (where the disk refused them) or the mirror.
         let mut parts = Vec::with_capacity(ranges.len());
         for (r, memory) in ranges.into_iter().zip(from_memory) {
-            parts.push(match memory {
-                Some(bytes) => Ok(bytes),
-                None => self
-                    .inner
-                    .get_partial(key, r)?
-                    .ok_or_else(|| StorageError::Other(format!("{key}: vanished from the cache"))),
-            });
+            match memory {
+                Some(bytes) => parts.push(Ok(bytes)),
+                None => match self.inner.get_partial(key, r)? {
+                    Some(bytes) => parts.push(Ok(bytes)),
+                    None => return Ok(Attempt::Vanished),
+                },
+            }
         }
-        Ok(Some(Box::new(parts.into_iter())))
+        Ok(Attempt::Done(Some(Box::new(parts.into_iter()))))
+    }
+}
+
+enum Attempt<'a> {
+    Done(MaybeBytesIterator<'a>),
+    Vanished,
+}
+
+impl<S: ReadableStorageTraits> ReadableStorageTraits for FetchingStore<S> {
+    fn get_partial_many<'a>(
+        &'a self,
+        key: &StoreKey,
+        byte_ranges: ByteRangeIterator<'a>,
+    ) -> Result<MaybeBytesIterator<'a>, StorageError> {
+        let path = self.root.join(key.as_str());
+        let ranges: Vec<ByteRange> = byte_ranges.collect();
+        for _ in 0..4 {
+            match self.attempt(key, &path, ranges.clone())? {
+                Attempt::Done(parts) => return Ok(parts),
+                Attempt::Vanished => self.remote.forget(&path),
+            }
+        }
+        Err(StorageError::Other(format!(
+            "{}: `{key}`: the cache evicts it before it can be read; raise VOXLOAD_CACHE_BYTES above what one read needs",
+            self.remote.endpoint()
+        )))
     }
 
     fn size_key(&self, key: &StoreKey) -> Result<Option<u64>, StorageError> {

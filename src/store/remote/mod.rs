@@ -23,7 +23,7 @@ mod client;
 pub(crate) mod fetch;
 mod metadata;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -51,8 +51,9 @@ pub(crate) struct RemoteStore {
     client: Client,
     mirror: PathBuf,
     cache: Arc<DiskCache>,
-    /// Ranges checked this process (`(key, start, end)`; whole objects as `(key, 0, MAX)`).
-    checked: Mutex<HashSet<(String, u64, u64)>>,
+    /// Ranges checked this process (`(key, start, end)`; whole objects as `(key, 0, MAX)`),
+    /// and whether the object exists.
+    checked: Mutex<HashMap<(String, u64, u64), bool>>,
     /// Object sizes learnt (for ranged reads), `None` for absent objects.
     sizes: Mutex<HashMap<String, Option<u64>>>,
     offline: AtomicBool,
@@ -79,6 +80,19 @@ pub fn localize(store: &Path) -> Result<PathBuf> {
     let Some(url) = RemoteUrl::from_path(store) else {
         return Ok(store.to_path_buf());
     };
+    let file = url.path.split('/').any(|part| {
+        let lower = part.to_ascii_lowercase();
+        [".h5", ".hdf5", ".hdf", ".tif", ".tiff"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
+    });
+    if file {
+        return Err(Error::Remote {
+            endpoint: url.display(),
+            key: String::new(),
+            reason: "HDF5 and TIFF files are read from a local disk only; download the file, or ingest it into a Zarr store and upload that".into(),
+        });
+    }
     let remote = open(&url)?;
     Ok(remote.mirror.clone())
 }
@@ -105,7 +119,7 @@ fn open(url: &RemoteUrl) -> Result<Arc<RemoteStore>> {
         url: url.clone(),
         client,
         cache,
-        checked: Mutex::new(HashSet::new()),
+        checked: Mutex::new(HashMap::new()),
         sizes: Mutex::new(HashMap::new()),
         offline: AtomicBool::new(false),
     });
@@ -194,12 +208,11 @@ impl RemoteStore {
             )
         })?;
         let mark = (key.clone(), 0, u64::MAX);
-        if self.is_checked(&mark) {
-            return Ok(if path.exists() {
-                Fetched::Cached
-            } else {
-                Fetched::Absent
-            });
+        match self.checked_as(&mark) {
+            Some(false) => return Ok(Fetched::Absent),
+            // Unless the cache evicted it meanwhile (then it is fetched again).
+            Some(true) if path.exists() => return Ok(Fetched::Cached),
+            _ => {}
         }
         match self.cache.held(path, None) {
             Held::Bytes => return Ok(self.checked(mark, Fetched::Cached)),
@@ -280,7 +293,7 @@ impl RemoteStore {
     ) -> Result<Fetched> {
         let key = self.key_of(path).unwrap_or_default();
         let mark = (key.clone(), start, end);
-        if self.is_checked(&mark) {
+        if self.checked_as(&mark) == Some(true) && path.exists() {
             return Ok(Fetched::Cached);
         }
         if self.cache.held(path, Some((start, end))) == Held::Bytes {
@@ -303,19 +316,44 @@ impl RemoteStore {
         }
     }
 
-    fn is_checked(&self, mark: &(String, u64, u64)) -> bool {
+    fn checked_as(&self, mark: &(String, u64, u64)) -> Option<bool> {
         self.checked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .contains(mark)
+            .get(mark)
+            .copied()
+    }
+
+    fn is_checked(&self, mark: &(String, u64, u64)) -> bool {
+        self.checked_as(mark).is_some()
     }
 
     fn checked(&self, mark: (String, u64, u64), fetched: Fetched) -> Fetched {
+        let present = !matches!(fetched, Fetched::Absent);
         self.checked
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(mark);
+            .insert(mark, present);
         fetched
+    }
+
+    /// Forgets what this process checked of the object at `path`: a reader found it gone
+    /// (evicted between the check and the read), so the next use fetches it again.
+    pub(crate) fn forget(&self, path: &Path) {
+        let Some(key) = self.key_of(path) else { return };
+        self.checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(k, _, _), _| *k != key);
+        self.sizes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
+    }
+
+    /// The store's address, for messages.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.client.endpoint
     }
 }
 
@@ -340,6 +378,18 @@ pub(crate) fn prepare_node(root: &Path, name: &str) -> Result<()> {
         remote.node_metadata(&parts[..depth].join("/"))?;
     }
     remote.image_levels(&full)
+}
+
+/// Fetches the metadata of node `name` (an array, group or OME-Zarr image) of the store at
+/// `store` when it is remote: what a store that cannot be listed (a web server without
+/// consolidated metadata) needs before `name` shows in [`list_arrays`](crate::store::list_arrays).
+/// Nothing for a local store.
+///
+/// # Errors
+/// [`Error::Remote`] when the documents cannot be fetched and are not cached.
+pub fn prepare(store: &Path, name: &str) -> Result<()> {
+    let root = localize(store)?;
+    prepare_node(&root, name)
 }
 
 /// Fetches the metadata of every node of the store at `root`, when it is a remote store that
