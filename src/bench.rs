@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde::Serialize;
 
+use crate::augment::{Compose, Sample, Voxels};
 use crate::{Bbox, Element, MappedArray, PadMode, Result, Shape};
 
 /// Items and bytes moved in a measured time.
@@ -209,4 +210,67 @@ fn warm_file(path: &Path) -> std::io::Result<u64> {
         }
     }
     std::io::copy(&mut file, &mut std::io::sink())
+}
+
+/// One line of an augmentation benchmark: a transform alone (`P` 1, then the centre crop) or
+/// the whole chain, with its median time per sample on the calling thread.
+#[derive(Clone, Debug, Serialize)]
+pub struct AugmentTiming {
+    /// The transform's name, or `"chain"` for the whole configured chain.
+    pub case: String,
+    /// Samples timed.
+    pub samples: u64,
+    /// Median milliseconds per sample.
+    pub median_ms: f64,
+    /// Fastest sample, milliseconds.
+    pub min_ms: f64,
+    /// Mean milliseconds per sample.
+    pub mean_ms: f64,
+}
+
+/// Times `compose` on the calling thread for about `seconds` (at least three samples): each
+/// sample a fresh copy of one synthetic EM-like image (`f32` in `[0, 1]`) and, for every
+/// other declared target, a `u16` label of blocks, drawn with sample RNG `(0, 0, i)`. Only
+/// [`Compose::apply`] and [`Sample::into_parts`] (which carries out the pending warps) are timed,
+/// not the copies.
+///
+/// ```
+/// use voxload::augment::{Compose, TargetKind};
+/// let compose = Compose::new(Compose::pytc_defaults(), [4, 32, 32], [("label", TargetKind::Mask)])?;
+/// let t = voxload::bench::time_augment("chain", &compose, 0.05)?;
+/// assert!(t.samples >= 3 && t.min_ms <= t.median_ms);
+/// # Ok::<(), voxload::Error>(())
+/// ```
+///
+/// # Errors
+/// The first error of [`Compose::apply`].
+pub fn time_augment(case: &str, compose: &Compose, seconds: f64) -> Result<AugmentTiming> {
+    let [d, h, w] = compose.sample_size();
+    let image = crate::synth::volume([d as u64, h as u64, w as u64], 0).mapv(|v| f32::from(v) / 255.0);
+    let label = ndarray::Array3::from_shape_fn((d, h, w), |(z, y, x)| {
+        crate::synth::label(z as u64, y as u64, x as u64, 0)
+    });
+    let masks: Vec<&String> = compose.targets().keys().filter(|n| *n != "image").collect();
+    let mut times = Vec::new();
+    let started = Instant::now();
+    while times.len() < 3 || started.elapsed().as_secs_f64() < seconds {
+        let mut sample = Sample::new(image.clone());
+        for name in &masks {
+            sample.insert(name, Voxels::U16(label.clone()));
+        }
+        let mut rng = crate::sampler::sample_rng(0, 0, times.len() as u64);
+        let start = Instant::now();
+        // The pending warps are carried out when the sample is taken apart: timed too.
+        let out = compose.apply(sample, &mut rng)?.into_parts();
+        times.push(start.elapsed().as_secs_f64() * 1e3);
+        std::hint::black_box(out);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(AugmentTiming {
+        case: case.to_string(),
+        samples: times.len() as u64,
+        median_ms: times[times.len() / 2],
+        min_ms: times[0],
+        mean_ms: times.iter().sum::<f64>() / times.len() as f64,
+    })
 }

@@ -8,14 +8,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use ndarray::{ArrayViewD, Axis};
 use serde_json::json;
-use voxload::augment::{Sample, Voxels};
 use voxload::config::ConfigMode;
 
 use crate::config_cmd::ConfigFiles;
 use voxload::loader::{
     Batch, BatchArray, LoaderBuilder, Manifest, ManifestSample, ManifestStats, Mode,
 };
-use voxload::sampler::sample_rng;
 
 /// `train` draws random windows as in training; `grid` walks the inference grid.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -272,47 +270,43 @@ pub struct BenchAugmentArgs {
     /// Seconds per measurement.
     #[arg(long, default_value_t = 3.0)]
     seconds: f64,
+    /// The output size D,H,W instead of the configuration's MODEL.INPUT_SIZE.
+    #[arg(long, value_name = "D,H,W")]
+    input_size: Option<String>,
+    /// Also time each transform of the chain alone (P 1, then the centre crop).
+    #[arg(long)]
+    each: bool,
     /// Print exactly one JSON object on stdout.
     #[arg(long)]
     json: bool,
 }
 
 pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
+    use voxload::augment::{Always, Compose};
     crate::positive_seconds(args.seconds)?;
     let cfg = args.config.load(ConfigMode::Train)?;
-    let compose = cfg.compose()?;
-    let [d, h, w] = compose.sample_size();
-    let image =
-        voxload::synth::volume([d as u64, h as u64, w as u64], 0).mapv(|v| f32::from(v) / 255.0);
-    let label = ndarray::Array3::from_shape_fn((d, h, w), |(z, y, x)| {
-        voxload::synth::label(z as u64, y as u64, x as u64, 0)
-    });
-    let fresh = || {
-        let mut s = Sample::new(image.clone());
-        for (name, _) in compose
-            .targets()
-            .iter()
-            .filter(|(n, _)| n.as_str() != "image")
-        {
-            s.insert(name, Voxels::U16(label.clone()));
-        }
-        s
+    let input = match &args.input_size {
+        Some(text) => voxload::geometry::parse_triple::<usize>(text).context("--input-size")?,
+        None => cfg.input_size,
     };
-    let mut i = 0u64;
-    let mut spent = Duration::ZERO;
-    let t = Instant::now();
-    while t.elapsed().as_secs_f64() < args.seconds {
-        let sample = fresh();
-        let start = Instant::now();
-        let out = compose.apply(sample, &mut sample_rng(0, 0, i))?;
-        std::hint::black_box(out.into_parts());
-        spent += start.elapsed();
-        i += 1;
+    let smooth = cfg.augment.smooth;
+    let build = |transforms| -> Result<Compose> {
+        Ok(Compose::new(transforms, input, cfg.targets())?.with_smoothing(smooth))
+    };
+    let compose = build(cfg.transforms())?;
+    let chain = voxload::bench::time_augment("chain", &compose, args.seconds)?;
+    let mut each = Vec::new();
+    if args.each {
+        for t in cfg.transforms() {
+            let name = t.name();
+            let alone = build(vec![Box::new(Always(t))])?;
+            each.push(voxload::bench::time_augment(name, &alone, args.seconds)?);
+        }
     }
-    let per_sample = spent.as_secs_f64() / i as f64;
-    let input = compose.input_size();
+    let [d, h, w] = compose.sample_size();
     let voxels = input.iter().product::<usize>() as f64;
     let targets = compose.targets().len();
+    let per_sample = chain.mean_ms / 1e3;
     if args.json {
         println!(
             "{}",
@@ -322,21 +316,33 @@ pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
                 "sample_size": [d, h, w],
                 "input_size": input,
                 "targets": targets,
-                "samples": i,
-                "ms_per_sample": per_sample * 1e3,
+                "samples": chain.samples,
+                "ms_per_sample": chain.mean_ms,
+                "median_ms": chain.median_ms,
+                "min_ms": chain.min_ms,
                 "items_per_s": 1.0 / per_sample,
                 "bytes_per_s": voxels * 4.0 / per_sample,
                 "ns_per_output_voxel": per_sample * 1e9 / voxels,
+                "transforms": each,
+                "kernels": voxload::augment::kernel_level(),
             })
         );
     } else {
         println!(
-            "augment: {:.2} ms per sample ({input:?} from {:?}, {targets} targets, 1 thread), {:.1} samples/s, {:.1} ns per output voxel",
-            per_sample * 1e3,
+            "augment: {:.2} ms per sample (median {:.2}; {input:?} from {:?}, {targets} targets, 1 thread, {} kernels), {:.1} samples/s, {:.1} ns per output voxel",
+            chain.mean_ms,
+            chain.median_ms,
             [d, h, w],
+            voxload::augment::kernel_level(),
             1.0 / per_sample,
             per_sample * 1e9 / voxels
         );
+        for t in &each {
+            println!(
+                "  {:<15} median {:>7.3} ms  min {:>7.3} ms  ({} samples, P 1 + crop)",
+                t.case, t.median_ms, t.min_ms, t.samples
+            );
+        }
     }
     Ok(())
 }

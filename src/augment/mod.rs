@@ -40,6 +40,7 @@ mod intensity;
 mod kernel;
 mod sample;
 mod section;
+mod simd;
 mod smooth;
 mod test_time;
 mod voxels;
@@ -54,6 +55,7 @@ pub use sample::Sample;
 pub use section::{MisAlignment, MissingSection};
 pub use smooth::smooth_masks;
 pub use test_time::{Combine, TestAugment, Variant, TEST_AUGMENT};
+pub use simd::kernel_level;
 pub use voxels::Voxels;
 
 use serde_json::{Map, Value};
@@ -149,6 +151,38 @@ pub trait Transform: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// A sample too small for the transform.
     fn apply(&self, sample: &mut Sample, rng: &mut SampleRng) -> Result<Map<String, Value>>;
+}
+
+/// A transform applied to every sample (`P` 1), whatever its own probability: for measuring
+/// one transform alone, as `voxload bench augment` does.
+///
+/// ```
+/// use voxload::augment::{Always, Rotate, Transform};
+/// let t = Always(Box::new(Rotate::default()));
+/// assert_eq!((t.name(), t.probability()), ("Rotate", 1.0));
+/// ```
+#[derive(Debug)]
+pub struct Always(pub Box<dyn Transform>);
+
+impl Transform for Always {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn probability(&self) -> f64 {
+        1.0
+    }
+    fn growth(&self) -> Growth {
+        self.0.growth()
+    }
+    fn after_crop(&self) -> bool {
+        self.0.after_crop()
+    }
+    fn check(&self) -> Result<()> {
+        self.0.check()
+    }
+    fn apply(&self, sample: &mut Sample, rng: &mut SampleRng) -> Result<Map<String, Value>> {
+        self.0.apply(sample, rng)
+    }
 }
 
 /// A transform that was applied, with the parameters it drew (recorded in a manifest as a
