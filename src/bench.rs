@@ -246,7 +246,8 @@ pub struct AugmentTiming {
 /// The first error of [`Compose::apply`].
 pub fn time_augment(case: &str, compose: &Compose, seconds: f64) -> Result<AugmentTiming> {
     let [d, h, w] = compose.sample_size();
-    let image = crate::synth::volume([d as u64, h as u64, w as u64], 0).mapv(|v| f32::from(v) / 255.0);
+    let image =
+        crate::synth::volume([d as u64, h as u64, w as u64], 0).mapv(|v| f32::from(v) / 255.0);
     let label = ndarray::Array3::from_shape_fn((d, h, w), |(z, y, x)| {
         crate::synth::label(z as u64, y as u64, x as u64, 0)
     });

@@ -7,8 +7,9 @@
 //! by the rounded reciprocal is wrong in the last bit for about half the `uint8` values. Here
 //! `1 / MAX` is split into a power-of-two head `hi` and a tail `lo`: `v · hi` is exact, so `v · hi + v · lo` is rounded once and lands on the same
 //! `float32` as the division for every input — checked exhaustively for all 256 `uint8` and all
-//! 65 536 `uint16` values. Two multiplies and an add vectorise well; on x86-64 CPUs with AVX2
-//! the loop runs in 256-bit registers, chosen at run time, with identical results.
+//! 65 536 `uint16` values. Two multiplies and an add vectorise well; the loop is compiled for
+//! AVX-512, AVX2 and the baseline and chosen at run time ([`crate::simd`]), with identical
+//! results.
 //!
 //! Internal to the crate (the loader's workers call it); its unit tests check every `uint8` and
 //! `uint16` value against the division, and the streamed forms against the plain ones.
@@ -205,26 +206,12 @@ impl UnitScale for f32 {
     }
 }
 
-/// `dst[i] = x·hi + x·lo` with `x = src[i]`, in the widest registers the CPU has.
-fn split_scale<T: Copy + Into<f32>>(src: &[T], dst: &mut [f32], split: (f32, f32)) {
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU supports AVX2, checked just above.
-        unsafe { split_scale_avx2(src, dst, split) };
-        return;
+crate::simd::dispatched! {
+    /// `dst[i] = x·hi + x·lo` with `x = src[i]`, in the widest registers the CPU has. Rust
+    /// never fuses the multiply and add, so every version gives the portable loop's results.
+    fn split_scale<T: Copy + Into<f32>>(src: &[T], dst: &mut [f32], split: (f32, f32)) {
+        split_scale_portable(src, dst, split);
     }
-    split_scale_portable(src, dst, split);
-}
-
-/// The loop, compiled for AVX2. Rust never fuses the multiply and add, so the results equal
-/// the portable loop's.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn split_scale_avx2<T: Copy + Into<f32>>(src: &[T], dst: &mut [f32], split: (f32, f32)) {
-    split_scale_portable(src, dst, split);
 }
 
 #[inline(always)]

@@ -118,6 +118,7 @@ pub mod pad;
 pub mod predict;
 pub(crate) mod recycle;
 pub mod sampler;
+pub mod simd;
 pub mod store;
 pub mod synth;
 /// PyTC's learning targets and loss weights, computed from a label window.

@@ -324,7 +324,7 @@ pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
                 "bytes_per_s": voxels * 4.0 / per_sample,
                 "ns_per_output_voxel": per_sample * 1e9 / voxels,
                 "transforms": each,
-                "kernels": voxload::augment::kernel_level(),
+                "kernels": voxload::simd::kernel_level(),
             })
         );
     } else {
@@ -333,7 +333,7 @@ pub fn bench_augment(args: &BenchAugmentArgs) -> Result<()> {
             chain.mean_ms,
             chain.median_ms,
             [d, h, w],
-            voxload::augment::kernel_level(),
+            voxload::simd::kernel_level(),
             1.0 / per_sample,
             per_sample * 1e9 / voxels
         );

@@ -135,11 +135,7 @@ impl PlaneMap for Turn {
     fn map(&self, ys: &mut [f64], xs: &mut [f64]) {
         let cy = (self.size[0] as f64 - 1.0) / 2.0;
         let cx = (self.size[1] as f64 - 1.0) / 2.0;
-        for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
-            let (dy, dx) = (*y - cy, *x - cx);
-            *y = cy + self.sin * dx + self.cos * dy;
-            *x = cx + self.cos * dx - self.sin * dy;
-        }
+        turn_positions(ys, xs, [cy, cx], [self.cos, self.sin]);
     }
 }
 
@@ -235,10 +231,27 @@ impl PlaneMap for Scale {
         self.size
     }
     fn map(&self, ys: &mut [f64], xs: &mut [f64]) {
-        for (c, a) in [(ys, 0), (xs, 1)] {
-            for v in c.iter_mut() {
-                *v = (*v + 0.5) * self.step[a] - 0.5 + self.offset[a];
-            }
+        scale_positions(ys, self.step[0], self.offset[0]);
+        scale_positions(xs, self.step[1], self.offset[1]);
+    }
+}
+
+crate::simd::dispatched! {
+    /// [`Turn`]'s rotation of positions about the plane's centre `(cy, cx)`.
+    fn turn_positions(ys: &mut [f64], xs: &mut [f64], [cy, cx]: [f64; 2], [cos, sin]: [f64; 2]) {
+        for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
+            let (dy, dx) = (*y - cy, *x - cx);
+            *y = cy + sin * dx + cos * dy;
+            *x = cx + cos * dx - sin * dy;
+        }
+    }
+}
+
+crate::simd::dispatched! {
+    /// [`Scale`]'s map along one axis: pixel centres aligned, then shifted by `offset`.
+    fn scale_positions(c: &mut [f64], step: f64, offset: f64) {
+        for v in c.iter_mut() {
+            *v = (*v + 0.5) * step - 0.5 + offset;
         }
     }
 }
@@ -383,6 +396,16 @@ impl PlaneMap for Displacement {
         }
         crate::recycle::give(dy);
         crate::recycle::give(dx);
+        displace(ys, xs, &field, [h, w], rect);
+        crate::recycle::give(field);
+    }
+}
+
+crate::simd::dispatched! {
+    /// Adds to each position the displacement `field` (the smoothed `[dy, dx]` over `rect` of
+    /// an `[h, w]` plane) interpolated bilinearly there, clamped to the plane.
+    fn displace(ys: &mut [f64], xs: &mut [f64], field: &[[f32; 2]], [h, w]: [usize; 2], rect: Rect) {
+        let Rect { y0, y1, x0, x1 } = rect;
         let rw = x1 - x0;
         let (hm, wm) = ((h - 1) as f64, (w - 1) as f64);
         for (y, x) in ys.iter_mut().zip(xs.iter_mut()) {
@@ -395,14 +418,17 @@ impl PlaneMap for Displacement {
             let at = (iy - y0) * rw + (ix - x0);
             let (a, b) = (field[at], field[at + right]);
             let (c, d) = (field[at + down], field[at + down + right]);
-            let lerp = |k: usize| {
-                let top = a[k] + (b[k] - a[k]) * fx;
-                let bottom = c[k] + (d[k] - c[k]) * fx;
-                f64::from(top + (bottom - top) * fy)
-            };
-            *y += lerp(0);
-            *x += lerp(1);
+            *y += bilinear([a[0], b[0], c[0], d[0]], fy, fx);
+            *x += bilinear([a[1], b[1], c[1], d[1]], fy, fx);
         }
-        crate::recycle::give(field);
     }
+}
+
+/// `lerp(lerp(a, b, fx), lerp(c, d, fx), fy)` (a function, not a closure, so that it is inlined
+/// into every instruction-set version of [`displace`]).
+#[inline(always)]
+fn bilinear([a, b, c, d]: [f32; 4], fy: f32, fx: f32) -> f64 {
+    let top = a + (b - a) * fx;
+    let bottom = c + (d - c) * fx;
+    f64::from(top + (bottom - top) * fy)
 }

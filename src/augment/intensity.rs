@@ -273,13 +273,20 @@ impl GammaLut {
 
     /// `x ← clip(a·x + b, 0, 1)^γ` over `plane`.
     pub(super) fn apply(&self, plane: &mut [f32], a: f32, b: f32) {
-        let table = self.entries();
+        gamma_curve(self.entries(), plane, a, b);
+    }
+}
+
+crate::simd::dispatched! {
+    /// [`GammaLut::apply`] through `table`: indices and fractions for a chunk of voxels
+    /// (vectorised), then the table reads.
+    fn gamma_curve(table: &[[f32; 2]; ENTRIES], plane: &mut [f32], a: f32, b: f32) {
         let mut index = [0u32; CHUNK];
         let mut frac = [0.0f32; CHUNK];
         for chunk in plane.chunks_mut(CHUNK) {
             let n = chunk.len();
             for ((v, i), f) in chunk.iter().zip(&mut index[..n]).zip(&mut frac[..n]) {
-                (*i, *f) = Self::locate(clip_unit(*v * a + b));
+                (*i, *f) = GammaLut::locate(clip_unit(*v * a + b));
             }
             for ((v, &i), &f) in chunk.iter_mut().zip(&index[..n]).zip(&frac[..n]) {
                 let [t, step] = table[(i as usize).min(ENTRIES - 1)];

@@ -135,65 +135,67 @@ pub(crate) fn tables(
     }
 }
 
-fn build<const LINEAR: bool, const NEAREST: bool>(
-    ys: &[f64],
-    xs: &[f64],
-    valid: Option<&[bool]>,
-    [h, w]: [usize; 2],
-) -> (LinearTable, NearestTable) {
-    let n = ys.len();
-    let xs = &xs[..n];
-    use crate::recycle::{take, take_filled};
-    let mut lin = LinearTable {
-        offsets: take_filled(if LINEAR { n } else { 0 }, 0),
-        fracs: take_filled(if LINEAR { n } else { 0 }, [0.0; 2]),
-        border: border_list(if LINEAR { n } else { 0 }),
-        size: [h, w],
-    };
-    let mut near = NearestTable {
-        offsets: take_filled(if NEAREST { n } else { 0 }, 0),
-        outside: {
-            let mut outside = take::<u32>(if NEAREST { n } else { 0 });
-            outside.clear();
-            outside
-        },
-    };
-    // Interior: top-left corner in [0, h − 2] × [0, w − 2] (none when h or w is 1).
-    let (ih, iw) = (h.saturating_sub(1) as u64, w.saturating_sub(1) as u64);
-    for i in 0..n {
-        let (y, x) = (ys[i], xs[i]);
-        let ok = valid.is_none_or(|v| v[i]);
-        if LINEAR {
-            let (iy, ix) = (floor_i64(y), floor_i64(x));
-            if ok && (iy as u64) < ih && (ix as u64) < iw {
-                lin.offsets[i] = (iy as usize * w + ix as usize) as u32;
-                lin.fracs[i] = [(y - iy as f64) as f32, (x - ix as f64) as f32];
-            } else {
-                let (by, wy) = axis_weights(y, h);
-                let (bx, wx) = axis_weights(x, w);
-                let keep = if ok { 1.0 } else { 0.0 };
-                lin.border.push(Border {
-                    index: i as u32,
-                    offset: (by * w + bx) as u32,
-                    weights: [
-                        wy[0] * wx[0] * keep,
-                        wy[0] * wx[1] * keep,
-                        wy[1] * wx[0] * keep,
-                        wy[1] * wx[1] * keep,
-                    ],
-                });
+crate::simd::dispatched! {
+    fn build<const LINEAR: bool, const NEAREST: bool>(
+        ys: &[f64],
+        xs: &[f64],
+        valid: Option<&[bool]>,
+        [h, w]: [usize; 2],
+    ) -> (LinearTable, NearestTable) {
+        let n = ys.len();
+        let xs = &xs[..n];
+        use crate::recycle::{take, take_filled};
+        let mut lin = LinearTable {
+            offsets: take_filled(if LINEAR { n } else { 0 }, 0),
+            fracs: take_filled(if LINEAR { n } else { 0 }, [0.0; 2]),
+            border: border_list(if LINEAR { n } else { 0 }),
+            size: [h, w],
+        };
+        let mut near = NearestTable {
+            offsets: take_filled(if NEAREST { n } else { 0 }, 0),
+            outside: {
+                let mut outside = take::<u32>(if NEAREST { n } else { 0 });
+                outside.clear();
+                outside
+            },
+        };
+        // Interior: top-left corner in [0, h − 2] × [0, w − 2] (none when h or w is 1).
+        let (ih, iw) = (h.saturating_sub(1) as u64, w.saturating_sub(1) as u64);
+        for i in 0..n {
+            let (y, x) = (ys[i], xs[i]);
+            let ok = valid.is_none_or(|v| v[i]);
+            if LINEAR {
+                let (iy, ix) = (floor_i64(y), floor_i64(x));
+                if ok && (iy as u64) < ih && (ix as u64) < iw {
+                    lin.offsets[i] = (iy as usize * w + ix as usize) as u32;
+                    lin.fracs[i] = [(y - iy as f64) as f32, (x - ix as f64) as f32];
+                } else {
+                    let (by, wy) = axis_weights(y, h);
+                    let (bx, wx) = axis_weights(x, w);
+                    let keep = if ok { 1.0 } else { 0.0 };
+                    lin.border.push(Border {
+                        index: i as u32,
+                        offset: (by * w + bx) as u32,
+                        weights: [
+                            wy[0] * wx[0] * keep,
+                            wy[0] * wx[1] * keep,
+                            wy[1] * wx[0] * keep,
+                            wy[1] * wx[1] * keep,
+                        ],
+                    });
+                }
+            }
+            if NEAREST {
+                let (ny, nx) = (floor_i64(y + 0.5), floor_i64(x + 0.5));
+                if ok && (ny as u64) < h as u64 && (nx as u64) < w as u64 {
+                    near.offsets[i] = (ny as usize * w + nx as usize) as u32;
+                } else {
+                    near.outside.push(i as u32);
+                }
             }
         }
-        if NEAREST {
-            let (ny, nx) = (floor_i64(y + 0.5), floor_i64(x + 0.5));
-            if ok && (ny as u64) < h as u64 && (nx as u64) < w as u64 {
-                near.offsets[i] = (ny as usize * w + nx as usize) as u32;
-            } else {
-                near.outside.push(i as u32);
-            }
-        }
+        (lin, near)
     }
-    (lin, near)
 }
 
 /// A table that fills output planes from source planes: the bulk in ranges of output pixels
@@ -233,14 +235,7 @@ impl PlaneGather<f32> for LinearTable {
         }
         let offsets = &self.offsets[range.clone()];
         let fracs = &self.fracs[range];
-        for ((o, &off), &[fy, fx]) in out.iter_mut().zip(offsets).zip(fracs) {
-            let i = off as usize;
-            let block = &src[i..i + w + 2];
-            let (a, b, c, d) = (block[0], block[1], block[w], block[w + 1]);
-            let top = a + (b - a) * fx;
-            let bottom = c + (d - c) * fx;
-            *o = top + (bottom - top) * fy;
-        }
+        crate::simd::gather_linear(src, w, offsets, fracs, &mut out[..offsets.len()]);
     }
 
     fn fix_up(&self, src: &[f32], out: &mut [f32]) {
@@ -259,7 +254,7 @@ impl PlaneGather<f32> for LinearTable {
     }
 }
 
-impl<T: Copy + Default> PlaneGather<T> for NearestTable {
+impl<T: bytemuck::Pod + Default> PlaneGather<T> for NearestTable {
     fn len(&self) -> usize {
         self.offsets.len()
     }
@@ -268,9 +263,7 @@ impl<T: Copy + Default> PlaneGather<T> for NearestTable {
         if src.is_empty() {
             return;
         }
-        for (o, &off) in out.iter_mut().zip(&self.offsets[range]) {
-            *o = src[off as usize];
-        }
+        crate::simd::gather_nearest(src, &self.offsets[range], out);
     }
 
     /// Positions outside the plane read zero.
@@ -316,32 +309,29 @@ pub(crate) struct Rect {
 /// registers (four SSE vectors) while the taps are summed.
 const LANES: usize = 16;
 
-/// `out[j] = half[r]·at(j, r) + Σ_{t<r} half[t]·(at(j, t) + at(j, 2r − t))` for every `j`: a
-/// symmetric FIR filter of radius `r = half.len() − 1`, along one line (`ALONG`:
-/// `at(j, i) = line(0)[j + i]`) or across lines (`at(j, i) = line(i)[j]`). Each output is summed
-/// in this order whatever block it falls in, so a part of a plane is smoothed exactly as the
-/// whole is.
+/// `out[j] = half[r]·at(j, r) + Σ_{t<r} half[t]·(at(j, t) + at(j, 2r − t))` for every `j`,
+/// with `at(j, i) = data[j + i·stride]`: a symmetric FIR filter of radius `r = half.len() − 1`
+/// along a line (`stride` 1) or across lines `stride` apart. Each output is summed in this
+/// order whatever block it falls in, so a part of a plane is smoothed exactly as the whole is.
+/// (No closures: they would not be inlined into the instruction-set versions of the caller.)
 #[inline(always)]
-fn symmetric_fir<'a, const ALONG: bool>(
-    half: &[f32],
-    out: &mut [f32],
-    line: impl Fn(usize) -> &'a [f32],
-) {
+fn symmetric_fir(half: &[f32], out: &mut [f32], data: &[f32], stride: usize) {
     let r = half.len() - 1;
     let n = out.len();
-    let block = |j: usize, i: usize, len: usize| -> &'a [f32] {
-        if ALONG {
-            &line(0)[j + i..j + i + len]
-        } else {
-            &line(i)[j..j + len]
-        }
-    };
+    assert!(
+        n == 0 || data.len() >= n + 2 * r * stride,
+        "the filter's taps inside the data"
+    );
     let mut j = 0;
     while j + LANES <= n {
-        let fixed = |i: usize| -> &'a [f32; LANES] { block(j, i, LANES).try_into().unwrap() };
-        let mut acc = fixed(r).map(|c| half[r] * c);
+        let mut acc = [0.0f32; LANES];
+        let centre = block(data, j + r * stride);
+        for l in 0..LANES {
+            acc[l] = half[r] * centre[l];
+        }
         for (t, &k) in half[..r].iter().enumerate() {
-            let (lo, hi) = (fixed(t), fixed(2 * r - t));
+            let lo = block(data, j + t * stride);
+            let hi = block(data, j + (2 * r - t) * stride);
             for l in 0..LANES {
                 acc[l] += k * (lo[l] + hi[l]);
             }
@@ -350,60 +340,65 @@ fn symmetric_fir<'a, const ALONG: bool>(
         j += LANES;
     }
     for (jj, o) in out.iter_mut().enumerate().skip(j) {
-        let at = |i: usize| block(jj, i, 1)[0];
-        let mut acc = half[r] * at(r);
+        let mut acc = half[r] * data[jj + r * stride];
         for (t, &k) in half[..r].iter().enumerate() {
-            acc += k * (at(t) + at(2 * r - t));
+            acc += k * (data[jj + t * stride] + data[jj + (2 * r - t) * stride]);
         }
         *o = acc;
     }
 }
 
-/// The `rect` part of a `(h, w)` plane smoothed by a separable Gaussian of `sigma`, edges
-/// mirrored as scipy's `gaussian_filter` (mode `reflect`) does, in C order. Only the rows and
-/// columns the part depends on are filtered: first along x, then along y, each output a
-/// symmetric sum (centre tap, then the pairs of taps from the outside in).
-pub(crate) fn gaussian_blur_rect(
-    plane: &[f32],
-    [h, w]: [usize; 2],
-    sigma: f64,
-    rect: Rect,
-) -> Vec<f32> {
-    let (rh, rw) = (rect.y1 - rect.y0, rect.x1 - rect.x0);
-    if sigma <= 0.0 {
-        return (rect.y0..rect.y1)
-            .flat_map(|y| plane[y * w + rect.x0..y * w + rect.x1].iter().copied())
-            .collect();
-    }
-    let kernel = gaussian_kernel(sigma);
-    let r = kernel.len() / 2;
-    let half = &kernel[..=r];
-    // Columns x0 − r .. x1 + r, folded back into the plane.
-    let cols: Vec<usize> = (0..rw + 2 * r)
-        .map(|j| fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64))
-        .collect();
-    // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's
-    // columns. Every element of these buffers is written before it is read.
-    let mut line = crate::recycle::take::<f32>(rw + 2 * r);
-    let mut rows = crate::recycle::take::<f32>((rh + 2 * r) * rw);
-    for (k, out) in rows.chunks_exact_mut(rw).enumerate() {
-        let sy = fold_symmetric(rect.y0 as i64 + k as i64 - r as i64, h as i64);
-        let row = &plane[sy * w..(sy + 1) * w];
-        for (v, &c) in line.iter_mut().zip(&cols) {
-            *v = row[c];
+/// `LANES` values of `data` from `at`.
+#[inline(always)]
+fn block(data: &[f32], at: usize) -> &[f32; LANES] {
+    data[at..at + LANES].try_into().expect("LANES values")
+}
+
+crate::simd::dispatched! {
+    /// The `rect` part of a `(h, w)` plane smoothed by a separable Gaussian of `sigma`, edges
+    /// mirrored as scipy's `gaussian_filter` (mode `reflect`) does, in C order. Only the rows and
+    /// columns the part depends on are filtered: first along x, then along y, each output a
+    /// symmetric sum (centre tap, then the pairs of taps from the outside in).
+    pub(crate) fn gaussian_blur_rect(
+        plane: &[f32],
+        [h, w]: [usize; 2],
+        sigma: f64,
+        rect: Rect,
+    ) -> Vec<f32> {
+        let (rh, rw) = (rect.y1 - rect.y0, rect.x1 - rect.x0);
+        if sigma <= 0.0 {
+            return (rect.y0..rect.y1)
+                .flat_map(|y| plane[y * w + rect.x0..y * w + rect.x1].iter().copied())
+                .collect();
         }
-        let line = &line;
-        symmetric_fir::<true>(half, out, |_| line);
+        let kernel = gaussian_kernel(sigma);
+        let r = kernel.len() / 2;
+        let half = &kernel[..=r];
+        // Columns x0 − r .. x1 + r, folded back into the plane.
+        let cols: Vec<usize> = (0..rw + 2 * r)
+            .map(|j| fold_symmetric(rect.x0 as i64 + j as i64 - r as i64, w as i64))
+            .collect();
+        // Rows y0 − r .. y1 + r (folded back into the plane), filtered along x over the rect's
+        // columns. Every element of these buffers is written before it is read.
+        let mut line = crate::recycle::take::<f32>(rw + 2 * r);
+        let mut rows = crate::recycle::take::<f32>((rh + 2 * r) * rw);
+        for (k, out) in rows.chunks_exact_mut(rw).enumerate() {
+            let sy = fold_symmetric(rect.y0 as i64 + k as i64 - r as i64, h as i64);
+            let row = &plane[sy * w..(sy + 1) * w];
+            for (v, &c) in line.iter_mut().zip(&cols) {
+                *v = row[c];
+            }
+            symmetric_fir(half, out, &line, 1);
+        }
+        // Then along y.
+        let mut out = crate::recycle::take::<f32>(rh * rw);
+        for (y, o) in out.chunks_exact_mut(rw).enumerate() {
+            symmetric_fir(half, o, &rows[y * rw..], rw);
+        }
+        crate::recycle::give(line);
+        crate::recycle::give(rows);
+        out
     }
-    // Then along y.
-    let mut out = crate::recycle::take::<f32>(rh * rw);
-    for (y, o) in out.chunks_exact_mut(rw).enumerate() {
-        let rows = &rows;
-        symmetric_fir::<false>(half, o, |t| &rows[(y + t) * rw..(y + t + 1) * rw]);
-    }
-    crate::recycle::give(line);
-    crate::recycle::give(rows);
-    out
 }
 
 /// Smooths a whole `(h, w)` plane in place (see [`gaussian_blur_rect`]); `scratch` keeps the

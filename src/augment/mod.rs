@@ -40,7 +40,6 @@ mod intensity;
 mod kernel;
 mod sample;
 mod section;
-mod simd;
 mod smooth;
 mod test_time;
 mod voxels;
@@ -55,7 +54,6 @@ pub use sample::Sample;
 pub use section::{MisAlignment, MissingSection};
 pub use smooth::smooth_masks;
 pub use test_time::{Combine, TestAugment, Variant, TEST_AUGMENT};
-pub use simd::kernel_level;
 pub use voxels::Voxels;
 
 use serde_json::{Map, Value};

@@ -91,10 +91,7 @@ impl PendingWarp {
             return;
         }
         let n = h * w;
-        let (mut ys, mut xs) = (recycle::take::<f64>(n), recycle::take::<f64>(n));
-        for (i, (y, x)) in ys.iter_mut().zip(xs.iter_mut()).enumerate() {
-            (*y, *x) = ((i / w) as f64, (i % w) as f64);
-        }
+        let (mut ys, mut xs) = grid_positions([h, w]);
         let mut valid = recycle::take_filled(n, true);
         for (i, map) in maps.iter().enumerate().rev() {
             map.map(&mut ys, &mut xs);
@@ -135,6 +132,21 @@ impl PendingWarp {
             std::mem::replace(&mut **v, out).recycle();
         }
     }
+}
+
+/// The positions `(y, x)` of every pixel of an `[h, w]` plane, in C order (from the pools).
+fn grid_positions([h, w]: [usize; 2]) -> (Vec<f64>, Vec<f64>) {
+    let (mut ys, mut xs) = (recycle::take::<f64>(h * w), recycle::take::<f64>(h * w));
+    let rows = ys
+        .chunks_exact_mut(w.max(1))
+        .zip(xs.chunks_exact_mut(w.max(1)));
+    for (y, (row_y, row_x)) in rows.enumerate() {
+        row_y.fill(y as f64);
+        for (x, v) in row_x.iter_mut().enumerate() {
+            *v = x as f64;
+        }
+    }
+    (ys, xs)
 }
 
 /// Output tiles (rows × columns) gathered for every slice before moving on: the tile's part of
@@ -339,11 +351,7 @@ pub(crate) fn warp_slices<'a>(
     zs: std::ops::Range<usize>,
 ) {
     let [h, w] = map.output();
-    let n = h * w;
-    let (mut ys, mut xs) = (recycle::take::<f64>(n), recycle::take::<f64>(n));
-    for (i, (y, x)) in ys.iter_mut().zip(xs.iter_mut()).enumerate() {
-        (*y, *x) = ((i / w) as f64, (i % w) as f64);
-    }
+    let (mut ys, mut xs) = grid_positions([h, w]);
     map.map(&mut ys, &mut xs);
     let targets: Vec<_> = targets.collect();
     let interpolated =

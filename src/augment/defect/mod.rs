@@ -285,58 +285,60 @@ fn fold_reflect_101(i: i64, n: usize) -> usize {
     (if i >= n as i64 { period - i } else { i }) as usize
 }
 
-/// Correlates a `(h, w)` plane with a normalised line of `k` taps along x (`horizontal`) or y.
-fn line_blur(
-    plane: &mut [f32],
-    [h, w]: [usize; 2],
-    k: usize,
-    horizontal: bool,
-    scratch: &mut Vec<f32>,
-) {
-    let before = (k / 2) as i64;
-    let scale = 1.0 / k as f32;
-    if horizontal {
-        // Each row goes into a mirrored line of `w + k − 1`; taps are shifted slices of it.
-        let padded = w + k - 1;
-        scratch.clear();
-        scratch.resize(padded + w, 0.0);
-        let (line, acc) = scratch.split_at_mut(padded);
-        let before = before as usize;
-        for row in plane.chunks_exact_mut(w) {
-            for (j, v) in line[..before].iter_mut().enumerate() {
-                *v = row[fold_reflect_101(j as i64 - before as i64, w)];
-            }
-            line[before..before + w].copy_from_slice(row);
-            for (j, v) in line.iter_mut().enumerate().skip(before + w) {
-                *v = row[fold_reflect_101(j as i64 - before as i64, w)];
-            }
-            acc.copy_from_slice(&line[..w]);
-            for t in 1..k {
-                for (a, &v) in acc.iter_mut().zip(&line[t..t + w]) {
-                    *a += v;
+crate::simd::dispatched! {
+    /// Correlates a `(h, w)` plane with a normalised line of `k` taps along x (`horizontal`) or y.
+    fn line_blur(
+        plane: &mut [f32],
+        [h, w]: [usize; 2],
+        k: usize,
+        horizontal: bool,
+        scratch: &mut Vec<f32>,
+    ) {
+        let before = (k / 2) as i64;
+        let scale = 1.0 / k as f32;
+        if horizontal {
+            // Each row goes into a mirrored line of `w + k − 1`; taps are shifted slices of it.
+            let padded = w + k - 1;
+            scratch.clear();
+            scratch.resize(padded + w, 0.0);
+            let (line, acc) = scratch.split_at_mut(padded);
+            let before = before as usize;
+            for row in plane.chunks_exact_mut(w) {
+                for (j, v) in line[..before].iter_mut().enumerate() {
+                    *v = row[fold_reflect_101(j as i64 - before as i64, w)];
+                }
+                line[before..before + w].copy_from_slice(row);
+                for (j, v) in line.iter_mut().enumerate().skip(before + w) {
+                    *v = row[fold_reflect_101(j as i64 - before as i64, w)];
+                }
+                acc.copy_from_slice(&line[..w]);
+                for t in 1..k {
+                    for (a, &v) in acc.iter_mut().zip(&line[t..t + w]) {
+                        *a += v;
+                    }
+                }
+                for (r, &a) in row.iter_mut().zip(acc.iter()) {
+                    *r = a * scale;
                 }
             }
-            for (r, &a) in row.iter_mut().zip(acc.iter()) {
-                *r = a * scale;
-            }
-        }
-    } else {
-        scratch.clear();
-        scratch.extend_from_slice(plane);
-        let source = &scratch[..];
-        for (y, out) in plane.chunks_exact_mut(w).enumerate() {
-            let row = |t: usize| {
-                let sy = fold_reflect_101(y as i64 + t as i64 - before, h);
-                &source[sy * w..(sy + 1) * w]
-            };
-            out.copy_from_slice(row(0));
-            for t in 1..k {
-                for (o, &v) in out.iter_mut().zip(row(t)) {
-                    *o += v;
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(plane);
+            let source = &scratch[..];
+            for (y, out) in plane.chunks_exact_mut(w).enumerate() {
+                let row = |t: usize| {
+                    let sy = fold_reflect_101(y as i64 + t as i64 - before, h);
+                    &source[sy * w..(sy + 1) * w]
+                };
+                out.copy_from_slice(row(0));
+                for t in 1..k {
+                    for (o, &v) in out.iter_mut().zip(row(t)) {
+                        *o += v;
+                    }
                 }
-            }
-            for o in out.iter_mut() {
-                *o *= scale;
+                for o in out.iter_mut() {
+                    *o *= scale;
+                }
             }
         }
     }
