@@ -59,11 +59,16 @@ fn runtime() -> Result<&'static tokio::runtime::Runtime> {
                 .map_err(|e| e.to_string())
         })
         .as_ref()
-        .map_err(|e| Error::Remote {
-            endpoint: String::new(),
-            key: String::new(),
-            reason: format!("cannot start the network runtime: {e}"),
-        })
+        .map_err(|e| startup_failure("the network runtime", e))
+}
+
+/// A thread pool or runtime of the remote layer that could not start (`what`), as an error.
+pub(super) fn startup_failure(what: &str, reason: &str) -> Error {
+    Error::Remote {
+        endpoint: String::new(),
+        key: String::new(),
+        reason: format!("cannot start {what}: {reason}"),
+    }
 }
 
 /// A counting semaphore for blocking callers (the readers' threads).

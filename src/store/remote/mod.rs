@@ -418,11 +418,7 @@ pub(crate) fn fetch_pool() -> Result<&'static rayon::ThreadPool> {
             .map_err(|e| e.to_string())
     })
     .as_ref()
-    .map_err(|e| Error::Remote {
-        endpoint: String::new(),
-        key: String::new(),
-        reason: format!("cannot start the fetching threads: {e}"),
-    })
+    .map_err(|e| client::startup_failure("the fetching threads", e))
 }
 
 /// What the cache of remote objects holds.
