@@ -1,17 +1,19 @@
 //! Run-time choice of instruction set for the hot loops: the augmentation kernels and the
 //! float conversions.
 //!
-//! The hot loops of the transforms (gathers, coordinate maps, smoothing, intensity curves, noise,
-//! float conversions) are compiled several times by [`multiversion`], once per instruction set
-//! in [`dispatched!`]'s list (AVX-512, AVX2 with FMA, the portable baseline), and the best one
-//! the CPU has is chosen the first time a kernel runs.
+//! The hot loops of the transforms (coordinate maps, the elastic field's smoothing and
+//! displacement, the interpolation tables and gathers, the gamma curve, MotionBlur's filter) and
+//! the unit conversions are compiled several times by [`multiversion`], once per instruction set
+//! in [`dispatched!`]'s list (AVX-512, AVX2 with FMA, NEON, the portable baseline), and the best
+//! one the CPU has is chosen the first time a kernel runs. One kernel is written by hand with
+//! AVX-512 intrinsics (`x86`: the bilinear gather's row loads and permutes).
 //!
 //! **Results do not depend on the instruction set.** Every version performs the same IEEE-754
-//! operations on the same values in the same order: the kernels are written so that the
-//! compiler vectorises across voxels, never reassociating a sum, and no version fuses a multiply
-//! and an add (Rust never contracts them on its own). The same seed therefore gives bit-identical
-//! samples on machines with and without AVX-512 or AVX2; the tests compare every kernel with
-//! its scalar reference bit for bit.
+//! operations on the same values in the same order: the dispatched loops are one source that the
+//! compiler vectorises across voxels (it never reassociates a floating-point sum), no version
+//! fuses a multiply and an add (Rust never contracts them on its own), and the hand-written kernel
+//! does the scalar reference's operations lane by lane (tested against it bit for bit). The same
+//! seed therefore gives bit-identical samples on machines with and without AVX-512 or AVX2.
 
 /// Compiles the function that follows once per supported instruction set, dispatching at run
 /// time (one atomic load per call after the first).
