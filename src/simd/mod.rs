@@ -4,7 +4,7 @@
 //! The hot loops of the transforms (coordinate maps, the elastic field's smoothing and
 //! displacement, the interpolation tables and gathers, the gamma curve, MotionBlur's filter) and
 //! the unit conversions are compiled several times by [`multiversion`], once per instruction set
-//! in [`dispatched!`]'s list (AVX-512, AVX2 with FMA, NEON, the portable baseline), and the best
+//! in `dispatched!`'s list (AVX-512, AVX2 with FMA, NEON, the portable baseline), and the best
 //! one the CPU has is chosen the first time a kernel runs. One kernel is written by hand with
 //! AVX-512 intrinsics (`x86`: the bilinear gather's row loads and permutes).
 //!

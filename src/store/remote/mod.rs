@@ -4,9 +4,9 @@
 //! ([`cache_dir`]) where every object fetched lands at its key's path, checked and written
 //! atomically ([`cache`]). Opening a remote address fetches (or revalidates) the metadata the
 //! open needs into the mirror and returns the mirror's path; from there the store is read by
-//! the same code as a local one, with each chunk file fetched on first use ([`RemoteStore`]):
+//! the same code as a local one, with each chunk file fetched on first use (`RemoteStore`):
 //! raw chunks are then memory-mapped from the cache, compressed and sharded ones read by zarrs
-//! through [`fetch::FetchingStore`], shards by inner-chunk byte range. Metadata is served from
+//! through `fetch::FetchingStore`, shards by inner-chunk byte range. Metadata is served from
 //! the cache for `VOXLOAD_METADATA_TTL` seconds (default 60), then revalidated with the server
 //! (by ETag); with the server unreachable, what is cached still reads, after one warning.
 //!
