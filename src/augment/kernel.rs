@@ -254,7 +254,7 @@ impl PlaneGather<f32> for LinearTable {
     }
 }
 
-impl<T: bytemuck::Pod + Default> PlaneGather<T> for NearestTable {
+impl<T: Copy + Default> PlaneGather<T> for NearestTable {
     fn len(&self) -> usize {
         self.offsets.len()
     }

@@ -307,7 +307,7 @@ impl<S> BoundedStore<S> {
 
 /// The `[start, end)` of `range` in a value of `len` bytes, `None` when it does not lie inside
 /// (computed without overflow, whatever a corrupt index asks for).
-fn range_within(range: &ByteRange, len: u64) -> Option<(u64, u64)> {
+pub(crate) fn range_within(range: &ByteRange, len: u64) -> Option<(u64, u64)> {
     let (start, end) = match *range {
         ByteRange::FromStart(offset, None) => (offset, len),
         ByteRange::FromStart(offset, Some(n)) => (offset, offset.checked_add(n)?),

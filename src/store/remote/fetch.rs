@@ -10,6 +10,7 @@ use zarrs::storage::byte_range::{ByteRange, ByteRangeIterator};
 use zarrs::storage::{Bytes, MaybeBytesIterator, ReadableStorageTraits, StorageError, StoreKey};
 
 use super::{Fetched, RemoteStore};
+use crate::store::bounded::range_within;
 
 /// Fetches what zarrs asks for, then lets `inner` read it from the mirror at `root`.
 pub(crate) struct FetchingStore<S> {
@@ -35,15 +36,6 @@ fn storage_error(e: &crate::Error) -> StorageError {
     StorageError::Other(e.to_string())
 }
 
-fn span(range: &ByteRange, size: u64) -> Option<(u64, u64)> {
-    let (start, end) = match *range {
-        ByteRange::FromStart(offset, None) => (offset, size),
-        ByteRange::FromStart(offset, Some(n)) => (offset, offset.checked_add(n)?),
-        ByteRange::Suffix(n) => (size.checked_sub(n)?, size),
-    };
-    (start <= end && end <= size).then_some((start, end))
-}
-
 impl<S: ReadableStorageTraits> FetchingStore<S> {
     /// One attempt: fetch what is missing, then read. `Ok(None)` from the inner store after
     /// a fetch means the cache evicted the file meanwhile (the caller tries again).
@@ -67,7 +59,7 @@ impl<S: ReadableStorageTraits> FetchingStore<S> {
                     let size = bytes.len() as u64;
                     let parts = ranges
                         .iter()
-                        .map(|r| match span(r, size) {
+                        .map(|r| match range_within(r, size) {
                             Some((s, e)) => {
                                 Ok(Bytes::copy_from_slice(&bytes[s as usize..e as usize]))
                             }
@@ -85,7 +77,7 @@ impl<S: ReadableStorageTraits> FetchingStore<S> {
         };
         let mut from_memory = Vec::with_capacity(ranges.len());
         for r in &ranges {
-            let (start, end) = span(r, size).ok_or_else(|| {
+            let (start, end) = range_within(r, size).ok_or_else(|| {
                 StorageError::Other(format!(
                     "{key}: byte range {r:?} outside the object of {size} bytes"
                 ))
