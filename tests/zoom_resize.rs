@@ -202,6 +202,29 @@ fn mode_of(i: u8) -> PadMode {
     ][i as usize % 4]
 }
 
+/// The resize seen in the volume's frame is the resized grid moved by `−pad`, with `2 · pad`
+/// fewer voxels per axis, whatever the window and the read's padding.
+fn same_in_volume_frame<T: Element + std::fmt::Debug + PartialEq>(
+    resized: &MappedArray<T>,
+    framed: &MappedArray<T>,
+    pad: [usize; 3],
+    window: Bbox,
+) -> Result<(), TestCaseError> {
+    let to = resized.shape();
+    prop_assert_eq!(
+        framed.shape(),
+        std::array::from_fn(|a| to[a] - 2 * pad[a] as u64)
+    );
+    let moved = window.shift(pad.map(|p| -(p as i64)));
+    for mode in [PadMode::Reflect, PadMode::Constant(9.0)] {
+        prop_assert_eq!(
+            framed.read(moved, mode).unwrap(),
+            resized.read(window, mode).unwrap()
+        );
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 40, ..ProptestConfig::default() })]
 
@@ -232,12 +255,16 @@ proptest! {
             prop_assert_eq!(array.shape(), to.map(|v| v as u64));
             check(&array, &want, range, window, PadMode::Reflect);
             check(&array, &want, range, window, PadMode::Constant(9.0));
+            let framed = MappedArray::<u8>::open(dir.path(), "v").unwrap().resized(resize.in_volume_frame()).unwrap();
+            same_in_volume_frame(&array, &framed, pad, window)?;
         } else {
             store::<u16>(dir.path(), "v", &data);
             let array = MappedArray::<u16>::open(dir.path(), "v").unwrap().resized(resize).unwrap();
             prop_assert_eq!(array.shape(), to.map(|v| v as u64));
             check(&array, &want, range, window, PadMode::Reflect);
             check(&array, &want, range, window, PadMode::Constant(9.0));
+            let framed = MappedArray::<u16>::open(dir.path(), "v").unwrap().resized(resize.in_volume_frame()).unwrap();
+            same_in_volume_frame(&array, &framed, pad, window)?;
         }
     }
 }

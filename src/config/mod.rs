@@ -33,6 +33,7 @@
 //! | `DATASET.IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE` | `DATA_SCALE` | the zoom of one kind of array |
 //! | `DATASET.REDUCE_LABEL` | `true` | ids renumbered per sample for targets that read id values (`1`, `0-a-b`); off with a `9` target |
 //! | `DATASET.LABEL_BINARY` | `false` | a label whose maximum is above 1 is read divided by 255 |
+//! | `DATASET.ENSURE_MIN_SIZE` | `false` | a volume smaller than the sample once padded is read resized to `max(padded, sample)` (skimage's resize: cubic images, nearest labels), as PyTC resizes it |
 //! | `DATASET.PAD_MODE` | `reflect` | how padded voxels are filled (`constant[:V]`, `reflect`, `symmetric`, `edge`) |
 //! | `DATASET.VALID_RATIO` | `0.5` | a valid-mask fraction not above this rejects |
 //! | `DATASET.REJECT_SAMPLING.SIZE_THRES` | `-1` | minimum foreground voxels (needs a label) |
@@ -54,6 +55,7 @@
 //! | `MODEL.INPUT_SIZE` | `[8, 256, 256]` | the model's input (the augmentor's output) |
 //! | `INFERENCE.STRIDE` | `[4, 128, 128]` | the inference grid's stride |
 //! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
+//! | `INFERENCE.OUTPUT_SCALE` | `[1, 1, 1]` | test mode: the prediction writers resize each window's prediction by it before blending (skimage's linear resize with anti-aliasing, as PyTC), into an output of the scaled volume |
 //! | `INFERENCE.BLENDING` | `gaussian` | the prediction writers' default window weight (`bump`, `constant`) |
 //! | `INFERENCE.AUG_NUM`, `AUG_MODE` | none, `mean` | test mode: each grid batch once per flip/transpose variant (4, 8, 16), combined by `mean`, `min`, `max` |
 //! | `SYSTEM.NUM_CPUS` | the machine's cores | loader worker threads |
@@ -179,6 +181,12 @@ pub struct Config {
     pub reduce_label: bool,
     /// `DATASET.LABEL_BINARY`: labels whose maximum is above 1 read divided by 255.
     pub label_binary: bool,
+    /// `DATASET.ENSURE_MIN_SIZE`: volumes smaller than the sample, once padded, are resized up
+    /// to it as PyTC resizes them (see [`crate::sampler::Volume::ensure_min_size`]).
+    pub ensure_min_size: bool,
+    /// `INFERENCE.OUTPUT_SCALE` (test mode; `[1, 1, 1]` otherwise): the prediction writers
+    /// resize every window's prediction by it (see [`crate::predict::PredictionBuilder::output_scale`]).
+    pub output_scale: [f64; 3],
     /// `DATASET.DATA_SCALE` and the per-array `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`
     /// (each defaulting to `DATA_SCALE`; `INFERENCE.DATA_SCALE` in test mode): every array is
     /// read zoomed as PyTC's `scipy.ndimage.zoom` resamples it at load — cubic for images,
@@ -509,6 +517,10 @@ impl Config {
         }
         let raw = raw::RawConfig::from_values(&used);
         let mut config = validate::validate(&raw, &base)?;
+        if mode != ConfigMode::Test {
+            // Only PyTC's test() resizes predictions.
+            config.output_scale = [1.0; 3];
+        }
         if mode == ConfigMode::Test {
             config.learning = crate::loader::Learning::default();
             config.test_augment =

@@ -142,6 +142,8 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     let config = Config {
         reduce_label: raw.bool("DATASET.REDUCE_LABEL", true)? && !semantic,
         label_binary: raw.bool("DATASET.LABEL_BINARY", false)?,
+        ensure_min_size: raw.bool("DATASET.ENSURE_MIN_SIZE", false)?,
+        output_scale: scale_triple(raw, "INFERENCE.OUTPUT_SCALE", [1.0; 3])?,
         scales: scales(raw, &extra_targets)?,
         blending: match raw.string("INFERENCE.BLENDING")?.as_deref() {
             None => "gaussian".into(),
@@ -183,30 +185,30 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     Ok(config)
 }
 
+/// Three positive, finite scale factors `[z, y, x]` at `key`, `default` when unset.
+fn scale_triple(raw: &RawConfig, key: &'static str, default: [f64; 3]) -> Result<[f64; 3]> {
+    let Some(v) = raw.value(key) else {
+        return Ok(default);
+    };
+    let numbers: Option<Vec<f64>> = v
+        .as_array()
+        .and_then(|items| items.iter().map(serde_json::Value::as_f64).collect());
+    match numbers.as_deref() {
+        Some(&[z, y, x]) if [z, y, x].iter().all(|s| s.is_finite() && *s > 0.0) => Ok([z, y, x]),
+        _ => Err(error(
+            key,
+            format!(
+                "{v}: expected three positive scale factors [z, y, x], such as [1.0, 0.5, 0.5]"
+            ),
+        )),
+    }
+}
+
 /// `DATA_SCALE` and the per-array scales (`null` or unset: `DATA_SCALE`), each three positive
 /// numbers; extra targets are zoomed by their `ADDITIONAL_TARGETS_TYPE` (images cubic, masks
 /// nearest) with the label's scale.
 fn scales(raw: &RawConfig, extra: &[(String, TargetKind)]) -> Result<VolumeScales> {
-    let read = |key: &'static str, default: [f64; 3]| -> Result<[f64; 3]> {
-        let Some(v) = raw.value(key) else {
-            return Ok(default);
-        };
-        let numbers: Option<Vec<f64>> = v
-            .as_array()
-            .map(|items| items.iter().map(serde_json::Value::as_f64).collect())
-            .and_then(|n: Option<Vec<f64>>| n);
-        match numbers.as_deref() {
-            Some(&[z, y, x]) if [z, y, x].iter().all(|s| s.is_finite() && *s > 0.0) => {
-                Ok([z, y, x])
-            }
-            _ => Err(error(
-                key,
-                format!(
-                    "{v}: expected three positive scale factors [z, y, x], such as [1.0, 0.5, 0.5]"
-                ),
-            )),
-        }
-    };
+    let read = |key, default| scale_triple(raw, key, default);
     let data = read("DATASET.DATA_SCALE", [1.0; 3])?;
     let mut scales = VolumeScales::uniform(data)
         .image(read("DATASET.IMAGE_SCALE", data)?)

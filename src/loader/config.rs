@@ -175,6 +175,17 @@ impl LoaderBuilder {
             Mode::Train => config.compose()?,
             Mode::Grid => Compose::disabled(config.input_size, config.targets())?,
         };
+        let volumes = if config.ensure_min_size {
+            // PyTC's target: the augmentor's sample size in training, the input size in test.
+            let sample = compose.sample_size().map(|v| v as u64);
+            let pad = config.pad_size.map(|p| p.max(0) as u64);
+            volumes
+                .into_iter()
+                .map(|v| v.ensure_min_size(sample, pad, config.pad_mode))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            volumes
+        };
         let mut builder = Loader::builder(volumes, compose)
             .mode(mode)
             .pad(config.pad_size)

@@ -4,42 +4,90 @@
 use crate::sampler::grid_starts;
 use crate::{Bbox, Coord, Shape};
 
-/// The grid's windows and the output's tiles (spatial chunks), in volume coordinates.
+/// The grid's windows and the output's tiles (spatial chunks), in output coordinates, which
+/// are the volume's unless an output scale resizes every window (PyTC's
+/// `INFERENCE.OUTPUT_SCALE`, see [`super::rescale`]).
 #[derive(Clone, Debug)]
 pub(super) struct Geometry {
+    /// The output's shape.
     pub(super) volume: Shape,
+    /// The output window's shape (the prediction's, resized).
     pub(super) window: Shape,
-    /// Per axis the window starts, strictly increasing, possibly negative (padding).
+    /// Per axis the output windows' starts, strictly increasing, possibly negative (padding).
     pub(super) starts: [Vec<i64>; 3],
+    /// The predictions' shape, as added.
+    pub(super) input_window: Shape,
+    /// Per axis the grid's window starts in the volume, as added.
+    grid: [Vec<i64>; 3],
     /// The spatial chunk shape.
     pub(super) tile: Shape,
     /// Tiles per axis.
     pub(super) tiles: Shape,
 }
 
+/// The output's shape, window and per-axis window starts of a grid of `window`s at `stride`
+/// over `volume` padded by `pad`, resized by `scale`: as PyTC's `test()` places them, the
+/// padded volume is `ceil((n + 2p) · s)` long, a window starting at padded index `i` lands at
+/// `floor(i · s)` and is `ceil(w · s)` long, and `floor(p · s)` is cropped from both ends.
+pub(super) fn output_grid(
+    volume: Shape,
+    window: Shape,
+    stride: Shape,
+    pad: Coord,
+    scale: [f64; 3],
+) -> (Shape, Shape, [Vec<i64>; 3], [Vec<i64>; 3]) {
+    let grid: [Vec<i64>; 3] = std::array::from_fn(|a| {
+        let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
+        grid_starts(padded, window[a], stride[a])
+            .into_iter()
+            .map(|s| s - pad[a])
+            .collect()
+    });
+    if scale == [1.0; 3] {
+        return (volume, window, grid.clone(), grid);
+    }
+    let crop: [i64; 3] = std::array::from_fn(|a| (pad[a] as f64 * scale[a]).floor() as i64);
+    let out_volume = std::array::from_fn(|a| {
+        let padded = (volume[a] as i64 + 2 * pad[a]) as f64;
+        ((padded * scale[a]).ceil() as i64 - 2 * crop[a]).max(0) as u64
+    });
+    let out_window = std::array::from_fn(|a| super::rescale::scaled_len(window[a], scale[a]));
+    let starts = std::array::from_fn(|a| {
+        grid[a]
+            .iter()
+            .map(|&s| ((s + pad[a]) as f64 * scale[a]).floor() as i64 - crop[a])
+            .collect()
+    });
+    (out_volume, out_window, starts, grid)
+}
+
 impl Geometry {
+    /// The geometry of [`output_grid`], cut into tiles of `tile`.
     pub(super) fn new(
         volume: Shape,
         window: Shape,
-        stride: Shape,
-        pad: Coord,
+        (stride, pad, scale): (Shape, Coord, [f64; 3]),
         tile: Shape,
     ) -> Self {
-        let starts = std::array::from_fn(|a| {
-            let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
-            grid_starts(padded, window[a], stride[a])
-                .into_iter()
-                .map(|s| s - pad[a])
-                .collect()
-        });
-        let tiles = std::array::from_fn(|a| volume[a].div_ceil(tile[a]));
+        let (out_volume, out_window, starts, grid) =
+            output_grid(volume, window, stride, pad, scale);
+        let tiles = std::array::from_fn(|a| out_volume[a].div_ceil(tile[a]));
         Geometry {
-            volume,
-            window,
+            volume: out_volume,
+            window: out_window,
             starts,
+            input_window: window,
+            grid,
             tile,
             tiles,
         }
+    }
+
+    /// The volume start of window `g` (grid order), as it is added.
+    pub(super) fn position(&self, g: u64) -> Coord {
+        let [_, ny, nx] = self.counts();
+        let idx = [g / (ny * nx), (g / nx) % ny, g % nx];
+        std::array::from_fn(|a| self.grid[a][idx[a] as usize])
     }
 
     pub(super) fn counts(&self) -> [u64; 3] {
@@ -54,7 +102,7 @@ impl Geometry {
     pub(super) fn locate(&self, position: Coord) -> Option<[usize; 3]> {
         let mut idx = [0; 3];
         for a in 0..3 {
-            idx[a] = self.starts[a].binary_search(&position[a]).ok()?;
+            idx[a] = self.grid[a].binary_search(&position[a]).ok()?;
         }
         Some(idx)
     }

@@ -14,6 +14,13 @@
 //! voxels outside `[0, D) × [0, H) × [0, W)` are dropped. A depth-1 window (`DO_2D`) is just the
 //! general case: each slice's predictions stack back into the 3D volume.
 //!
+//! **Output scale.** With [`PredictionBuilder::output_scale`] (PyTC's `INFERENCE.OUTPUT_SCALE`)
+//! each prediction is resized by the scale as PyTC's test augmentor resizes the model's output
+//! (`skimage.transform.resize`, linear, with its anti-aliasing Gaussian when shrinking) and
+//! placed where PyTC's `test()` places it: the padded volume becomes `ceil((n + 2p) · s)`
+//! voxels, a window at padded index `i` lands at `floor(i · s)`, and `floor(p · s)` is cropped
+//! off both ends. Weights are those of the resized window.
+//!
 //! **Memory.** The output is cut into tiles, one per spatial output chunk (default
 //! `(window depth, 256, 256)`, see [`PredictionBuilder::chunk`]); a tile holds an accumulator of
 //! `C × tile` `float32`s from the first window that touches it until the last one — counted from
@@ -74,6 +81,7 @@
 mod geometry;
 mod output;
 mod plan;
+mod rescale;
 mod share;
 mod tile;
 mod tta;

@@ -6,6 +6,7 @@ use std::path::Path;
 use super::{singly_name, GridShare, OutputType, PredictionBuilder, PredictionWriter, Weight};
 use crate::config::{Config, Source};
 use crate::sampler::{grid_starts, separate_arrays};
+use crate::store::zoom::{min_size_resize, Resize};
 use crate::store::{array_dir, ArrayMeta, Zoom, ZoomOrder};
 use crate::{Coord, Encoding, Error, Result, Shape};
 
@@ -31,6 +32,7 @@ pub struct OutputPlan {
     stride: Shape,
     pad: Coord,
     singly: bool,
+    output_scale: [f64; 3],
 }
 
 impl OutputPlan {
@@ -49,7 +51,16 @@ impl OutputPlan {
             stride,
             pad,
             singly,
+            output_scale: [1.0; 3],
         }
+    }
+
+    /// With PyTC's `INFERENCE.OUTPUT_SCALE`: every writer resizes the predictions by it (see
+    /// [`PredictionBuilder::output_scale`]).
+    #[must_use]
+    pub fn with_output_scale(mut self, scale: [f64; 3]) -> Self {
+        self.output_scale = scale;
+        self
     }
 
     /// The plan of a configuration, reading the image shapes from its store.
@@ -78,13 +89,24 @@ impl OutputPlan {
             }
         }
         let window = cfg.input_size.map(|v| v as u64);
-        Ok(Self::new(
-            shapes,
-            window,
-            cfg.stride,
-            cfg.pad_size,
-            cfg.do_singly,
-        ))
+        if cfg.ensure_min_size {
+            // As the loader sees the volumes: resized up to the window once padded, in the
+            // volume's frame (see `Volume::ensure_min_size`).
+            let pad = cfg.pad_size.map(|p| p.max(0) as u64);
+            for shape in &mut shapes {
+                let padded = std::array::from_fn(|a| shape[a] + 2 * pad[a]);
+                if let Some(to) = min_size_resize(padded, window) {
+                    *shape = Resize::new(to, ZoomOrder::Cubic)
+                        .padded(pad, cfg.pad_mode)
+                        .in_volume_frame()
+                        .shape();
+                }
+            }
+        }
+        Ok(
+            Self::new(shapes, window, cfg.stride, cfg.pad_size, cfg.do_singly)
+                .with_output_scale(cfg.output_scale),
+        )
     }
 
     /// The image shape of every volume.
@@ -159,7 +181,9 @@ impl OutputPlan {
     /// A writer's settings for volume `v`'s grid (volume, window, stride, padding).
     #[must_use]
     pub fn builder(&self, v: usize) -> PredictionBuilder {
-        PredictionWriter::builder(self.volumes[v], self.window, self.stride).pad(self.pad)
+        PredictionWriter::builder(self.volumes[v], self.window, self.stride)
+            .pad(self.pad)
+            .output_scale(self.output_scale)
     }
 
     /// Where volume `v`'s output goes for `rank` of `world_size`, in `store` under `base`

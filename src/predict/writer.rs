@@ -10,8 +10,9 @@ use ndarray::ArrayView4;
 use rayon::prelude::*;
 use serde_json::json;
 
-use super::geometry::{Geometry, TileWindows};
+use super::geometry::{output_grid, Geometry, TileWindows};
 use super::output::{OutputArray, OutputSpec};
+use super::rescale::PredictionResize;
 use super::share::{GridShare, Pieces};
 use super::tile::{Blend, Role, Tile};
 use super::weights::AxisSums;
@@ -39,6 +40,7 @@ pub struct PredictionBuilder {
     chunk: Option<Shape>,
     overwrite: bool,
     share: Option<GridShare>,
+    output_scale: [f64; 3],
 }
 
 impl PredictionBuilder {
@@ -60,8 +62,34 @@ impl PredictionBuilder {
         /// finished blocks are kept).
         overwrite: bool);
 
+    /// PyTC's `INFERENCE.OUTPUT_SCALE` (default `[1, 1, 1]`): every prediction is resized by
+    /// it before it is blended, as PyTC resizes the model's output (see the `rescale` notes in
+    /// the [module documentation](super)), into an output of `ceil((n + 2p) · s) − 2 ⌊p · s⌋`
+    /// voxels per axis. Predictions are still added at the window's shape and start.
+    ///
+    /// ```
+    /// use ndarray::Array4;
+    /// use voxload::predict::{read_prediction, PredictionWriter};
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = PredictionWriter::builder([4, 40, 40], [4, 16, 16], [4, 8, 8])
+    ///     .output_scale([1.0, 0.5, 0.5])
+    ///     .create(dir.path(), "half")?;
+    /// let positions: Vec<_> = writer.positions().collect();
+    /// for p in positions {
+    ///     writer.add(p, Array4::from_elem((1, 4, 16, 16), 0.5).view())?;
+    /// }
+    /// writer.finish()?;
+    /// assert_eq!(read_prediction(dir.path(), "half")?.shape(), &[1, 4, 20, 20]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn output_scale(mut self, scale: [f64; 3]) -> Self {
+        self.output_scale = scale;
+        self
+    }
+
     /// The spatial chunk shape `(cz, cy, cx)`; output chunks are `(1, cz, cy, cx)`. Default:
-    /// `(window depth, 256, 256)`, each clamped to the volume.
+    /// `(window depth, 256, 256)`, each clamped to the volume (the output's, when scaled).
     #[must_use]
     pub fn chunk(mut self, chunk: Shape) -> Self {
         self.chunk = Some(chunk);
@@ -88,11 +116,32 @@ impl PredictionBuilder {
     /// [`Error::Write`] when the array exists (and cannot be joined) and `overwrite` is off or
     /// the encoding is sharded; [`Error::Io`] / [`Error::Zarrs`] when writing fails.
     pub fn create(&self, store: &Path, name: &str) -> Result<PredictionWriter> {
-        let chunk = self.chunk.unwrap_or_else(|| {
-            let d = [self.window[0], DEFAULT_CHUNK_HW, DEFAULT_CHUNK_HW];
-            std::array::from_fn(|a| d[a].min(self.volume[a]).max(1))
-        });
         let zero = |s: &Shape| s.contains(&0);
+        let scale = self.output_scale;
+        if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(Error::Geometry(format!(
+                "prediction writer: output scale {scale:?} must be positive"
+            )));
+        }
+        let (volume, window, starts, _) = match zero(&self.window) || zero(&self.stride) {
+            true => (
+                self.volume,
+                self.window,
+                Default::default(),
+                Default::default(),
+            ),
+            false => output_grid(self.volume, self.window, self.stride, self.pad, scale),
+        };
+        if let Some(a) = (0..3).find(|&a| starts[a].windows(2).any(|p| p[0] >= p[1])) {
+            return Err(Error::Geometry(format!(
+                "prediction writer: an output scale of {} on axis {} puts two windows {} voxels apart at the same output voxel; the scale times the stride must be at least 1",
+                scale[a], crate::store::zoom::AXES[a], self.stride[a]
+            )));
+        }
+        let chunk = self.chunk.unwrap_or_else(|| {
+            let d = [window[0], DEFAULT_CHUNK_HW, DEFAULT_CHUNK_HW];
+            std::array::from_fn(|a| d[a].min(volume[a]).max(1))
+        });
         if zero(&self.volume)
             || zero(&self.window)
             || zero(&self.stride)
@@ -105,7 +154,18 @@ impl PredictionBuilder {
                 self.volume, self.window, self.stride, self.channels, self.pad
             )));
         }
-        let geometry = Geometry::new(self.volume, self.window, self.stride, self.pad, chunk);
+        let geometry = Geometry::new(
+            self.volume,
+            self.window,
+            (self.stride, self.pad, scale),
+            chunk,
+        );
+        if zero(&geometry.volume) {
+            return Err(Error::Geometry(format!(
+                "prediction writer: an output scale of {scale:?} leaves no voxel of the volume {:?}",
+                self.volume
+            )));
+        }
         let windows = geometry.len();
         if let Some(share) = &self.share {
             if share.bounds().last() != Some(&windows) {
@@ -122,14 +182,17 @@ impl PredictionBuilder {
             "stride": self.stride,
             "pad": self.pad,
         });
+        if scale != [1.0; 3] {
+            prediction["output_scale"] = json!(scale);
+        }
         if let Some(share) = &self.share {
             prediction["blocks"] = json!(share.bounds());
             prediction["dtype"] = json!(self.dtype.name());
             prediction["chunk"] = json!(chunk);
-            prediction["shape"] = json!([c, self.volume[0], self.volume[1], self.volume[2]]);
+            prediction["shape"] = json!([c, volume[0], volume[1], volume[2]]);
         }
         let spec = OutputSpec {
-            shape: [c, self.volume[0], self.volume[1], self.volume[2]],
+            shape: [c, volume[0], volume[1], volume[2]],
             chunk,
             dtype: self.dtype,
             encoding: self.encoding,
@@ -139,7 +202,7 @@ impl PredictionBuilder {
             None => OutputArray::create(store, name, &spec, self.overwrite)?,
             Some(_) => OutputArray::create_joint(store, name, &spec, self.overwrite)?,
         };
-        let sums = AxisSums::new(self.weight, self.volume, self.window, &geometry.starts);
+        let sums = AxisSums::new(self.weight, volume, window, &geometry.starts);
         let words = windows.div_ceil(64) as usize;
         let own = self.share.as_ref().map_or((0, windows), GridShare::range);
         let pieces = Pieces::new(out.path());
@@ -151,7 +214,8 @@ impl PredictionBuilder {
             })
             .count() as u64;
         Ok(PredictionWriter {
-            weights: self.weight.matrix(self.window).into_raw_vec_and_offset().0,
+            weights: self.weight.matrix(window).into_raw_vec_and_offset().0,
+            resize: (scale != [1.0; 3]).then(|| PredictionResize::new(self.window, window)),
             sums,
             channels: self.channels,
             dtype: self.dtype,
@@ -191,6 +255,8 @@ pub struct PredictionWriter {
     out: OutputArray,
     /// The window's weights, `(d, h, w)` in C order.
     weights: Vec<f32>,
+    /// The resize of every prediction (`INFERENCE.OUTPUT_SCALE`), if any.
+    resize: Option<PredictionResize>,
     sums: AxisSums,
     channels: usize,
     dtype: OutputType,
@@ -232,6 +298,7 @@ impl PredictionWriter {
             chunk: None,
             overwrite: false,
             share: None,
+            output_scale: [1.0; 3],
         }
     }
 
@@ -246,7 +313,7 @@ impl PredictionWriter {
     /// coordinates: the positions [`PredictionWriter::add`] expects (with a share, only those
     /// of its block are accepted).
     pub fn positions(&self) -> impl Iterator<Item = Coord> + '_ {
-        (0..self.geometry.len()).map(|g| self.geometry.window_at(g).begin)
+        (0..self.geometry.len()).map(|g| self.geometry.position(g))
     }
 
     /// The number of grid windows (of the whole grid, not only this writer's block).
@@ -320,7 +387,7 @@ impl PredictionWriter {
     /// block ([`Problem::NotInShare`]), or a window added before ([`Problem::Duplicate`]);
     /// [`Error::Zarrs`] / [`Error::Io`] when writing a completed chunk fails.
     pub fn add(&self, position: Coord, prediction: ArrayView4<'_, f32>) -> Result<()> {
-        let [d, h, w] = self.geometry.window.map(|v| v as usize);
+        let [d, h, w] = self.geometry.input_window.map(|v| v as usize);
         let expected = [self.channels, d, h, w];
         if prediction.shape() != expected {
             let actual = prediction.shape().to_vec();
@@ -340,8 +407,13 @@ impl PredictionWriter {
             return Err(self.error(position, Problem::Duplicate { index: g }));
         }
         let standard = prediction.as_standard_layout();
-        let data = standard.as_slice().unwrap_or_default();
-        let window = Bbox::new(position, self.geometry.window);
+        let mut data = standard.as_slice().unwrap_or_default();
+        let resized;
+        if let Some(resize) = &self.resize {
+            resized = resize.apply(self.channels, data);
+            data = &resized;
+        }
+        let window = self.geometry.window_at(g);
         if let Some([rz, ry, rx]) = self.geometry.tile_ranges(&window) {
             for tz in rz.0..rz.1 {
                 for ty in ry.0..ry.1 {
@@ -499,7 +571,7 @@ impl PredictionWriter {
                     self.received[(g / 64) as usize].load(Ordering::Relaxed) & (1 << (g % 64)) == 0
                 })
                 .unwrap_or(lo);
-            let position = self.geometry.window_at(first).begin;
+            let position = self.geometry.position(first);
             let missing = hi - lo - added;
             return Err(self.error(position, Problem::Incomplete { missing }));
         }

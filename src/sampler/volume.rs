@@ -14,8 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::SampleVolume;
+use crate::store::zoom::{min_size_resize, Resize};
 use crate::store::{list_arrays, AnyArray, ArrayMeta, OpenOptions, VolumeScales, Zoom, ZoomOrder};
-use crate::{Error, Result, Shape};
+use crate::{Error, PadMode, Result, Shape};
 
 /// One array of a volume with the name errors call it by.
 #[derive(Clone)]
@@ -389,6 +390,59 @@ impl Volume {
         arrays.extend(self.valid_mask().map(|a| ("valid_mask", a)));
         arrays.extend(self.targets());
         arrays
+    }
+
+    /// PyTC's `DATASET.ENSURE_MIN_SIZE`: when the volume padded by `pad` (with `mode`, as the
+    /// loader pads it) is smaller than `sample` on some axis, every array is seen resized as
+    /// PyTC resizes its padded volumes (`skimage.transform.resize` to `max(padded, sample)`,
+    /// order 3 for the image, 0 for the others; see [`Resize`]), in the volume's frame
+    /// ([`Resize::in_volume_frame`]): a loader padding by `pad` then samples exactly the
+    /// resized grid. A volume large enough is returned as it is.
+    ///
+    /// ```
+    /// use ndarray::Array3;
+    /// use voxload::sampler::{ArrayNames, Volume};
+    /// use voxload::{write_array, Encoding, OpenOptions, PadMode};
+    /// let dir = tempfile::tempdir()?;
+    /// write_array(dir.path(), "em", &Array3::<u8>::zeros((3, 40, 40)), [3, 40, 40], Encoding::Raw)?;
+    /// let volume = Volume::open(0, dir.path(), &ArrayNames::new("em"), &OpenOptions::default())?;
+    /// // Padded to (5, 44, 44), below the sample in z: resized to (9, 44, 44), which the
+    /// // loader's own padding by (1, 2, 2) covers when the volume is seen as (7, 40, 40).
+    /// let resized = volume.ensure_min_size([9, 32, 32], [1, 2, 2], PadMode::Reflect)?;
+    /// assert_eq!(resized.shape(), [7, 40, 40]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`AnyArray::resized`]; [`Error::Geometry`] naming the volume when its arrays are
+    /// already shared (resize volumes before handing them to a loader).
+    pub fn ensure_min_size(mut self, sample: Shape, pad: Shape, mode: PadMode) -> Result<Self> {
+        let padded: Shape = std::array::from_fn(|a| self.shape()[a] + 2 * pad[a]);
+        let Some(to) = min_size_resize(padded, sample) else {
+            return Ok(self);
+        };
+        let index = self.index;
+        let resize = |named: Named, order: ZoomOrder| -> Result<Named> {
+            let Named { key, name, array } = named;
+            let array = Arc::try_unwrap(array).map_err(|_| {
+                Error::Geometry(format!(
+                    "volume {index}: {name} is shared, so it cannot be resized for DATASET.ENSURE_MIN_SIZE"
+                ))
+            })?;
+            let framed = Resize::new(to, order).padded(pad, mode).in_volume_frame();
+            let array = Arc::new(array.resized(framed)?);
+            Ok(Named { key, name, array })
+        };
+        self.image = resize(self.image, ZoomOrder::Cubic)?;
+        let nearest = |n| resize(n, ZoomOrder::Nearest);
+        self.label = self.label.map(nearest).transpose()?;
+        self.valid_mask = self.valid_mask.map(nearest).transpose()?;
+        self.targets = self
+            .targets
+            .into_iter()
+            .map(nearest)
+            .collect::<Result<_>>()?;
+        Ok(self)
     }
 
     /// What a [`RandomSampler`](super::RandomSampler) needs of the volume: its shape, label and

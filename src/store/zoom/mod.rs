@@ -121,7 +121,7 @@ pub struct Zoom {
 }
 
 /// The axis names of error messages.
-const AXES: [&str; 3] = ["z", "y", "x"];
+pub(crate) const AXES: [&str; 3] = ["z", "y", "x"];
 
 /// The largest zoomed extent: coordinates stay exact in `f64` and far from `i64` overflow.
 const MAX_EXTENT: f64 = (1u64 << 48) as f64;

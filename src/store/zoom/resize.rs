@@ -43,7 +43,7 @@ use super::axis::Axis;
 use super::cubic::{self, Source};
 use super::{ZoomOrder, AXES, MAX_EXTENT};
 use crate::pad::{fold_maps, source_box};
-use crate::{Bbox, DType, Element, Error, PadMode, Result, Shape};
+use crate::{Bbox, Coord, DType, Element, Error, PadMode, Result, Shape};
 
 /// A resize to shape `to` by `order`, as `skimage.transform.resize(volume, to, order,
 /// anti_aliasing=False, preserve_range=True).astype(volume.dtype)` (see the
@@ -65,6 +65,8 @@ pub struct Resize {
     order: ZoomOrder,
     pad: Shape,
     pad_mode: PadMode,
+    /// Seen in the volume's frame ([`Resize::in_volume_frame`]).
+    framed: bool,
 }
 
 impl Resize {
@@ -76,6 +78,7 @@ impl Resize {
             order,
             pad: [0; 3],
             pad_mode: PadMode::Reflect,
+            framed: false,
         }
     }
 
@@ -88,10 +91,49 @@ impl Resize {
         self
     }
 
+    /// The resized grid seen in the volume's frame, as a loader that pads by [`Resize::pad`]
+    /// itself needs it (PyTC's `ENSURE_MIN_SIZE` under `PAD_SIZE`): the padded volume's corner,
+    /// the resized grid's first voxel, is at `−pad`, and the array's shape is `to − 2 · pad`, so
+    /// the box `[−pad, shape + pad)` is exactly the resized grid. Reads beyond it are padded by
+    /// their own mode, against the resized grid's faces.
+    ///
+    /// ```
+    /// use voxload::store::zoom::{Resize, ZoomOrder};
+    /// use voxload::PadMode;
+    /// let r = Resize::new([17, 116, 116], ZoomOrder::Cubic).padded([2, 8, 8], PadMode::Reflect);
+    /// assert_eq!(r.shape(), [17, 116, 116]);
+    /// assert_eq!(r.in_volume_frame().shape(), [13, 100, 100]);
+    /// ```
+    #[must_use]
+    pub fn in_volume_frame(mut self) -> Self {
+        self.framed = true;
+        self
+    }
+
     /// The resized shape.
     #[must_use]
     pub fn to(&self) -> Shape {
         self.to
+    }
+
+    /// The shape the array has when read through this resize: [`Resize::to`], or `to − 2 · pad`
+    /// [`in the volume's frame`](Resize::in_volume_frame).
+    #[must_use]
+    pub fn shape(&self) -> Shape {
+        if self.framed {
+            std::array::from_fn(|a| self.to[a].saturating_sub(2 * self.pad[a]))
+        } else {
+            self.to
+        }
+    }
+
+    /// Where the resized grid's first voxel is in the array's coordinates.
+    fn origin(&self) -> Coord {
+        if self.framed {
+            self.pad.map(|p| -(p as i64))
+        } else {
+            [0; 3]
+        }
     }
 
     /// The order.
@@ -173,7 +215,8 @@ impl ResizeGrid {
         let source = resize.source_shape(inner);
         for a in 0..3 {
             let to = resize.to[a];
-            if inner[a] == 0 || !(1.0..=MAX_EXTENT).contains(&(to as f64)) {
+            let framed_empty = resize.framed && to <= 2 * resize.pad[a];
+            if inner[a] == 0 || framed_empty || !(1.0..=MAX_EXTENT).contains(&(to as f64)) {
                 return Err(Error::Geometry(format!(
                     "a resize of a {inner:?} array padded by {:?} to {:?}: axis {} resizes {} voxels to {to}; both hold 1 to 2^48 voxels",
                     resize.pad, resize.to, AXES[a], source[a]
@@ -195,9 +238,18 @@ impl ResizeGrid {
         self.resize
     }
 
-    /// The resized shape.
+    /// The shape reads see (see [`Resize::shape`]).
     pub(crate) fn shape(&self) -> Shape {
-        self.resize.to
+        self.resize.shape()
+    }
+
+    /// The read's padding of `window` (in the array's coordinates) against the resized grid.
+    fn folds(&self, pad: PadMode, window: &Bbox) -> [Vec<Option<u64>>; 3] {
+        fold_maps(
+            pad,
+            &window.relative_to(self.resize.origin()),
+            self.resize.to,
+        )
     }
 
     /// The inner pad's constant, `None` when the inner pad mirrors or repeats.
@@ -223,7 +275,7 @@ impl ResizeGrid {
         read_inner: impl FnOnce(Bbox, &mut [T]) -> Result<()>,
         out: &mut [T],
     ) -> Result<()> {
-        let folds = fold_maps(pad, &window, self.shape());
+        let folds = self.folds(pad, &window);
         let taps: [Vec<Tap>; 3] = std::array::from_fn(|a| {
             let tap = |k: Option<u64>| {
                 k.and_then(|k| self.axes[a].nearest(k))
@@ -248,7 +300,7 @@ impl ResizeGrid {
         inner: f64,
         out: &mut [Q],
     ) -> Result<()> {
-        let folds = fold_maps(pad, &window, self.shape());
+        let folds = self.folds(pad, &window);
         let padded = self.resize.source_shape(self.inner);
         let read = |b: Bbox, raw: &mut [f64]| {
             // The box of the padded volume, mirrored beyond it as scipy's `mirror` does.
