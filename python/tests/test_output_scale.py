@@ -29,14 +29,15 @@ def store(tmp_path_factory):
     return d
 
 
-def config(d, scale, blending="gaussian"):
+def config(d, scale, blending="gaussian", unpad=True):
     return {
         "DATASET": {"INPUT_PATH": str(d / "em.zarr"), "IMAGE_NAME": "raw", "PAD_SIZE": PAD,
                     "MATCH_ACT": "sigmoid"},
         "MODEL": {"INPUT_SIZE": WINDOW},
         "AUGMENTOR": {"ENABLED": False},
         "SOLVER": {"SAMPLES_PER_BATCH": 3},
-        "INFERENCE": {"STRIDE": STRIDE, "OUTPUT_SCALE": scale, "BLENDING": blending},
+        "INFERENCE": {"STRIDE": STRIDE, "OUTPUT_SCALE": scale, "BLENDING": blending,
+                      "UNPAD": unpad},
     }
 
 
@@ -48,12 +49,17 @@ def model(image):
 def blend_matrix(size, blending):
     if blending == "constant":
         return np.ones(size, np.float32)
+    if blending == "bump":  # PyTC's bump, t = 1.5
+        axes = np.meshgrid(*[np.linspace(0, 1, n + 2, dtype=np.float32)[1:-1] for n in size],
+                           indexing="ij")
+        dd = -sum((a * (1 - a)) ** -1.5 for a in axes)
+        return (1e-4 + np.exp(dd - dd.max())).astype(np.float32)
     axes = np.meshgrid(*[np.linspace(-1, 1, n, dtype=np.float32) for n in size], indexing="ij")
     dist2 = sum(a * a for a in axes)
     return (1e-4 + np.exp(-dist2 / (2 * 0.2 ** 2))).astype(np.float32)
 
 
-def pytc_output(windows, shape, scale, blending):
+def pytc_output(windows, shape, scale, blending, unpad):
     """PyTC's test(): resize each window's prediction, add it at floor(start * scale) into the
     scaled padded volume with the blending weight, normalise, crop floor(pad * scale)."""
     padded = np.array(shape) + 2 * np.array(PAD)
@@ -72,15 +78,17 @@ def pytc_output(windows, shape, scale, blending):
         weight[sl] += ww[cut]
     with np.errstate(invalid="ignore"):  # voxels no window reaches lie in the cropped pad
         out /= weight
-    crop = (np.array(PAD) * np.array(scale)).astype(int)
+    crop = (np.array(PAD) * np.array(scale)).astype(int) * unpad
     return out[(slice(None),) + tuple(slice(c, n - c) for c, n in zip(crop, size))]
 
 
-@pytest.mark.parametrize("scale,blending", [([1.0, 0.5, 0.5], "gaussian"),
-                                            ([1.0, 2.0, 2.0], "gaussian"),
-                                            ([0.5, 0.75, 1.5], "constant")])
-def test_scaled_predictions_blend_as_pytc_resizes_them(store, tmp_path, scale, blending):
-    loader = voxload.Loader(config(store, scale, blending), mode="test")
+@pytest.mark.parametrize("scale,blending,unpad", [([1.0, 0.5, 0.5], "gaussian", True),
+                                                  ([1.0, 2.0, 2.0], "gaussian", True),
+                                                  ([0.5, 0.75, 1.5], "constant", True),
+                                                  ([1.0, 0.5, 0.5], "gaussian", False),
+                                                  ([1.0, 1.0, 1.0], "bump", False)])
+def test_scaled_predictions_blend_as_pytc_resizes_them(store, tmp_path, scale, blending, unpad):
+    loader = voxload.Loader(config(store, scale, blending, unpad), mode="test")
     windows = []
     with voxload.PredictionWriter(tmp_path / "o.zarr", "p", loader, channels=2) as writer:
         for batch in loader:
@@ -88,7 +96,7 @@ def test_scaled_predictions_blend_as_pytc_resizes_them(store, tmp_path, scale, b
             writer.add(batch, pred)
             windows += [(info["start"], pred[i]) for i, info in enumerate(batch["info"])]
     got = zarr.open_array(str(tmp_path / "o.zarr" / "p"), mode="r")[...]
-    want = pytc_output(windows, (6, 37, 30), scale, blending)
+    want = pytc_output(windows, (6, 37, 30), scale, blending, unpad)
     assert got.shape == want.shape
     np.testing.assert_allclose(got, want, rtol=0, atol=2e-6)
 

@@ -56,6 +56,7 @@
 //! | `INFERENCE.STRIDE` | `[4, 128, 128]` | the inference grid's stride |
 //! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
 //! | `INFERENCE.OUTPUT_SCALE` | `[1, 1, 1]` | test mode: the prediction writers resize each window's prediction by it before blending (skimage's linear resize with anti-aliasing, as PyTC), into an output of the scaled volume |
+//! | `INFERENCE.UNPAD` | `true` | test mode: off, the prediction writers keep the padded grid (the output is the padded volume) |
 //! | `INFERENCE.BLENDING` | `gaussian` | the prediction writers' default window weight (`bump`, `constant`) |
 //! | `INFERENCE.AUG_NUM`, `AUG_MODE` | none, `mean` | test mode: each grid batch once per flip/transpose variant (4, 8, 16), combined by `mean`, `min`, `max` |
 //! | `SYSTEM.NUM_CPUS` | the machine's cores | loader worker threads |
@@ -187,6 +188,9 @@ pub struct Config {
     /// `INFERENCE.OUTPUT_SCALE` (test mode; `[1, 1, 1]` otherwise): the prediction writers
     /// resize every window's prediction by it (see [`crate::predict::PredictionBuilder::output_scale`]).
     pub output_scale: [f64; 3],
+    /// `INFERENCE.UNPAD` (test mode; `true` otherwise): prediction writers crop the padded grid
+    /// back to the volume (see [`crate::predict::PredictionBuilder::unpad`]).
+    pub unpad: bool,
     /// `DATASET.DATA_SCALE` and the per-array `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`
     /// (each defaulting to `DATA_SCALE`; `INFERENCE.DATA_SCALE` in test mode): every array is
     /// read zoomed as PyTC's `scipy.ndimage.zoom` resamples it at load — cubic for images,
@@ -520,6 +524,7 @@ impl Config {
         if mode != ConfigMode::Test {
             // Only PyTC's test() resizes predictions.
             config.output_scale = [1.0; 3];
+            config.unpad = true;
         }
         if mode == ConfigMode::Test {
             config.learning = crate::loader::Learning::default();

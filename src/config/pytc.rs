@@ -287,7 +287,6 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.DATA_CHUNK_IND", false),
     ("DATASET.CHUNK_IND_SPLIT", false),
     ("DATASET.DATA_COORD_RANGE", false),
-    ("INFERENCE.UNPAD", true),
     ("INFERENCE.DO_SINGLY_START_INDEX", true),
     ("INFERENCE.DO_SINGLY_STEP", true),
 ];

@@ -144,6 +144,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         label_binary: raw.bool("DATASET.LABEL_BINARY", false)?,
         ensure_min_size: raw.bool("DATASET.ENSURE_MIN_SIZE", false)?,
         output_scale: scale_triple(raw, "INFERENCE.OUTPUT_SCALE", [1.0; 3])?,
+        unpad: raw.bool("INFERENCE.UNPAD", true)?,
         scales: scales(raw, &extra_targets)?,
         blending: match raw.string("INFERENCE.BLENDING")?.as_deref() {
             None => "gaussian".into(),

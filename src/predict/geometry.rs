@@ -28,13 +28,13 @@ pub(super) struct Geometry {
 /// The output's shape, window and per-axis window starts of a grid of `window`s at `stride`
 /// over `volume` padded by `pad`, resized by `scale`: as PyTC's `test()` places them, the
 /// padded volume is `ceil((n + 2p) · s)` long, a window starting at padded index `i` lands at
-/// `floor(i · s)` and is `ceil(w · s)` long, and `floor(p · s)` is cropped from both ends.
+/// `floor(i · s)` and is `ceil(w · s)` long, and `floor(p · s)` is cropped from both ends
+/// (unless `unpad` is off: PyTC's `INFERENCE.UNPAD`).
 pub(super) fn output_grid(
     volume: Shape,
     window: Shape,
-    stride: Shape,
-    pad: Coord,
-    scale: [f64; 3],
+    (stride, pad): (Shape, Coord),
+    (scale, unpad): ([f64; 3], bool),
 ) -> (Shape, Shape, [Vec<i64>; 3], [Vec<i64>; 3]) {
     let grid: [Vec<i64>; 3] = std::array::from_fn(|a| {
         let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
@@ -43,10 +43,13 @@ pub(super) fn output_grid(
             .map(|s| s - pad[a])
             .collect()
     });
-    if scale == [1.0; 3] {
+    if scale == [1.0; 3] && unpad {
         return (volume, window, grid.clone(), grid);
     }
-    let crop: [i64; 3] = std::array::from_fn(|a| (pad[a] as f64 * scale[a]).floor() as i64);
+    let crop: [i64; 3] = match unpad {
+        true => std::array::from_fn(|a| (pad[a] as f64 * scale[a]).floor() as i64),
+        false => [0; 3],
+    };
     let out_volume = std::array::from_fn(|a| {
         let padded = (volume[a] as i64 + 2 * pad[a]) as f64;
         ((padded * scale[a]).ceil() as i64 - 2 * crop[a]).max(0) as u64
@@ -66,11 +69,11 @@ impl Geometry {
     pub(super) fn new(
         volume: Shape,
         window: Shape,
-        (stride, pad, scale): (Shape, Coord, [f64; 3]),
+        grid: (Shape, Coord),
+        output: ([f64; 3], bool),
         tile: Shape,
     ) -> Self {
-        let (out_volume, out_window, starts, grid) =
-            output_grid(volume, window, stride, pad, scale);
+        let (out_volume, out_window, starts, grid) = output_grid(volume, window, grid, output);
         let tiles = std::array::from_fn(|a| out_volume[a].div_ceil(tile[a]));
         Geometry {
             volume: out_volume,

@@ -33,6 +33,7 @@ pub struct OutputPlan {
     pad: Coord,
     singly: bool,
     output_scale: [f64; 3],
+    unpad: bool,
 }
 
 impl OutputPlan {
@@ -52,6 +53,7 @@ impl OutputPlan {
             pad,
             singly,
             output_scale: [1.0; 3],
+            unpad: true,
         }
     }
 
@@ -60,6 +62,13 @@ impl OutputPlan {
     #[must_use]
     pub fn with_output_scale(mut self, scale: [f64; 3]) -> Self {
         self.output_scale = scale;
+        self
+    }
+
+    /// With PyTC's `INFERENCE.UNPAD` (see [`PredictionBuilder::unpad`]).
+    #[must_use]
+    pub fn with_unpad(mut self, unpad: bool) -> Self {
+        self.unpad = unpad;
         self
     }
 
@@ -105,7 +114,8 @@ impl OutputPlan {
         }
         Ok(
             Self::new(shapes, window, cfg.stride, cfg.pad_size, cfg.do_singly)
-                .with_output_scale(cfg.output_scale),
+                .with_output_scale(cfg.output_scale)
+                .with_unpad(cfg.unpad),
         )
     }
 
@@ -184,6 +194,7 @@ impl OutputPlan {
         PredictionWriter::builder(self.volumes[v], self.window, self.stride)
             .pad(self.pad)
             .output_scale(self.output_scale)
+            .unpad(self.unpad)
     }
 
     /// Where volume `v`'s output goes for `rank` of `world_size`, in `store` under `base`

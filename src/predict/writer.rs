@@ -41,6 +41,7 @@ pub struct PredictionBuilder {
     overwrite: bool,
     share: Option<GridShare>,
     output_scale: [f64; 3],
+    unpad: bool,
 }
 
 impl PredictionBuilder {
@@ -88,6 +89,31 @@ impl PredictionBuilder {
         self
     }
 
+    /// PyTC's `INFERENCE.UNPAD` (default true): the output is the volume, the padded grid
+    /// cropped back to it. Off, the output is the padded volume (`n + 2p` voxels per axis,
+    /// scaled by [`PredictionBuilder::output_scale`]), its voxel `p` the volume's first.
+    ///
+    /// ```
+    /// use voxload::predict::{read_prediction, PredictionWriter};
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = PredictionWriter::builder([4, 40, 40], [4, 16, 16], [4, 8, 8])
+    ///     .pad([0, 4, 4])
+    ///     .unpad(false)
+    ///     .create(dir.path(), "padded")?;
+    /// let positions: Vec<_> = writer.positions().collect();
+    /// for p in positions {
+    ///     writer.add(p, ndarray::Array4::from_elem((1, 4, 16, 16), 0.5).view())?;
+    /// }
+    /// writer.finish()?;
+    /// assert_eq!(read_prediction(dir.path(), "padded")?.shape(), &[1, 4, 48, 48]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn unpad(mut self, unpad: bool) -> Self {
+        self.unpad = unpad;
+        self
+    }
+
     /// The spatial chunk shape `(cz, cy, cx)`; output chunks are `(1, cz, cy, cx)`. Default:
     /// `(window depth, 256, 256)`, each clamped to the volume (the output's, when scaled).
     #[must_use]
@@ -130,7 +156,12 @@ impl PredictionBuilder {
                 Default::default(),
                 Default::default(),
             ),
-            false => output_grid(self.volume, self.window, self.stride, self.pad, scale),
+            false => output_grid(
+                self.volume,
+                self.window,
+                (self.stride, self.pad),
+                (scale, self.unpad),
+            ),
         };
         if let Some(a) = (0..3).find(|&a| starts[a].windows(2).any(|p| p[0] >= p[1])) {
             return Err(Error::Geometry(format!(
@@ -157,7 +188,8 @@ impl PredictionBuilder {
         let geometry = Geometry::new(
             self.volume,
             self.window,
-            (self.stride, self.pad, scale),
+            (self.stride, self.pad),
+            (scale, self.unpad),
             chunk,
         );
         if zero(&geometry.volume) {
@@ -184,6 +216,9 @@ impl PredictionBuilder {
         });
         if scale != [1.0; 3] {
             prediction["output_scale"] = json!(scale);
+        }
+        if !self.unpad {
+            prediction["unpad"] = json!(false);
         }
         if let Some(share) = &self.share {
             prediction["blocks"] = json!(share.bounds());
@@ -299,6 +334,7 @@ impl PredictionWriter {
             overwrite: false,
             share: None,
             output_scale: [1.0; 3],
+            unpad: true,
         }
     }
 
