@@ -307,10 +307,16 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
     // Inference keys that change the output are refused in test mode only.
-    for (text, key) in [(
-        "INFERENCE:\n  DO_SINGLY_STEP: -1\n",
-        "INFERENCE.DO_SINGLY_STEP",
-    )] {
+    for (text, key) in [
+        (
+            "INFERENCE:\n  DO_SINGLY_STEP: -1\n",
+            "INFERENCE.DO_SINGLY_STEP",
+        ),
+        (
+            "INFERENCE:\n  DO_SINGLY_START_INDEX: 2\n",
+            "INFERENCE.DO_SINGLY_START_INDEX",
+        ),
+    ] {
         let file = write(dir.path(), "inf.yaml", text);
         Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
         let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
