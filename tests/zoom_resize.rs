@@ -347,3 +347,26 @@ fn resize_to_an_empty_axis_is_an_error_naming_it() {
         .unwrap();
     assert!(err.to_string().contains("axis x"), "{err}");
 }
+
+/// A resized label's foreground index is its own: the cached index of the same label unresized
+/// is never served for it (the cache names the resize).
+#[test]
+fn a_resized_labels_cached_index_is_kept_apart() {
+    use voxload::sampler::ForegroundIndex;
+    use voxload::store::AnyArray;
+    let (dir, cache) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    store::<u16>(dir.path(), "seg", &volume([3, 12, 10], 3, 4));
+    let open = || AnyArray::open(dir.path(), "seg", &voxload::OpenOptions::default()).unwrap();
+    let block = [1, 4, 4];
+    let plain = ForegroundIndex::open_or_build_cached(&open(), block, cache.path()).unwrap();
+    let resize = Resize::new([9, 16, 14], ZoomOrder::Nearest)
+        .padded([1, 2, 2], PadMode::Reflect)
+        .in_volume_frame();
+    let resized = open().resized(resize).unwrap();
+    let cached = ForegroundIndex::open_or_build_cached(&resized, block, cache.path()).unwrap();
+    assert_eq!(cached.0, ForegroundIndex::build(&resized, block).unwrap());
+    assert_ne!(cached.0, plain.0);
+    // And the resized one is cached and found again.
+    let again = ForegroundIndex::open_or_build_cached(&resized, block, cache.path()).unwrap();
+    assert_eq!(again.0, cached.0);
+}

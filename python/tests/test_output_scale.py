@@ -107,7 +107,7 @@ def test_a_scale_that_merges_windows_is_an_error(store, tmp_path):
         voxload.PredictionWriter(tmp_path / "o.zarr", "p", loader)
 
 
-def test_the_scale_is_used_in_test_mode_only(store, tmp_path):
+def test_the_scale_is_read_and_training_batches_do_not_change_with_it(store, tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(config(store, [1.0, 0.5, 0.5])))
     for mode in ["train", "test"]:

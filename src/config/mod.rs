@@ -185,10 +185,10 @@ pub struct Config {
     /// `DATASET.ENSURE_MIN_SIZE`: volumes smaller than the sample, once padded, are resized up
     /// to it as PyTC resizes them (see [`crate::sampler::Volume::ensure_min_size`]).
     pub ensure_min_size: bool,
-    /// `INFERENCE.OUTPUT_SCALE` (test mode; `[1, 1, 1]` otherwise): the prediction writers
+    /// `INFERENCE.OUTPUT_SCALE` (`[1, 1, 1]` in val mode, as PyTC validates): the prediction writers
     /// resize every window's prediction by it (see [`crate::predict::PredictionBuilder::output_scale`]).
     pub output_scale: [f64; 3],
-    /// `INFERENCE.UNPAD` (test mode; `true` otherwise): prediction writers crop the padded grid
+    /// `INFERENCE.UNPAD` (`true` in val mode): prediction writers crop the padded grid
     /// back to the volume (see [`crate::predict::PredictionBuilder::unpad`]).
     pub unpad: bool,
     /// `DATASET.DATA_SCALE` and the per-array `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`
@@ -521,8 +521,8 @@ impl Config {
         }
         let raw = raw::RawConfig::from_values(&used);
         let mut config = validate::validate(&raw, &base)?;
-        if mode != ConfigMode::Test {
-            // Only PyTC's test() resizes predictions.
+        if mode == ConfigMode::Val {
+            // PyTC's validation writes no prediction; only its test() resizes and unpads.
             config.output_scale = [1.0; 3];
             config.unpad = true;
         }

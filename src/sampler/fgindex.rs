@@ -461,7 +461,8 @@ impl ForegroundIndex {
     /// Returns the index and, when saving it failed, why (the index is good either way). A
     /// label that is not a complete array of a store (a decoded image, an array still being
     /// written) is built and not saved. The index of a zoomed label (see
-    /// [`AnyArray::zoomed`]) is of its zoomed grid and kept apart, its record naming the zoom.
+    /// [`AnyArray::zoomed`]) or resized one ([`AnyArray::resized`]) is of that grid and kept
+    /// apart, its record naming the zoom or resize.
     /// The loader uses this (see [`crate::loader::LoaderBuilder::index_cache`]).
     ///
     /// ```
@@ -510,6 +511,13 @@ impl ForegroundIndex {
                     .flat_map(|s| s.to_bits().to_le_bytes())
                     .collect();
                 name.push_str(&format!("-zoom{:016x}o{order}", key(&bits)));
+            }
+            if let Some(resize) = label.resize() {
+                // ENSURE_MIN_SIZE: the index is of the resized grid, kept apart too.
+                let text = format!("{resize:?}");
+                record["label_shape"] = json!(label.shape());
+                record["resize"] = json!(text);
+                name.push_str(&format!("-resize{:016x}", key(text.as_bytes())));
             }
             Some((name, record))
         });

@@ -472,6 +472,27 @@ fn rows() -> Vec<Row> {
             "bump".into(),
         ),
         row(
+            "INFERENCE.OUTPUT_SCALE",
+            json!([1.0, 0.5, 0.25]),
+            none.clone(),
+            |c| dbg(c.output_scale),
+            dbg([1.0, 0.5, 0.25]),
+        ),
+        row(
+            "INFERENCE.UNPAD",
+            json!(false),
+            none.clone(),
+            |c| dbg(c.unpad),
+            dbg(false),
+        ),
+        row(
+            "DATASET.ENSURE_MIN_SIZE",
+            json!(true),
+            none.clone(),
+            |c| dbg(c.ensure_min_size),
+            dbg(true),
+        ),
+        row(
             "INFERENCE.DO_SINGLY",
             json!(1),
             none.clone(),

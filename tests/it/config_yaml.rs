@@ -327,12 +327,12 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     let file = write(dir.path(), "ok.yaml", ok);
     Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
     Config::load(&[file], ConfigMode::Test).unwrap();
-    // Implemented since: read, and OUTPUT_SCALE kept for test mode only.
+    // Implemented since: read; OUTPUT_SCALE is reset in val mode (PyTC's validation).
     let text = "DATASET:\n  ENSURE_MIN_SIZE: True\nINFERENCE:\n  OUTPUT_SCALE: [1.0, 0.5, 0.5]\n";
     let file = write(dir.path(), "new.yaml", text);
     let train = Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
     assert!(train.ensure_min_size);
-    assert_eq!(train.output_scale, [1.0; 3]);
+    assert_eq!(train.output_scale, [1.0, 0.5, 0.5]);
     let test = Config::load(&[file], ConfigMode::Test).unwrap();
     assert_eq!(test.output_scale, [1.0, 0.5, 0.5]);
     let bad = write(
