@@ -46,7 +46,8 @@ impl Loader {
 impl Loader {
     #[new]
     #[pyo3(signature = (config, mode = "train", seed = 0, epoch = 0, rank = 0, world_size = 1,
-                        workers = None, prefetch = None, samples = None))]
+                        workers = None, prefetch = None, samples = None,
+                        widen_integers = false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -59,6 +60,7 @@ impl Loader {
         workers: Option<usize>,
         prefetch: Option<usize>,
         samples: Option<u64>,
+        widen_integers: bool,
     ) -> PyResult<Self> {
         let (mode, stage) =
             voxload::loader::pytc_mode(mode).map_err(|e| errors::value_error(e.to_string()))?;
@@ -67,7 +69,8 @@ impl Loader {
             .map_err(errors::to_py)?
             .seed(seed)
             .epoch(epoch)
-            .rank(rank, world_size);
+            .rank(rank, world_size)
+            .widen_integers(widen_integers);
         if let Some(w) = workers {
             builder = builder.workers(w);
         }

@@ -28,12 +28,32 @@ def test_tensors_share_the_batch_buffers(dataset):
         np.testing.assert_array_equal(got["image"].numpy(), want["image"])
         np.testing.assert_array_equal(got["label"].numpy(), want["label"].astype(np.int32))
         assert got["info"] == want["info"]
-    # The tensors are voxload's pooled buffers: dropped batches' memory comes back.
-    pointers = []
+    # The tensors are voxload's pooled buffers, the label's too (widened by the workers, not
+    # copied here): dropped batches' memory comes back.
+    pointers, labels = [], []
     for batch in VolumeDataset(config, samples=120, workers=1, prefetch=1):
         pointers.append(batch["image"].data_ptr())
+        labels.append(batch["label"].data_ptr())
         del batch
     assert len(set(pointers)) < len(pointers) // 2, pointers
+    assert len(set(labels)) < len(labels) // 2, labels
+
+
+def test_widened_batches_hold_the_stored_values_in_wider_types(dataset):
+    _, config = dataset
+    for widened, plain in zip(voxload.Loader(config, seed=5, samples=6, widen_integers=True),
+                              voxload.Loader(config, seed=5, samples=6)):
+        assert plain["label"].dtype == np.uint16 and widened["label"].dtype == np.uint32
+        np.testing.assert_array_equal(widened["label"], plain["label"])
+        np.testing.assert_array_equal(widened["image"], plain["image"])
+        assert widened["info"] == plain["info"]
+    # Straight reads (no augmentation) widen too.
+    direct = dict(config, AUGMENTOR={"ENABLED": False},
+                  MODEL=dict(config["MODEL"], TARGET_OPT=[], WEIGHT_OPT=[]))
+    for widened, plain in zip(voxload.Loader(direct, seed=5, samples=3, widen_integers=True),
+                              voxload.Loader(direct, seed=5, samples=3)):
+        assert widened["label"].dtype == np.uint32
+        np.testing.assert_array_equal(widened["label"], plain["label"])
 
 
 def test_set_epoch_changes_the_stream(dataset):

@@ -106,7 +106,12 @@ class Loader:
     ``config`` is a YAML or JSON file, a list of them (merged in order, later values winning, as
     PyTC merges a base and a task file), or a dict shaped like the file. Grid mode reads it as
     PyTC's test mode does (``INFERENCE.IMAGE_NAME``, ``INPUT_SIZE``, ``PAD_SIZE``,
-    ``SAMPLES_PER_BATCH``, ... override their training keys; no label is read)."""
+    ``SAMPLES_PER_BATCH``, ... override their training keys; no label is read).
+
+    ``widen_integers=True`` stacks ``uint16`` arrays as ``uint32`` and ``uint32`` as ``uint64``
+    (the workers widen them as they fill the batch), so every integer array reads exactly as
+    the signed type of its width through ``array.view(numpy.int32)`` / ``view(numpy.int64)``
+    without a copy; ``voxload.torch`` uses it to hand torch tensors it can compute with."""
 
     def __init__(
         self,
@@ -119,6 +124,7 @@ class Loader:
         workers: Optional[int] = None,
         prefetch: Optional[int] = None,
         samples: Optional[int] = None,
+        widen_integers: bool = False,
     ) -> None: ...
     def __iter__(self) -> Iterator[Dict[str, Any]]: ...
     def __next__(self) -> Dict[str, Any]: ...

@@ -9,9 +9,16 @@
 voxload's Rust threads read, augment and batch; use ``batch_size=None`` (the batches are made
 already, ``SOLVER.SAMPLES_PER_BATCH`` at a time) and ``num_workers=0`` (no worker processes,
 no pickling, no per-worker copies). Tensors share memory with voxload's batch buffers
-(``torch.from_numpy``), except integer masks whose numpy type torch cannot compute with:
-``uint16`` and ``uint32`` become ``int32`` and ``int64``, and ``uint64`` becomes ``int64``
-(a copy; ids above 2**63 would wrap). ``uint8`` and ``float32`` stay as they are.
+(``torch.from_numpy``), integer masks and labels included: their numpy types are ones torch
+cannot compute with, so voxload's workers stack ``uint16`` arrays as ``uint32`` and ``uint32``
+ones as ``uint64`` (``Loader(widen_integers=True)``) and the tensors are their signed views,
+without a copy: ``uint16`` data becomes ``int32``, ``uint32`` and ``uint64`` data ``int64``
+(``uint64`` ids above 2**63 would wrap). ``uint8`` and ``float32`` stay as they are. Arrays of
+a loader that does not widen (``as_tensor`` of a plain ``Loader``'s batch) are copied instead.
+
+voxload's workers keep every core busy (``SYSTEM.NUM_CPUS``); torch's own CPU threads then
+compete with them, so a loop doing CPU work on the batches is best run with
+``torch.set_num_threads`` set to the cores the loader leaves free.
 
 ``rank``/``world_size`` default to ``torch.distributed``'s when it is initialised (else 0 and
 1); ``set_epoch(e)`` works as on a ``DistributedSampler``. With ``num_workers > 0`` each worker
@@ -28,10 +35,18 @@ from . import Loader
 
 # Integer types torch cannot do arithmetic with, and what they become.
 _WIDER = {np.dtype("uint16"): np.int32, np.dtype("uint32"): np.int64, np.dtype("uint64"): np.int64}
+# The same for the batches of a loader that widens (`Loader(widen_integers=True)`): its uint32
+# arrays hold uint16 values and its uint64 arrays uint32 (or stored uint64) values, so the
+# signed view of the same width is exact.
+_VIEW = {np.dtype("uint32"): np.int32, np.dtype("uint64"): np.int64}
 
 
-def as_tensor(array: np.ndarray) -> torch.Tensor:
-    """The tensor of a batch array: the same memory where torch supports the type."""
+def as_tensor(array: np.ndarray, widened: bool = False) -> torch.Tensor:
+    """The tensor of a batch array: the same memory where torch supports the type, or (with
+    ``widened``, for the batches of ``Loader(widen_integers=True)``) its signed view; else a
+    copy in a signed type wide enough."""
+    if widened and array.dtype in _VIEW:
+        return torch.from_numpy(array.view(_VIEW[array.dtype]))
     wider = _WIDER.get(array.dtype)
     if wider is not None:
         array = array.astype(wider)
@@ -87,12 +102,13 @@ class VolumeDataset(IterableDataset):
         """The voxload loader of this process's share."""
         rank, world = self.shares()
         return Loader(self.config, mode=self.mode, seed=self.seed, epoch=self.epoch,
-                      rank=rank, world_size=world, **self._kwargs)
+                      rank=rank, world_size=world, widen_integers=True, **self._kwargs)
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
         with self.loader() as loader:
             for batch in loader:
-                yield {k: (v if k == "info" else as_tensor(v)) for k, v in batch.items()}
+                yield {k: (v if k == "info" else as_tensor(v, widened=True))
+                       for k, v in batch.items()}
 
     def __len__(self) -> int:
         """Batches of this process's share (grid mode, or train mode with ``samples``)."""

@@ -342,6 +342,7 @@ impl Loader {
             test_augment: TestAugment::default(),
             reduce_label: false,
             label_binary: false,
+            widen_integers: false,
         }
     }
 }
@@ -374,6 +375,7 @@ pub struct LoaderBuilder {
     test_augment: TestAugment,
     reduce_label: bool,
     label_binary: bool,
+    widen_integers: bool,
 }
 
 impl LoaderBuilder {
@@ -427,6 +429,12 @@ impl LoaderBuilder {
         /// [`LoaderBuilder::index_cache`]). Rejection sampling still counts its stored non-zero
         /// voxels, which is the same for masks of 0 and 255.
         label_binary: bool);
+    setter!(/// Stack `uint16` arrays (labels, masks) as `uint32` and `uint32` ones as `uint64`
+        /// (default false), so that every integer batch array reads exactly as the signed type
+        /// of its width (`int32`, `int64`: the types torch computes with, as a zero-copy view).
+        /// The widening is done by the workers as they fill the batch; `uint8`, `uint64` and
+        /// `float32` arrays are as stored. `voxload.torch` turns it on.
+        widen_integers: bool);
     setter!(/// With `SIZE_THRES` set, decide most foreground tests from a coarse foreground index
         /// of each label instead of reading the label (default true; the draws are identical).
         /// Indexes not given with [`LoaderBuilder::foreground_index`] are loaded from the
@@ -585,6 +593,7 @@ impl LoaderBuilder {
         Ok(Producer {
             reduce_label,
             label_binary,
+            widen_integers: self.widen_integers,
             learning: self.learning.clone(),
             scales,
             intensity: self.intensity,

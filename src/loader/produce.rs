@@ -52,6 +52,8 @@ pub(crate) struct Producer {
     pub learning: Option<std::sync::Arc<Learning>>,
     /// `REDUCE_LABEL` for targets that read id values: they see each sample's ids renumbered.
     pub reduce_label: bool,
+    /// `uint16`/`uint32` arrays stacked one width wider ([`super::LoaderBuilder::widen_integers`]).
+    pub widen_integers: bool,
     /// Per volume, `LABEL_BINARY` on a label whose maximum is above 1: windows divided by 255.
     pub label_binary: Vec<bool>,
     pub volumes: Vec<Volume>,
@@ -202,7 +204,8 @@ impl Producer {
             count,
             self.compose.input_size(),
             self.two_d,
-        );
+        )
+        .widening(self.widen_integers);
         let mut samples = Vec::with_capacity(count);
         let full = self.compose.is_enabled()
             || self.learning.is_some()

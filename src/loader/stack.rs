@@ -2,6 +2,7 @@
 //! buffers and filled slot by slot, either read straight from the store or copied from an
 //! augmented sample (whose buffers then go back to the worker's own pool).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
@@ -12,7 +13,7 @@ use super::{Intensity, Learning};
 use crate::augment::Voxels;
 use crate::recycle::{self, Pool};
 use crate::store::{AnyArray, ImageScale};
-use crate::{dispatch_dtype, match_dtype, Bbox, DType, Error, PadMode, Result};
+use crate::{dispatch_dtype, match_dtype, Bbox, DType, Element, Error, PadMode, Result};
 
 /// The batch arrays being filled, one slot per sample.
 pub(crate) struct Stacker {
@@ -22,6 +23,34 @@ pub(crate) struct Stacker {
     columns: Vec<(String, BatchArray)>,
     /// The learning targets' and weights' arrays, after the columns ([`Stacker::push_learning`]).
     learned: Vec<(String, BatchArray)>,
+    /// `uint16` and `uint32` columns one width wider ([`widened`]).
+    widen: bool,
+}
+
+/// The column type of arrays of `dtype` when integers are widened: `uint16` → `uint32`,
+/// `uint32` → `uint64`, so that the signed view of the column (`int32`, `int64`) is exact.
+pub(crate) fn widened(dtype: DType) -> DType {
+    match dtype {
+        DType::U16 => DType::U32,
+        DType::U32 => DType::U64,
+        other => other,
+    }
+}
+
+/// Copies `src` (of a type one width narrower than the column's, see [`widened`]) into
+/// `range` of `column`.
+fn copy_widened<T: Element>(src: &[T], column: &mut BatchArray, range: Range<usize>) {
+    fn widen<N: bytemuck::Pod, W: From<N> + Copy>(src: &[impl bytemuck::Pod], out: &mut [W]) {
+        let narrow: &[N] = bytemuck::cast_slice(src);
+        for (o, &v) in out.iter_mut().zip(narrow) {
+            *o = W::from(v);
+        }
+    }
+    match column {
+        BatchArray::U32(a) if T::DTYPE == DType::U16 => widen::<u16, u32>(src, &mut flat(a)[range]),
+        BatchArray::U64(a) if T::DTYPE == DType::U32 => widen::<u32, u64>(src, &mut flat(a)[range]),
+        _ => unreachable!("copy_widened is called for the widened column types only"),
+    }
 }
 
 impl Stacker {
@@ -38,6 +67,22 @@ impl Stacker {
             slot: input.iter().product(),
             columns: Vec::new(),
             learned: Vec::new(),
+            widen: false,
+        }
+    }
+
+    /// With `uint16` and `uint32` columns one width wider (see [`widened`]).
+    pub(crate) fn widening(mut self, widen: bool) -> Self {
+        self.widen = widen;
+        self
+    }
+
+    /// The column type of an array (or sample) of `dtype`.
+    fn column_type(&self, dtype: DType) -> DType {
+        if self.widen {
+            widened(dtype)
+        } else {
+            dtype
         }
     }
 
@@ -83,7 +128,7 @@ impl Stacker {
         let dtype = if image.is_some() {
             DType::F32
         } else {
-            array.dtype()
+            self.column_type(array.dtype())
         };
         let column = self.column(k, key, dtype)?;
         if window.num_voxels() != slot as u64 {
@@ -99,6 +144,17 @@ impl Stacker {
             array.read_image_scaled(window, pad, out, scale)?;
             intensity.normalize(out);
             return Ok(());
+        }
+        if dtype != array.dtype() {
+            return match_dtype!(array, AnyArray<T>(a) => {
+                let mut narrow = recycle::take::<T>(slot);
+                let read = a.read_into(window, pad, &mut narrow);
+                if read.is_ok() {
+                    copy_widened(&narrow, column, range);
+                }
+                recycle::give(narrow);
+                read
+            });
         }
         match_dtype!(array, AnyArray<T>(a) => {
             let out = column.as_typed_mut::<T>().expect("a column of the array's type");
@@ -117,7 +173,17 @@ impl Stacker {
             )));
         }
         let range = i * slot..(i + 1) * slot;
-        let column = self.column(k, key, data.dtype())?;
+        let dtype = self.column_type(data.dtype());
+        let column = self.column(k, key, dtype)?;
+        if dtype != data.dtype() {
+            match_dtype!(data, Voxels<T>(a) => {
+                let standard = a.as_standard_layout();
+                copy_widened(standard.as_slice().expect("standard layout"), column, range);
+                drop(standard);
+                recycle::give_array(a);
+            });
+            return Ok(());
+        }
         match_dtype!(data, Voxels<T>(a) => {
             let out = &mut flat(column.as_typed_mut::<T>().expect("a column of the target's type"))[range];
             match a.as_slice() {
