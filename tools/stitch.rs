@@ -197,7 +197,7 @@ pub fn stitch(args: &StitchArgs) -> Result<()> {
         let placement = plan.placement(v, &store, &base, (args.rank, args.world_size))?;
         let (name, share) = match &placement {
             Placement::Write { name, share } => (name.clone(), share.as_ref()),
-            Placement::NotThisRank => continue,
+            Placement::NotThisRank | Placement::NotVisited => continue,
             Placement::Complete { name } => {
                 eprintln!("{}: complete, skipped", array_dir(&store, name).display());
                 skipped += 1;

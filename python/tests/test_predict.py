@@ -79,6 +79,24 @@ def test_2d_predictions_and_do_singly(dataset, tmp_path):
     np.testing.assert_array_equal(read(tmp_path / "o.zarr" / "pred" / "0000")[0], image)
 
 
+def test_do_singly_visits_the_volumes_from_start_index_by_step(dataset, tmp_path):
+    d, config = grid_config(dataset, DO_SINGLY=True, DO_SINGLY_START_INDEX=1, DO_SINGLY_STEP=-2)
+    image = read(d / "em.zarr" / "raw")
+    # Four volumes (the same arrays, listed four times, as PyTC lists several files).
+    config["DATASET"]["IMAGE_NAME"] = "@".join(["raw"] * 4)
+    del config["DATASET"]["LABEL_NAME"]
+    loader = voxload.Loader(config, mode="grid")
+    visited = {i["volume"] for b in voxload.Loader(config, mode="grid") for i in b["info"]}
+    assert visited == {1, 3}
+    with voxload.PredictionWriter(tmp_path / "o.zarr", "pred", loader) as writer:
+        identity(loader, writer)
+    written = sorted(p.name for p in (tmp_path / "o.zarr" / "pred").iterdir() if p.is_dir())
+    assert written == ["0001", "0003"]
+    for name in written:
+        np.testing.assert_allclose(read(tmp_path / "o.zarr" / "pred" / name)[0], image / 255.0,
+                                   atol=1e-6)
+
+
 def _rank_main(rank, world, config, out, port):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)

@@ -57,6 +57,7 @@
 //! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
 //! | `INFERENCE.OUTPUT_SCALE` | `[1, 1, 1]` | test mode: the prediction writers resize each window's prediction by it before blending (skimage's linear resize with anti-aliasing, as PyTC), into an output of the scaled volume |
 //! | `INFERENCE.UNPAD` | `true` | test mode: off, the prediction writers keep the padded grid (the output is the padded volume) |
+//! | `INFERENCE.DO_SINGLY_START_INDEX`, `DO_SINGLY_STEP` | `0`, `1` | test mode with `DO_SINGLY`: the grid visits volumes `START, START + |STEP|, …` only (the others get no windows and no output; a negative step, PyTC's reverse order, visits the same volumes, which gives the same arrays) |
 //! | `INFERENCE.BLENDING` | `gaussian` | the prediction writers' default window weight (`bump`, `constant`) |
 //! | `INFERENCE.AUG_NUM`, `AUG_MODE` | none, `mean` | test mode: each grid batch once per flip/transpose variant (4, 8, 16), combined by `mean`, `min`, `max` |
 //! | `SYSTEM.NUM_CPUS` | the machine's cores | loader worker threads |
@@ -191,6 +192,9 @@ pub struct Config {
     /// `INFERENCE.UNPAD` (`true` in val mode): prediction writers crop the padded grid
     /// back to the volume (see [`crate::predict::PredictionBuilder::unpad`]).
     pub unpad: bool,
+    /// `INFERENCE.DO_SINGLY_START_INDEX` and `DO_SINGLY_STEP` (`0` and `1` in val mode): with
+    /// `DO_SINGLY`, which volumes the grid visits (see [`Config::visited_volumes`]).
+    pub singly_range: (u64, i64),
     /// `DATASET.DATA_SCALE` and the per-array `IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE`
     /// (each defaulting to `DATA_SCALE`; `INFERENCE.DATA_SCALE` in test mode): every array is
     /// read zoomed as PyTC's `scipy.ndimage.zoom` resamples it at load — cubic for images,
@@ -525,6 +529,7 @@ impl Config {
             // PyTC's validation writes no prediction; only its test() resizes and unpads.
             config.output_scale = [1.0; 3];
             config.unpad = true;
+            config.singly_range = (0, 1);
         }
         if mode == ConfigMode::Test {
             config.learning = crate::loader::Learning::default();
@@ -537,6 +542,32 @@ impl Config {
             warnings,
         };
         Ok(config)
+    }
+
+    /// Which of `volumes` volumes the inference grid visits: PyTC's `test_singly` walks
+    /// `range(DO_SINGLY_START_INDEX, volumes, |DO_SINGLY_STEP|)` (reversed for a negative
+    /// step, which changes only the order) when `INFERENCE.DO_SINGLY` is set; `None` when that
+    /// is every volume.
+    ///
+    /// ```
+    /// use voxload::config::Config;
+    /// let text = r#"{"INFERENCE": {"DO_SINGLY": true, "DO_SINGLY_START_INDEX": 1, "DO_SINGLY_STEP": -2}}"#;
+    /// let cfg = Config::from_str_mode(text, ".", voxload::config::ConfigMode::Test)?;
+    /// assert_eq!(cfg.visited_volumes(5), Some(vec![false, true, false, true, false]));
+    /// # Ok::<(), voxload::Error>(())
+    /// ```
+    #[must_use]
+    pub fn visited_volumes(&self, volumes: usize) -> Option<Vec<bool>> {
+        let (start, step) = self.singly_range;
+        if !self.do_singly || (start, step.unsigned_abs()) == (0, 1) {
+            return None;
+        }
+        let step = step.unsigned_abs().max(1);
+        Some(
+            (0..volumes as u64)
+                .map(|v| v >= start && (v - start) % step == 0)
+                .collect(),
+        )
     }
 
     /// The whole configuration with PyTC's section and key names, as `voxload config --json`

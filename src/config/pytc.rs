@@ -287,8 +287,6 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.DATA_CHUNK_IND", false),
     ("DATASET.CHUNK_IND_SPLIT", false),
     ("DATASET.DATA_COORD_RANGE", false),
-    ("INFERENCE.DO_SINGLY_START_INDEX", true),
-    ("INFERENCE.DO_SINGLY_STEP", true),
 ];
 
 /// The first key of [`NOT_YET`] the merged `values` set to something other than its default

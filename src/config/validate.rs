@@ -145,6 +145,18 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         ensure_min_size: raw.bool("DATASET.ENSURE_MIN_SIZE", false)?,
         output_scale: scale_triple(raw, "INFERENCE.OUTPUT_SCALE", [1.0; 3])?,
         unpad: raw.bool("INFERENCE.UNPAD", true)?,
+        singly_range: (
+            raw.int_in("INFERENCE.DO_SINGLY_START_INDEX", 0, 0, 1 << 32)? as u64,
+            match raw.int_in("INFERENCE.DO_SINGLY_STEP", 1, -(1 << 32), 1 << 32)? {
+                0 => {
+                    return Err(error(
+                        "INFERENCE.DO_SINGLY_STEP",
+                        "0 visits no volume (PyTC's range() refuses it): use 1, or a larger step",
+                    ))
+                }
+                step => step,
+            },
+        ),
         scales: scales(raw, &extra_targets)?,
         blending: match raw.string("INFERENCE.BLENDING")?.as_deref() {
             None => "gaussian".into(),

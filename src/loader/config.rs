@@ -186,6 +186,7 @@ impl LoaderBuilder {
         } else {
             volumes
         };
+        let builder_volumes = volumes.len();
         let mut builder = Loader::builder(volumes, compose)
             .mode(mode)
             .pad(config.pad_size)
@@ -201,6 +202,9 @@ impl LoaderBuilder {
             .reduce_label(config.reduce_label)
             .label_binary(config.label_binary)
             .index_cache(super::default_index_cache());
+        if let Some(visited) = config.visited_volumes(builder_volumes) {
+            builder = builder.visit(visited);
+        }
         if config.chunks.enabled && mode == Mode::Train {
             builder = builder.chunk_schedule(
                 config.chunks.num,

@@ -343,6 +343,7 @@ impl Loader {
             reduce_label: false,
             label_binary: false,
             widen_integers: false,
+            visited: None,
         }
     }
 }
@@ -376,6 +377,7 @@ pub struct LoaderBuilder {
     reduce_label: bool,
     label_binary: bool,
     widen_integers: bool,
+    visited: Option<Vec<bool>>,
 }
 
 impl LoaderBuilder {
@@ -389,6 +391,14 @@ impl LoaderBuilder {
         mode: Mode);
     setter!(/// `INFERENCE.STRIDE` (default [`DEFAULT_STRIDE`], `[4, 128, 128]`).
         stride: Shape);
+
+    /// In grid mode, only the volumes whose entry is true (see [`Grid::visiting`]; PyTC's
+    /// `DO_SINGLY_START_INDEX` and `DO_SINGLY_STEP`). Default: every volume.
+    #[must_use]
+    pub fn visit(mut self, visited: Vec<bool>) -> Self {
+        self.visited = Some(visited);
+        self
+    }
     setter!(/// Worker threads of the prefetching iterator (default 1).
         workers: usize);
     setter!(/// Batches made ahead of the consumer (default 4).
@@ -559,7 +569,10 @@ impl LoaderBuilder {
                         std::array::from_fn(|a| (s[a] as i64 + 2 * self.pad[a]).max(0) as u64)
                     })
                     .collect();
-                let grid = Grid::new(padded, input, self.stride)?;
+                let mut grid = Grid::new(padded, input, self.stride)?;
+                if let Some(visited) = &self.visited {
+                    grid = grid.visiting(visited.clone());
+                }
                 let items = grid.rank_items(self.rank, self.world_size)?;
                 let n = self
                     .samples

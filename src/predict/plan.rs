@@ -34,6 +34,8 @@ pub struct OutputPlan {
     singly: bool,
     output_scale: [f64; 3],
     unpad: bool,
+    /// Per volume, whether the grid visits it (`None`: every volume).
+    visited: Option<Vec<bool>>,
 }
 
 impl OutputPlan {
@@ -54,7 +56,23 @@ impl OutputPlan {
             singly,
             output_scale: [1.0; 3],
             unpad: true,
+            visited: None,
         }
+    }
+
+    /// With only the volumes whose entry is true visited, as the loader's grid visits them
+    /// ([`crate::loader::LoaderBuilder::visit`]): the others have no window and no output.
+    #[must_use]
+    pub fn visiting(mut self, visited: Vec<bool>) -> Self {
+        self.visited = Some(visited);
+        self
+    }
+
+    fn is_visited(&self, v: usize) -> bool {
+        self.visited
+            .as_ref()
+            .and_then(|s| s.get(v).copied())
+            .unwrap_or(true)
     }
 
     /// With PyTC's `INFERENCE.OUTPUT_SCALE`: every writer resizes the predictions by it (see
@@ -112,11 +130,14 @@ impl OutputPlan {
                 }
             }
         }
-        Ok(
-            Self::new(shapes, window, cfg.stride, cfg.pad_size, cfg.do_singly)
-                .with_output_scale(cfg.output_scale)
-                .with_unpad(cfg.unpad),
-        )
+        let visited = cfg.visited_volumes(shapes.len());
+        let mut plan = Self::new(shapes, window, cfg.stride, cfg.pad_size, cfg.do_singly)
+            .with_output_scale(cfg.output_scale)
+            .with_unpad(cfg.unpad);
+        if let Some(visited) = visited {
+            plan = plan.visiting(visited);
+        }
+        Ok(plan)
     }
 
     /// The image shape of every volume.
@@ -156,6 +177,9 @@ impl OutputPlan {
     /// The grid windows of volume `v`.
     #[must_use]
     pub fn windows(&self, v: usize) -> u64 {
+        if !self.is_visited(v) {
+            return 0;
+        }
         let shape = self.volumes[v];
         (0..3)
             .map(|a| {
@@ -226,6 +250,9 @@ impl OutputPlan {
         (rank, world_size): (u64, u64),
     ) -> Result<Placement> {
         let name = self.name(base, v);
+        if !self.is_visited(v) {
+            return Ok(Placement::NotVisited);
+        }
         let share = match world_size {
             0 | 1 => None,
             _ => match self.share(v, rank, world_size)? {
@@ -284,6 +311,8 @@ pub enum Placement {
     },
     /// The rank has no window of the volume.
     NotThisRank,
+    /// The grid does not visit the volume (`DO_SINGLY_START_INDEX`, `DO_SINGLY_STEP`).
+    NotVisited,
     /// `DO_SINGLY`: array `name` is complete already (an earlier run wrote it).
     Complete {
         /// The array's name in the store.

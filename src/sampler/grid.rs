@@ -62,6 +62,8 @@ pub struct Grid {
     volumes: Vec<Shape>,
     window: Shape,
     stride: Shape,
+    /// Per volume, whether it is visited (all, unless [`Grid::visiting`] says otherwise).
+    visited: Vec<bool>,
 }
 
 impl Grid {
@@ -89,13 +91,37 @@ impl Grid {
             )));
         }
         Ok(Grid {
+            visited: vec![true; volumes.len()],
             volumes,
             window,
             stride,
         })
     }
 
+    /// The grid over only the volumes whose entry of `visited` is true (PyTC's
+    /// `INFERENCE.DO_SINGLY_START_INDEX` and `DO_SINGLY_STEP`, see
+    /// [`crate::config::Config::visited_volumes`]): the others have no window, and the items
+    /// are numbered over the visited ones. Missing entries count as visited.
+    ///
+    /// ```
+    /// use voxload::sampler::Grid;
+    /// let grid = Grid::new(vec![[4, 8, 8]; 3], [4, 8, 8], [4, 8, 8])?.visiting(vec![false, true, false]);
+    /// let items: Vec<_> = grid.items().collect();
+    /// assert_eq!((items.len(), items[0].index, items[0].volume), (1, 0, 1));
+    /// # Ok::<(), voxload::Error>(())
+    /// ```
+    #[must_use]
+    pub fn visiting(mut self, visited: Vec<bool>) -> Self {
+        for (slot, v) in self.visited.iter_mut().zip(visited) {
+            *slot = v;
+        }
+        self
+    }
+
     fn starts(&self, volume: usize) -> [Vec<i64>; 3] {
+        if !self.visited[volume] {
+            return Default::default();
+        }
         let shape = self.volumes[volume];
         std::array::from_fn(|a| grid_starts(shape[a], self.window[a], self.stride[a]))
     }

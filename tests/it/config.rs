@@ -486,6 +486,20 @@ fn rows() -> Vec<Row> {
             dbg(false),
         ),
         row(
+            "INFERENCE.DO_SINGLY_START_INDEX",
+            json!(3),
+            none.clone(),
+            |c| dbg(c.singly_range),
+            dbg((3u64, 1i64)),
+        ),
+        row(
+            "INFERENCE.DO_SINGLY_STEP",
+            json!(-2),
+            none.clone(),
+            |c| dbg(c.singly_range),
+            dbg((0u64, -2i64)),
+        ),
+        row(
             "DATASET.ENSURE_MIN_SIZE",
             json!(true),
             none.clone(),

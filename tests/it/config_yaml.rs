@@ -306,22 +306,20 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert_eq!(k, key);
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
-    // Inference keys that change the output are refused in test mode only.
-    for (text, key) in [
-        (
-            "INFERENCE:\n  DO_SINGLY_STEP: -1\n",
-            "INFERENCE.DO_SINGLY_STEP",
-        ),
-        (
-            "INFERENCE:\n  DO_SINGLY_START_INDEX: 2\n",
-            "INFERENCE.DO_SINGLY_START_INDEX",
-        ),
-    ] {
-        let file = write(dir.path(), "inf.yaml", text);
-        Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
-        let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
-        assert_eq!(k, key);
-    }
+    // DO_SINGLY's volume range: read, and a step of 0 refused as PyTC's range() refuses it.
+    let singly = write(
+        dir.path(),
+        "singly.yaml",
+        "INFERENCE:\n  DO_SINGLY: True\n  DO_SINGLY_START_INDEX: 2\n  DO_SINGLY_STEP: -3\n",
+    );
+    let test = Config::load(std::slice::from_ref(&singly), ConfigMode::Test).unwrap();
+    assert_eq!(
+        test.visited_volumes(7),
+        Some(vec![false, false, true, false, false, true, false])
+    );
+    let zero = write(dir.path(), "zero.yaml", "INFERENCE:\n  DO_SINGLY_STEP: 0\n");
+    let (k, _) = config_error(Config::load(&[zero], ConfigMode::Test).unwrap_err());
+    assert_eq!(k, "INFERENCE.DO_SINGLY_STEP");
     // Their defaults are fine.
     let ok = "DATASET:\n  LABEL_VAST: False\n  ENSURE_MIN_SIZE: False\nINFERENCE:\n  AUG_NUM: 16\n";
     let file = write(dir.path(), "ok.yaml", ok);
