@@ -47,6 +47,9 @@
 //! | `DATASET.DATA_CHUNK_NUM` | `[1, 1, 1]` | chunks per axis |
 //! | `DATASET.DATA_CHUNK_ITER` | `1000` | iterations (batches) per chunk |
 //! | `DATASET.DATA_CHUNK_STRIDE` | `true` | overlapping (50 %) training chunks |
+//! | `DATASET.DATA_COORD_RANGE` | none | training chunks are cut from this region `[z0, z1, y0, y1, x0, x1]` (or a list holding one), as PyTC's `TileDataset` cuts them; refused in test mode |
+//! | `DATASET.DATA_CHUNK_IND` | none | training visits only these chunk ids; refused in test mode |
+//! | `DATASET.CHUNK_IND_SPLIT` | none | `"rank-world"` (or `[rank, world]`): this job takes its share of the chunk ids, as PyTC splits them; refused in test mode |
 //! | `DATASET.DO_2D` | `false` | 2D windows: input `[1, H, W]`, no z padding |
 //! | `DATASET.NORMALIZE_RANGE` | `true` | non-`uint8` volumes stretched to `uint8` by their range (else every window `/ 255`, as PyTC) |
 //! | `DATASET.MEAN`, `DATASET.STD` | `0.5`, `0.5` | the image after augmentation is `(x − MEAN) / STD` |
@@ -106,6 +109,7 @@
 //! # Ok::<(), voxload::Error>(())
 //! ```
 
+mod chunks;
 mod input_path;
 mod pytc;
 mod raw;
@@ -122,7 +126,7 @@ use crate::augment::{
     MissingSection, MotionBlur, Rescale, Rotate, TargetKind, Transform,
 };
 use crate::sampler::{ArrayNames, ChunkSchedule, Grid, Rejection, WindowSettings};
-use crate::{Coord, Error, PadMode, Result, Shape};
+use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
 
 /// Every key a configuration file may set, by its full dotted name, in documentation order.
 pub const KEYS: &[&str] = raw::KEYS;
@@ -286,7 +290,7 @@ impl Source {
 }
 
 /// The chunk schedule's settings (PyTC's names).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChunkSettings {
     /// `DO_CHUNK_TITLE`: follow a chunk schedule in training.
     pub enabled: bool,
@@ -296,6 +300,25 @@ pub struct ChunkSettings {
     pub iterations: u64,
     /// `DATA_CHUNK_STRIDE`: overlapping chunks in training.
     pub stride: bool,
+    /// `DATA_COORD_RANGE`: the region `[z0, z1, y0, y1, x0, x1]` the chunks are cut from
+    /// (`None`: the whole volume).
+    pub coord_range: Option<[i64; 6]>,
+    /// `DATA_CHUNK_IND` split by `CHUNK_IND_SPLIT`: the chunk ids training visits (`None`:
+    /// every chunk).
+    pub ids: Option<Vec<u64>>,
+}
+
+impl ChunkSettings {
+    /// [`ChunkSettings::coord_range`] as a box.
+    #[must_use]
+    pub fn region(&self) -> Option<Bbox> {
+        self.coord_range.map(|[z0, z1, y0, y1, x0, x1]| {
+            Bbox::new(
+                [z0, y0, x0],
+                [(z1 - z0) as u64, (y1 - y0) as u64, (x1 - x0) as u64],
+            )
+        })
+    }
 }
 
 /// A transform with its section's `ENABLED` switch.
@@ -684,14 +707,25 @@ impl Config {
     /// never do. Give it to [`crate::sampler::RandomSampler::with_schedule`] with
     /// [`ChunkSettings::iterations`] and [`Config::samples_per_batch`].
     ///
+    /// `DATA_COORD_RANGE` and `DATA_CHUNK_IND` (split by `CHUNK_IND_SPLIT`) limit the chunks
+    /// ([`ChunkSchedule::within`], [`ChunkSchedule::only`]).
+    ///
     /// # Errors
-    /// As [`ChunkSchedule::new`]: a `DATA_CHUNK_NUM` count larger than the volume's axis.
+    /// As [`ChunkSchedule::new`]: a `DATA_CHUNK_NUM` count larger than the volume's axis (or
+    /// the coordinate range's).
     pub fn chunk_schedule(&self, volume: Shape, training: bool) -> Result<Option<ChunkSchedule>> {
         if !self.chunks.enabled {
             return Ok(None);
         }
         let stride = self.chunks.stride && training;
-        ChunkSchedule::new(volume, self.chunks.num, stride, self.pad_size).map(Some)
+        let mut schedule = ChunkSchedule::new(volume, self.chunks.num, stride, self.pad_size)?;
+        if let Some(region) = self.chunks.region() {
+            schedule = schedule.within(region)?;
+        }
+        if let Some(ids) = &self.chunks.ids {
+            schedule = schedule.only(ids.clone())?;
+        }
+        Ok(Some(schedule))
     }
 
     /// The inference grid of `INPUT_SIZE` windows at `INFERENCE.STRIDE` over volumes of the

@@ -284,9 +284,10 @@ const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.LABEL_MAG", false),
     ("DATASET.LABEL_VAST", false),
     ("DATASET.DROP_CHANNEL", false),
-    ("DATASET.DATA_CHUNK_IND", false),
-    ("DATASET.CHUNK_IND_SPLIT", false),
-    ("DATASET.DATA_COORD_RANGE", false),
+    // The test grid covers the whole volume; PyTC's TileDataset infers only these chunks.
+    ("DATASET.DATA_CHUNK_IND", true),
+    ("DATASET.CHUNK_IND_SPLIT", true),
+    ("DATASET.DATA_COORD_RANGE", true),
 ];
 
 /// The first key of [`NOT_YET`] the merged `values` set to something other than its default

@@ -103,11 +103,14 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         }
     }
 
+    let num = triple(raw, "DATASET.DATA_CHUNK_NUM", [1, 1, 1], None, 1)?.map(|n| n as u64);
     let chunks = ChunkSettings {
         enabled: raw.bool("DATASET.DO_CHUNK_TITLE", false)?,
-        num: triple(raw, "DATASET.DATA_CHUNK_NUM", [1, 1, 1], None, 1)?.map(|n| n as u64),
+        num,
         iterations: raw.int_min("DATASET.DATA_CHUNK_ITER", 1000, 1)? as u64,
         stride: raw.bool("DATASET.DATA_CHUNK_STRIDE", true)?,
+        coord_range: super::chunks::coord_range(raw)?,
+        ids: super::chunks::chunk_ids(raw, num)?,
     };
     if chunks.enabled {
         match &source {

@@ -206,11 +206,13 @@ impl LoaderBuilder {
             builder = builder.visit(visited);
         }
         if config.chunks.enabled && mode == Mode::Train {
-            builder = builder.chunk_schedule(
-                config.chunks.num,
-                config.chunks.stride,
-                config.chunks.iterations,
-            );
+            builder = builder
+                .chunk_schedule(
+                    config.chunks.num,
+                    config.chunks.stride,
+                    config.chunks.iterations,
+                )
+                .chunk_limits(config.chunks.region(), config.chunks.ids.clone());
         }
         Ok(builder)
     }

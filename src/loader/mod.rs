@@ -68,7 +68,7 @@ use crate::sampler::{
     ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
     DEFAULT_PAD_SIZE, DEFAULT_STRIDE,
 };
-use crate::{Coord, Error, PadMode, Result, Shape};
+use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
 use produce::Producer;
 
 /// Training draws or the inference grid.
@@ -344,6 +344,7 @@ impl Loader {
             label_binary: false,
             widen_integers: false,
             visited: None,
+            chunk_limits: (None, None),
         }
     }
 }
@@ -378,6 +379,7 @@ pub struct LoaderBuilder {
     label_binary: bool,
     widen_integers: bool,
     visited: Option<Vec<bool>>,
+    chunk_limits: (Option<Bbox>, Option<Vec<u64>>),
 }
 
 impl LoaderBuilder {
@@ -515,6 +517,15 @@ impl LoaderBuilder {
         self
     }
 
+    /// The chunk schedule's chunks cut from `region` of the volume (`DATA_COORD_RANGE`, see
+    /// [`ChunkSchedule::within`]) and, with `ids`, only those chunks visited (`DATA_CHUNK_IND`
+    /// and `CHUNK_IND_SPLIT`, see [`ChunkSchedule::only`]).
+    #[must_use]
+    pub fn chunk_limits(mut self, region: Option<Bbox>, ids: Option<Vec<u64>>) -> Self {
+        self.chunk_limits = (region, ids);
+        self
+    }
+
     /// The shared batch maker; `in_flight` batches may exist at once (made, queued or held).
     fn producer(&self, in_flight: usize) -> Result<Producer> {
         if self.batch_size == 0 {
@@ -555,7 +566,13 @@ impl LoaderBuilder {
                 }
                 if let Some((num, stride, iterations)) = self.schedule {
                     let v = self.volumes.first().map_or([0; 3], Volume::shape);
-                    let chunks = ChunkSchedule::new(v, num, stride, self.pad)?;
+                    let mut chunks = ChunkSchedule::new(v, num, stride, self.pad)?;
+                    if let Some(region) = self.chunk_limits.0 {
+                        chunks = chunks.within(region)?;
+                    }
+                    if let Some(ids) = &self.chunk_limits.1 {
+                        chunks = chunks.only(ids.clone())?;
+                    }
                     sampler = sampler.with_schedule(chunks, iterations, self.batch_size)?;
                 }
                 (Some(sampler), Vec::new(), self.samples)

@@ -351,7 +351,7 @@ impl RandomSampler {
                 "DO_CHUNK_TITLE samples one volume; give exactly one".into(),
             ));
         }
-        for id in 0..chunks.len() {
+        for &id in chunks.ids() {
             let b = chunks.chunk_box(id);
             if (0..3).any(|a| b.shape[a] < self.sample[a]) {
                 return Err(Error::Geometry(format!(

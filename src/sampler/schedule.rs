@@ -7,6 +7,11 @@
 //! `z = id / (ny·nx)`, `y = (id / nx) % ny`, `x = id % nx`. Each chunk box is grown by the pad
 //! size, so coordinates outside the volume are normal. Nothing is loaded: the schedule only
 //! says where windows may be drawn.
+//!
+//! PyTC's `DATA_COORD_RANGE` cuts the chunks from a region of the volume instead of the whole
+//! ([`ChunkSchedule::within`]: axis `[l, r)` gives `l + floor(i·(r − l)/(n + 1))`, …), and
+//! `DATA_CHUNK_IND` with `CHUNK_IND_SPLIT` limits training to some chunk ids
+//! ([`ChunkSchedule::only`]).
 
 use rand::seq::SliceRandom;
 
@@ -23,10 +28,13 @@ use crate::{Bbox, Coord, Error, Result, Shape};
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ChunkSchedule {
-    volume: Shape,
+    /// The region cut into chunks (the whole volume unless [`ChunkSchedule::within`]).
+    region: Bbox,
     num: Shape,
     stride: bool,
     pad: Coord,
+    /// The chunk ids training visits (every id unless [`ChunkSchedule::only`]).
+    ids: Vec<u64>,
 }
 
 impl ChunkSchedule {
@@ -44,11 +52,64 @@ impl ChunkSchedule {
             }
         }
         Ok(ChunkSchedule {
-            volume,
+            region: Bbox::from_shape(volume),
             num,
             stride,
             pad,
+            ids: (0..num.iter().product()).collect(),
         })
+    }
+
+    /// The schedule cut from `region` of the volume (PyTC's `DATA_COORD_RANGE`) instead of the
+    /// whole volume.
+    ///
+    /// ```
+    /// use voxload::sampler::ChunkSchedule;
+    /// use voxload::Bbox;
+    /// let region = Bbox::from_bounds([10, 0, 100], [50, 800, 500])?;
+    /// let s = ChunkSchedule::new([100, 800, 800], [1, 1, 2], false, [0, 0, 0])?.within(region)?;
+    /// assert_eq!(s.unpadded_box(1), Bbox::from_bounds([10, 0, 300], [50, 800, 500])?);
+    /// # Ok::<(), voxload::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when the region is empty or a chunk count exceeds its extent.
+    pub fn within(mut self, region: Bbox) -> Result<Self> {
+        for a in 0..3 {
+            if region.shape[a] == 0 || self.num[a] > region.shape[a] {
+                return Err(Error::Geometry(format!(
+                    "DATA_COORD_RANGE {:?}..{:?} must hold at least DATA_CHUNK_NUM {:?} voxels on every axis",
+                    region.begin,
+                    region.end(),
+                    self.num
+                )));
+            }
+        }
+        self.region = region;
+        Ok(self)
+    }
+
+    /// Training visits only the chunks `ids` (PyTC's `DATA_CHUNK_IND`, split by
+    /// `CHUNK_IND_SPLIT`), each once per cycle, in the listed set's shuffled order.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when `ids` is empty or names a chunk the schedule does not have.
+    pub fn only(mut self, ids: Vec<u64>) -> Result<Self> {
+        let n: u64 = self.num.iter().product();
+        if ids.is_empty() || ids.iter().any(|&id| id >= n) {
+            return Err(Error::Geometry(format!(
+                "DATA_CHUNK_IND {ids:?} must name some of the {n} chunks 0..{n} of DATA_CHUNK_NUM {:?}",
+                self.num
+            )));
+        }
+        self.ids = ids;
+        Ok(self)
+    }
+
+    /// The chunk ids training visits.
+    #[must_use]
+    pub fn ids(&self) -> &[u64] {
+        &self.ids
     }
 
     /// The number of chunks.
@@ -77,14 +138,14 @@ impl ChunkSchedule {
         let mut begin = [0i64; 3];
         let mut end = [0i64; 3];
         for a in 0..3 {
-            let (l, n, i) = (self.volume[a], self.num[a], pos[a]);
+            let (l, n, i) = (self.region.shape[a], self.num[a], pos[a]);
             let (lo, hi) = if self.stride {
                 (i * l / (n + 1), (i + 2) * l / (n + 1))
             } else {
                 (i * l / n, (i + 1) * l / n)
             };
-            begin[a] = lo as i64;
-            end[a] = hi as i64;
+            begin[a] = self.region.begin[a] + lo as i64;
+            end[a] = self.region.begin[a] + hi as i64;
         }
         Bbox::from_bounds(begin, end).unwrap_or(Bbox::new(begin, [0; 3]))
     }
@@ -95,12 +156,14 @@ impl ChunkSchedule {
         self.unpadded_box(id).grow(self.pad)
     }
 
-    /// The chunk visited at position `visit` of the training order: every chunk is visited once
-    /// per cycle of `len()` visits, in an order drawn from `(seed, epoch, cycle)` alone.
+    /// The chunk visited at position `visit` of the training order: every chunk of
+    /// [`ChunkSchedule::ids`] is visited once per cycle, in an order drawn from
+    /// `(seed, epoch, cycle)` alone.
     #[must_use]
     pub fn visit(&self, seed: u64, epoch: u64, visit: u64) -> u64 {
-        let (cycle, at) = (visit / self.len(), visit % self.len());
-        let mut order: Vec<u64> = (0..self.len()).collect();
+        let n = self.ids.len() as u64;
+        let (cycle, at) = (visit / n, visit % n);
+        let mut order = self.ids.clone();
         order.shuffle(&mut sample_rng(seed ^ 0xC4A2_5EED, epoch, cycle));
         order[at as usize]
     }

@@ -290,6 +290,46 @@ fn rows() -> Vec<Row> {
             dbg(Some(4)),
         ),
         row(
+            "DATASET.DATA_COORD_RANGE",
+            json!([10, 50, 0, 800, 100, 500]),
+            json!({"DATASET": {"DO_CHUNK_TITLE": 1, "DATA_CHUNK_NUM": [1, 1, 2], "DATA_CHUNK_STRIDE": false}}),
+            |c| {
+                dbg(c
+                    .chunk_schedule([100, 800, 800], true)
+                    .unwrap()
+                    .map(|s| s.unpadded_box(1)))
+            },
+            // PyTC's get_range_axis: chunk 1 of 2 along x spans [100 + 200, 100 + 400).
+            dbg(Some(
+                Bbox::from_bounds([10, 0, 300], [50, 800, 500]).unwrap(),
+            )),
+        ),
+        row(
+            "DATASET.DATA_CHUNK_IND",
+            json!([1, 3]),
+            json!({"DATASET": {"DO_CHUNK_TITLE": 1, "DATA_CHUNK_NUM": [1, 2, 2]}}),
+            |c| {
+                dbg(c
+                    .chunk_schedule([100, 800, 800], true)
+                    .unwrap()
+                    .map(|s| s.ids().to_vec()))
+            },
+            dbg(Some(vec![1u64, 3])),
+        ),
+        row(
+            "DATASET.CHUNK_IND_SPLIT",
+            json!("1-3"),
+            json!({"DATASET": {"DO_CHUNK_TITLE": 1, "DATA_CHUNK_NUM": [1, 2, 4]}}),
+            |c| {
+                dbg(c
+                    .chunk_schedule([100, 800, 800], true)
+                    .unwrap()
+                    .map(|s| s.ids().to_vec()))
+            },
+            // PyTC: 8 chunks, 8 // 3 = 2 per job, job 1 takes [2, 4); the last job the rest.
+            dbg(Some(vec![2u64, 3])),
+        ),
+        row(
             "DATASET.DATA_CHUNK_ITER",
             json!(10),
             chunked.clone(),

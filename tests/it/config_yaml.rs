@@ -306,6 +306,52 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
         assert_eq!(k, key);
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
+    // The tile dataset's chunk limits: training only (the test grid covers the whole volume).
+    for (text, key) in [
+        (
+            "DATASET:\n  DATA_COORD_RANGE: [0, 10, 0, 64, 0, 64]\n",
+            "DATASET.DATA_COORD_RANGE",
+        ),
+        (
+            "DATASET:\n  DATA_CHUNK_IND: [0]\n",
+            "DATASET.DATA_CHUNK_IND",
+        ),
+        (
+            "DATASET:\n  CHUNK_IND_SPLIT: 1-2\n",
+            "DATASET.CHUNK_IND_SPLIT",
+        ),
+    ] {
+        let file = write(dir.path(), "chunk.yaml", text);
+        Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
+        let (k, _) = config_error(Config::load(&[file], ConfigMode::Test).unwrap_err());
+        assert_eq!(k, key);
+    }
+    for (text, key) in [
+        (
+            "DATASET:\n  DATA_COORD_RANGE: [[0, 10, 0, 64, 0, 64], [0, 1, 0, 1, 0, 1]]\n",
+            "DATASET.DATA_COORD_RANGE",
+        ),
+        (
+            "DATASET:\n  DATA_COORD_RANGE: [5, 5, 0, 64, 0, 64]\n",
+            "DATASET.DATA_COORD_RANGE",
+        ),
+        (
+            "DATASET:\n  DATA_CHUNK_IND: [1]\n",
+            "DATASET.DATA_CHUNK_IND",
+        ),
+        (
+            "DATASET:\n  CHUNK_IND_SPLIT: 2-2\n",
+            "DATASET.CHUNK_IND_SPLIT",
+        ),
+        (
+            "DATASET:\n  DATA_CHUNK_NUM: [1, 1, 2]\n  CHUNK_IND_SPLIT: [0, 3]\n",
+            "DATASET.CHUNK_IND_SPLIT",
+        ),
+    ] {
+        let file = write(dir.path(), "bad.yaml", text);
+        let (k, reason) = config_error(Config::load(&[file], ConfigMode::Train).unwrap_err());
+        assert_eq!(k, key, "{reason}");
+    }
     // DO_SINGLY's volume range: read, and a step of 0 refused as PyTC's range() refuses it.
     let singly = write(
         dir.path(),
