@@ -33,6 +33,7 @@
 //! | `DATASET.IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE` | `DATA_SCALE` | the zoom of one kind of array |
 //! | `DATASET.REDUCE_LABEL` | `true` | ids renumbered per sample for targets that read id values (`1`, `0-a-b`); off with a `9` target |
 //! | `DATASET.LABEL_BINARY` | `false` | a label whose maximum is above 1 is read divided by 255 |
+//! | `DATASET.LABEL_VAST` | `false` | accepted, not used: RGB label images are always read as VAST ids `R·65536 + G·256 + B` (PyTC's `vast2Seg`), and label arrays hold ids already |
 //! | `DATASET.ENSURE_MIN_SIZE` | `false` | a volume smaller than the sample once padded is read resized to `max(padded, sample)` (skimage's resize: cubic images, nearest labels), as PyTC resizes it |
 //! | `DATASET.PAD_MODE` | `reflect` | how padded voxels are filled (`constant[:V]`, `reflect`, `symmetric`, `edge`) |
 //! | `DATASET.VALID_RATIO` | `0.5` | a valid-mask fraction not above this rejects |

@@ -282,7 +282,6 @@ pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), Stri
 /// data. `true` entries are checked in test mode only (inference settings).
 const NOT_YET: &[(&str, bool)] = &[
     ("DATASET.LABEL_MAG", false),
-    ("DATASET.LABEL_VAST", false),
     ("DATASET.DROP_CHANNEL", false),
     // The test grid covers the whole volume; PyTC's TileDataset infers only these chunks.
     ("DATASET.DATA_CHUNK_IND", true),

@@ -296,16 +296,24 @@ fn target_and_weight_options_are_checked() {
 #[test]
 fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     let dir = tempfile::tempdir().unwrap();
-    for (text, key) in [
-        ("DATASET:\n  LABEL_VAST: True\n", "DATASET.LABEL_VAST"),
-        ("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG"),
-    ] {
+    for (text, key) in [("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG")] {
         let (k, reason) = config_error(
             Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train).unwrap_err(),
         );
         assert_eq!(k, key);
         assert!(reason.contains("does not implement it yet"), "{reason}");
     }
+    // LABEL_VAST: RGB label images are VAST-decoded always, stored labels hold ids: accepted,
+    // reported as not used.
+    let vast = write(dir.path(), "vast.yaml", "DATASET:\n  LABEL_VAST: True\n");
+    let json = Config::load(&[vast], ConfigMode::Train)
+        .unwrap()
+        .to_pytc_json();
+    let unused = json["VOXLOAD"]["unused"].as_array().unwrap();
+    assert!(
+        unused.iter().any(|k| k == "DATASET.LABEL_VAST"),
+        "{unused:?}"
+    );
     // The tile dataset's chunk limits: training only (the test grid covers the whole volume).
     for (text, key) in [
         (
