@@ -296,7 +296,10 @@ fn target_and_weight_options_are_checked() {
 #[test]
 fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     let dir = tempfile::tempdir().unwrap();
-    for (text, key) in [("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG")] {
+    for (text, key) in [
+        ("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG"),
+        ("DATASET:\n  DROP_CHANNEL: True\n", "DATASET.DROP_CHANNEL"),
+    ] {
         let (k, reason) = config_error(
             Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train).unwrap_err(),
         );
