@@ -19,6 +19,8 @@ def store(tmp_path_factory):
     root = zarr.open_group(str(d / "em.zarr"), mode="w", zarr_format=3)
     root.create_array("raw", data=np.zeros((12, 96, 96), np.uint8), chunks=(12, 48, 48),
                       compressors=None)
+    root.create_array("raw2", data=np.zeros((10, 64, 120), np.uint8), chunks=(10, 64, 60),
+                      compressors=None)
     return d
 
 
@@ -47,10 +49,11 @@ def pytc_chunk(chunk_id, coord_range, stride=True):
     return lo, hi
 
 
-def windows(cfg, n=48):
+def windows(cfg, n=48, volumes=False):
     out = []
     for batch in voxload.Loader(cfg, samples=n, seed=3):
-        out += [(i["start"], i["shape"]) for i in batch["info"]]
+        out += [((i["volume"],) if volumes else ()) + (i["start"], i["shape"])
+                for i in batch["info"]]
     return out
 
 
@@ -80,3 +83,15 @@ def test_without_limits_the_schedule_is_unchanged(store):
     plain = windows(config(store))
     listed = windows(config(store, DATA_CHUNK_IND=[0, 1, 2, 3]))
     assert plain == listed
+
+
+def test_several_volumes_visit_the_same_chunk_of_each(store):
+    """PyTC's TileDataset over several volumes loads the same chunk id of every volume."""
+    cfg = config(store, IMAGE_NAME="raw@raw2", DATA_CHUNK_IND=[3])
+    shapes = {0: (12, 96, 96), 1: (10, 64, 120)}
+    boxes = {v: pytc_chunk(3, [0, s[0], 0, s[1], 0, s[2]]) for v, s in shapes.items()}
+    seen = set()
+    for volume, start, shape in windows(cfg, n=64, volumes=True):
+        assert inside(start, shape, boxes[volume]), (volume, start, boxes[volume])
+        seen.add(volume)
+    assert seen == {0, 1}

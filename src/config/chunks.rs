@@ -11,8 +11,9 @@ const RANGE: &str = "DATASET.DATA_COORD_RANGE";
 const IDS: &str = "DATASET.DATA_CHUNK_IND";
 const SPLIT: &str = "DATASET.CHUNK_IND_SPLIT";
 
-/// `DATA_COORD_RANGE`: `[z0, z1, y0, y1, x0, x1]`, or a list holding one such range (PyTC's
-/// per-volume form; voxload's schedule follows one volume), each `end > begin`.
+/// `DATA_COORD_RANGE`: `[z0, z1, y0, y1, x0, x1]` (for every volume, as PyTC reads a flat
+/// range), or a list holding one such range (PyTC's per-volume form, for one volume), each
+/// `end > begin`.
 pub(super) fn coord_range(raw: &RawConfig) -> Result<Option<[i64; 6]>> {
     let Some(v) = raw.value(RANGE) else {
         return Ok(None);
@@ -22,7 +23,7 @@ pub(super) fn coord_range(raw: &RawConfig) -> Result<Option<[i64; 6]>> {
         Some([Value::Array(_), ..]) => {
             return Err(error(
                 RANGE,
-                format!("{v}: gives several volumes' ranges; the chunk schedule follows one volume, so give one [z0, z1, y0, y1, x0, x1]"),
+                format!("{v}: gives several volumes' ranges, which voxload does not support; give one [z0, z1, y0, y1, x0, x1] for every volume"),
             ))
         }
         _ => v,

@@ -44,7 +44,7 @@
 //! | `DATASET.REJECT_SAMPLING.STRICT` | `false` | fail instead of a forced accept |
 //! | `SYSTEM.CHUNK_CACHE_BYTES` | `268435456` | voxload's: the decoded-chunk cache of each compressed array (HDF5, TIFF and Zarr chunks voxload decodes), in bytes |
 //! | `DATASET.IMAGE_SCALE_LEVEL` | `None` | voxload's: the level of OME-Zarr image groups to read (`0` the finest; `None` reads level 0, as does naming the group); labels and masks that are image groups too read the same level |
-//! | `DATASET.DO_CHUNK_TITLE` | `0` | follow a chunk schedule (one volume) |
+//! | `DATASET.DO_CHUNK_TITLE` | `0` | follow a chunk schedule in training (every volume cut into the same chunks; each visit draws from that chunk of every volume, as PyTC's `TileDataset`) |
 //! | `DATASET.DATA_CHUNK_NUM` | `[1, 1, 1]` | chunks per axis |
 //! | `DATASET.DATA_CHUNK_ITER` | `1000` | iterations (batches) per chunk |
 //! | `DATASET.DATA_CHUNK_STRIDE` | `true` | overlapping (50 %) training chunks |

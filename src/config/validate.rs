@@ -114,11 +114,11 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     };
     if chunks.enabled {
         match &source {
-            Source::Store { volumes } if volumes.len() == 1 && !load_2d => {}
+            Source::Store { volumes } if !volumes.is_empty() && !load_2d => {}
             _ => {
                 return Err(error(
                     "DATASET.DO_CHUNK_TITLE",
-                    "follows a chunk schedule over one volume: give exactly one DATASET.IMAGE_NAME array, not a .txt list or LOAD_2D images",
+                    "follows a chunk schedule over store volumes: give DATASET.IMAGE_NAME arrays, not a .txt list or LOAD_2D images",
                 ))
             }
         }

@@ -565,15 +565,18 @@ impl LoaderBuilder {
                     (sampler, warnings) = self.attach_indexes(sampler)?;
                 }
                 if let Some((num, stride, iterations)) = self.schedule {
-                    let v = self.volumes.first().map_or([0; 3], Volume::shape);
-                    let mut chunks = ChunkSchedule::new(v, num, stride, self.pad)?;
-                    if let Some(region) = self.chunk_limits.0 {
-                        chunks = chunks.within(region)?;
+                    let mut schedules = Vec::new();
+                    for volume in &self.volumes {
+                        let mut chunks = ChunkSchedule::new(volume.shape(), num, stride, self.pad)?;
+                        if let Some(region) = self.chunk_limits.0 {
+                            chunks = chunks.within(region)?;
+                        }
+                        if let Some(ids) = &self.chunk_limits.1 {
+                            chunks = chunks.only(ids.clone())?;
+                        }
+                        schedules.push(chunks);
                     }
-                    if let Some(ids) = &self.chunk_limits.1 {
-                        chunks = chunks.only(ids.clone())?;
-                    }
-                    sampler = sampler.with_schedule(chunks, iterations, self.batch_size)?;
+                    sampler = sampler.with_schedules(schedules, iterations, self.batch_size)?;
                 }
                 (Some(sampler), Vec::new(), self.samples)
             }

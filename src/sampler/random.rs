@@ -204,7 +204,9 @@ pub struct RandomSampler {
 
 /// The chunk schedule a training sampler follows.
 struct Schedule {
-    chunks: ChunkSchedule,
+    /// One schedule per volume, of the same chunk counts: a visit's chunk id is the same in
+    /// every volume (PyTC's `TileDataset` over several volumes).
+    chunks: Vec<ChunkSchedule>,
     /// `DATA_CHUNK_ITER`: iterations (batches) drawn from one chunk.
     iterations: u64,
     /// `SAMPLES_PER_BATCH`.
@@ -333,33 +335,52 @@ impl RandomSampler {
         self
     }
 
-    /// Follows a chunk schedule over volume 0 (PyTC `DO_CHUNK_TITLE`): sample `i` belongs to
-    /// iteration `i / batch`; each chunk serves `iterations` iterations, and windows lie wholly
-    /// inside the current padded chunk box.
+    /// Follows a chunk schedule over its one volume (PyTC `DO_CHUNK_TITLE`): sample `i`
+    /// belongs to iteration `i / batch`; each chunk serves `iterations` iterations, and windows
+    /// lie wholly inside the current padded chunk box.
     ///
     /// # Errors
     /// [`Error::Geometry`] when a padded chunk box cannot hold one window, or there are
-    /// several volumes.
-    pub fn with_schedule(
+    /// several volumes (see [`RandomSampler::with_schedules`]).
+    pub fn with_schedule(self, chunks: ChunkSchedule, iterations: u64, batch: u64) -> Result<Self> {
+        self.with_schedules(vec![chunks], iterations, batch)
+    }
+
+    /// Follows one chunk schedule per volume, all of the same chunk counts, as PyTC's
+    /// `TileDataset` loads the same chunk of every volume: each visit's chunk id (drawn by the
+    /// first schedule) is cut from every volume, a window's volume is drawn by the number of
+    /// start positions in its chunk box, then its start uniformly in that box.
+    ///
+    /// # Errors
+    /// [`Error::Geometry`] when a padded chunk box cannot hold one window, or the schedules do
+    /// not match the volumes one to one with the same chunk ids.
+    pub fn with_schedules(
         mut self,
-        chunks: ChunkSchedule,
+        chunks: Vec<ChunkSchedule>,
         iterations: u64,
         batch: u64,
     ) -> Result<Self> {
-        if self.volumes.len() != 1 {
-            return Err(Error::Geometry(
-                "DO_CHUNK_TITLE samples one volume; give exactly one".into(),
-            ));
+        let same_ids = chunks
+            .windows(2)
+            .all(|p| p[0].ids() == p[1].ids() && p[0].len() == p[1].len());
+        if chunks.len() != self.volumes.len() || !same_ids {
+            return Err(Error::Geometry(format!(
+                "DO_CHUNK_TITLE needs one chunk schedule of the same chunks per volume: {} schedules for {} volumes",
+                chunks.len(),
+                self.volumes.len()
+            )));
         }
-        for &id in chunks.ids() {
-            let b = chunks.chunk_box(id);
-            if (0..3).any(|a| b.shape[a] < self.sample[a]) {
-                return Err(Error::Geometry(format!(
-                    "chunk {id} box {:?}..{:?} cannot hold one window of {:?}; lower DATA_CHUNK_NUM",
-                    b.begin,
-                    b.end(),
-                    self.sample
-                )));
+        for (v, schedule) in chunks.iter().enumerate() {
+            for &id in schedule.ids() {
+                let b = schedule.chunk_box(id);
+                if (0..3).any(|a| b.shape[a] < self.sample[a]) {
+                    return Err(Error::Geometry(format!(
+                        "chunk {id} box {:?}..{:?} of volume {v} cannot hold one window of {:?}; lower DATA_CHUNK_NUM",
+                        b.begin,
+                        b.end(),
+                        self.sample
+                    )));
+                }
             }
         }
         self.schedule = Some(Schedule {
@@ -456,6 +477,27 @@ impl RandomSampler {
         (volume, Bbox::new(begin, self.sample))
     }
 
+    /// A window in one of `regions` (one per volume): the volume by the start positions its
+    /// region holds (no draw with one volume), then a uniform start in it.
+    fn candidate_in_regions(&self, regions: &[Bbox], rng: &mut impl Rng) -> (usize, Bbox) {
+        if regions.len() == 1 {
+            return (0, self.candidate_in(&regions[0], rng));
+        }
+        let positions = |b: &Bbox| -> u64 {
+            (0..3)
+                .map(|a| b.shape[a].saturating_sub(self.sample[a]) + 1)
+                .product()
+        };
+        let total: u64 = regions.iter().map(positions).sum();
+        let mut pick = rng.random_range(0..total);
+        let mut volume = 0;
+        while pick >= positions(&regions[volume]) {
+            pick -= positions(&regions[volume]);
+            volume += 1;
+        }
+        (volume, self.candidate_in(&regions[volume], rng))
+    }
+
     /// A uniform window wholly inside `region`.
     fn candidate_in(&self, region: &Bbox, rng: &mut impl Rng) -> Bbox {
         let end = region.end();
@@ -473,16 +515,17 @@ impl RandomSampler {
     pub fn draw(&self, seed: u64, epoch: u64, index: u64) -> Result<Draw> {
         let seed = seed ^ self.rank.wrapping_mul(0xA24B_AED4_963E_E407);
         let mut rng = sample_rng(seed, epoch, index);
-        let region = self.schedule.as_ref().map(|s| {
+        let regions: Option<Vec<Bbox>> = self.schedule.as_ref().map(|s| {
             let visit = index / s.batch / s.iterations;
-            s.chunks.chunk_box(s.chunks.visit(seed, epoch, visit))
+            let id = s.chunks[0].visit(seed, epoch, visit);
+            s.chunks.iter().map(|c| c.chunk_box(id)).collect()
         });
         let r = &self.rejection;
         let offset: Coord = std::array::from_fn(|a| ((self.sample[a] - self.input[a]) / 2) as i64);
         let mut rejections = 0;
         loop {
-            let (volume, window) = match region {
-                Some(region) => (0, self.candidate_in(&region, &mut rng)),
+            let (volume, window) = match &regions {
+                Some(regions) => self.candidate_in_regions(regions, &mut rng),
                 None => self.candidate(&mut rng),
             };
             self.stats.candidates.fetch_add(1, Ordering::Relaxed);

@@ -1454,8 +1454,10 @@ fn config_contradictions_are_errors() {
     );
     let err = parse(&nest("AUGMENTOR.FLIP.DO_ZTRANS", json!(1))).unwrap_err();
     assert_config_error(&err, "AUGMENTOR.FLIP.DO_ZTRANS", "MODEL.INPUT_SIZE");
-    let err = parse(&json!({"DATASET": {"DO_CHUNK_TITLE": 1, "IMAGE_NAME": "a@b"}})).unwrap_err();
-    assert_config_error(&err, "DATASET.DO_CHUNK_TITLE", "one volume");
+    let err = parse(&json!({"DATASET": {"DO_CHUNK_TITLE": 1, "LOAD_2D": true}})).unwrap_err();
+    assert_config_error(&err, "DATASET.DO_CHUNK_TITLE", "store volumes");
+    // Several volumes follow one schedule (PyTC's TileDataset over several volume files).
+    config(&json!({"DATASET": {"DO_CHUNK_TITLE": 1, "IMAGE_NAME": "a@b"}}));
     let err = parse(&json!({"AUGMENTOR": {"CUTBLUR": {"DOWN_RATIO_MIN": 9}}})).unwrap_err();
     assert_config_error(&err, "AUGMENTOR.CUTBLUR.DOWN_RATIO_MIN", "DOWN_RATIO_MAX");
     // Turned off, DO_ZTRANS contradicts nothing.
