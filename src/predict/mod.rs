@@ -41,7 +41,11 @@
 //! **Output types.** `float32` keeps the blended value (`f32` accumulator divided by the `f64`
 //! weight sum, rounded to `f32`). `uint8` is PyTC's `× 255` conversion, but rounded to nearest and
 //! clipped to `[0, 255]` ([`to_u8`]); PyTC truncates (`astype(np.uint8)`), biasing every value
-//! down by half a level, and lets values outside `[0, 1]` wrap.
+//! down by half a level, and lets values outside `[0, 1]` wrap. PyTC also sets every window's
+//! negative predictions to 0 before blending them ("to make it positive for better weighted
+//! average"); voxload deliberately blends them as they are, so a `float32` output keeps signed
+//! predictions (distance-transform targets `5` and `6` under `tanh` are in `[−1, 1]`). For
+//! predictions in `[0, 1]` (sigmoid outputs) the two are the same.
 //!
 //! **Completion and DO_SINGLY.** The array is marked `in-progress` when created and `complete` by
 //! [`PredictionWriter::finish`], which fails if any window is missing. With `DO_SINGLY` each
