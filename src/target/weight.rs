@@ -182,7 +182,6 @@ impl WeightOpt {
     pub(crate) fn channels(&self, target: &TargetSeen<'_>, masked: bool) -> usize {
         match self {
             WeightOpt::None if masked => 1,
-            WeightOpt::Ratio { .. } if target.uniform && masked => 1,
             WeightOpt::UNet { .. } => 1,
             _ => target.channels,
         }
@@ -206,7 +205,17 @@ impl WeightOpt {
         match (*self, mask) {
             (WeightOpt::None, Some(m)) => write_map(m.map, 1, crop, out),
             (WeightOpt::None, None) => fill(out, 1.0),
-            (WeightOpt::Ratio { .. }, Some(m)) if target.uniform => write_map(m.map, 1, crop, out),
+            // PyTC gives the mask's one channel here (`mask[np.newaxis]`), a shape no batch of
+            // C-channel weights can stack it with (its own collate fails); the mask repeated per
+            // channel is the same weight under the loss's broadcasting.
+            (WeightOpt::Ratio { .. }, Some(m)) if target.uniform => {
+                write_rows(out, crop, target.channels, |_, start, run| {
+                    let n = run.len();
+                    for (o, &v) in run.iter_mut().zip(&m.map[start..][..n]) {
+                        *o = f32::from(v);
+                    }
+                });
+            }
             (WeightOpt::Ratio { .. }, None) if target.uniform => fill(out, 1.0),
             (WeightOpt::Ratio { dilate }, _) => ratio(target, mask, dilate, crop, out),
             (WeightOpt::UNet { w0, w1 }, _) => {

@@ -1020,3 +1020,30 @@ fn empty_windows_give_empty_targets() {
         assert_eq!(target(opt, &label, false).shape()[1..], [0, 4, 4]);
     }
 }
+
+/// A uniform multi-channel target (an affinity of a window without boundaries) under a valid
+/// mask: PyTC's ratio weight is the mask (`(mask != 0)[np.newaxis]`); voxload repeats it per
+/// channel so every sample's weight has the target's channels and batches stack.
+#[test]
+fn ratio_weight_of_a_uniform_target_under_a_mask_is_the_mask_per_channel() {
+    let target = Array4::<f32>::ones((3, 2, 4, 5));
+    let mask = Array3::from_shape_fn((2, 4, 5), |(z, y, x)| u8::from((z + y + x) % 3 != 0) * 7);
+    let label = Array3::<u64>::from_elem((2, 4, 5), 4);
+    for dilate in [false, true] {
+        let w = WeightOpt::Ratio { dilate }
+            .compute(target.view(), Some(mask.view()), label.view(), false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(w.dim(), (3, 2, 4, 5));
+        for c in 0..3 {
+            let want = mask.mapv(|m| f32::from(u8::from(m != 0)));
+            assert_eq!(w.slice(s![c, .., .., ..]), want);
+        }
+    }
+    // Without a mask: ones, of the target's shape.
+    let w = WeightOpt::Ratio { dilate: false }
+        .compute(target.view(), None, label.view(), false)
+        .unwrap()
+        .unwrap();
+    assert_eq!(w, Array4::<f32>::ones((3, 2, 4, 5)));
+}
