@@ -449,7 +449,13 @@ mod tests {
                     (Voxels::from(l), Voxels::from(mask(shape)))
                 })
                 .collect();
-            let mut stack = Stacker::new(Arc::new(Pool::new(0)), 2, input, two_d);
+            // Pooled buffers hold old values: fill the pool with NaNs, so a voxel the
+            // targets leave unwritten shows.
+            let pool = Arc::new(Pool::new(64));
+            for _ in 0..64 {
+                pool.give(vec![f32::NAN; 3 * 2 * shape.0 * shape.1 * shape.2]);
+            }
+            let mut stack = Stacker::new(pool, 2, input, two_d);
             for (i, (l, m)) in samples.iter().enumerate() {
                 stack
                     .push_learning(&learning, i, (Some(l), Some(m)), two_d)

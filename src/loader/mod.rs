@@ -648,8 +648,15 @@ impl LoaderBuilder {
             bytes_made: AtomicU64::new(0),
             busy_nanos: AtomicU64::new(0),
             warnings,
+            // One buffer per array of a batch in flight: the volume's arrays, then every
+            // learning target and weight.
             batch_buffers: Arc::new(crate::recycle::Pool::new(
-                (in_flight + 1) * self.volumes.first().map_or(1, |v| v.keyed().len()),
+                (in_flight + 1)
+                    * (self.volumes.first().map_or(1, |v| v.keyed().len())
+                        + self
+                            .learning
+                            .as_ref()
+                            .map_or(0, |l| l.targets.iter().map(|t| 1 + t.weights.len()).sum())),
             )),
         })
     }

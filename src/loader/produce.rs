@@ -317,16 +317,13 @@ impl Producer {
             Mode::Grid => sample,
         };
         let (targets, applied) = sample.into_parts();
-        let learned = match &self.learning {
-            Some(learning) => {
-                let find = |name: &str| targets.iter().find(|(k, _)| k == name).map(|(_, v)| v);
-                let reduced = reduction.zip(find("label")).map(|(r, l)| r.apply(l));
-                let label = reduced.as_ref().or(find("label"));
-                learning.compute(label, find("valid_mask"), self.two_d)?
-            }
-            None => Vec::new(),
-        };
-        let first_learned = targets.len();
+        if let Some(learning) = &self.learning {
+            // Straight into the batch's learned arrays (after every other column).
+            let find = |name: &str| targets.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            let reduced = reduction.zip(find("label")).map(|(r, l)| r.apply(l));
+            let label = reduced.as_ref().or(find("label"));
+            stack.push_learning(learning, slot, (label, find("valid_mask")), self.two_d)?;
+        }
         for (k, (key, mut data)) in targets.into_iter().enumerate() {
             if k == 0 {
                 if let Voxels::F32(image) = &mut data {
@@ -336,9 +333,6 @@ impl Producer {
                 }
             }
             stack.push((k, &key), slot, data)?;
-        }
-        for (j, (key, data)) in learned.iter().enumerate() {
-            stack.push_target((first_learned + j, key), slot, data)?;
         }
         Ok(at.info(applied))
     }

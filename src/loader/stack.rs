@@ -195,27 +195,6 @@ impl Stacker {
         Ok(())
     }
 
-    /// Copies a sample's learning target or weight `(C, D, H, W)` into sample `i`'s slot of
-    /// column `k`, a `float32` array `(B, C, D, H, W)` (`(B, C, H, W)` in 2D).
-    pub(crate) fn push_target(
-        &mut self,
-        (k, key): (usize, &str),
-        i: usize,
-        data: &ArrayD<f32>,
-    ) -> Result<()> {
-        let shape = self.learned_shape(data.shape());
-        let slot = data.len();
-        let column = self.column_shaped(k, key, DType::F32, &shape)?;
-        check_learned_shape(key, column, (&shape, data.shape()))?;
-        let out = &mut flat(column.as_typed_mut::<f32>().expect("a float32 column"))
-            [i * slot..(i + 1) * slot];
-        match data.as_slice() {
-            Some(s) => crate::convert::copy_streaming(s, out),
-            None => out.iter_mut().zip(data.iter()).for_each(|(d, &v)| *d = v),
-        }
-        Ok(())
-    }
-
     /// Computes sample `i`'s learning targets and weights from its (augmented) `label` and
     /// `valid_mask` straight into its slots of the learned arrays (`float32`, `(B, C, D, H,
     /// W)`, `(B, C, H, W)` in 2D), which follow every other column in [`Stacker::finish`].
@@ -223,7 +202,6 @@ impl Stacker {
     /// # Errors
     /// [`Learning::compute`]'s errors; [`Error::Geometry`] when the sample's learned arrays
     /// differ in shape from the batch's first sample's.
-    #[cfg_attr(not(test), allow(dead_code))] // until `Producer::augmented` calls it
     pub(crate) fn push_learning(
         &mut self,
         learning: &Learning,
