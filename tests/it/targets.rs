@@ -765,10 +765,13 @@ fn naive_ratio(t: &Array4<f32>, mask: Option<&Array3<u8>>, dilate: bool) -> Arra
     let (c, d, h, w) = t.dim();
     let first = t.iter().next().copied().unwrap();
     if t.iter().all(|&v| v == first) {
+        // PyTC: the mask's one channel; voxload repeats it per target channel (see
+        // `ratio_weight_of_a_uniform_target_under_a_mask_is_the_mask_per_channel`).
         return match mask {
-            Some(m) => m
-                .mapv(|v| f32::from(u8::from(v != 0)))
-                .insert_axis(ndarray::Axis(0)),
+            Some(m) => {
+                let one = m.mapv(|v| f32::from(u8::from(v != 0)));
+                Array4::from_shape_fn((c, d, h, w), |(_, z, y, x)| one[[z, y, x]])
+            }
             None => Array4::ones((c, d, h, w)),
         };
     }
