@@ -144,7 +144,11 @@ class PredictionWriter:
     configuration's ``INFERENCE.BLENDING``, gaussian unless set), the padding cropped away;
     with ``INFERENCE.AUG_NUM`` (test-time augmentation) each window's variants, as the loader
     delivers them, are undone and combined by ``INFERENCE.AUG_MODE`` before blending; ``dtype`` ``"float32"`` keeps the blend, ``"uint8"`` stores it x 255,
-    rounded and clipped.
+    rounded and clipped. As PyTC's test mode, ``INFERENCE.OUTPUT_SCALE`` resizes every window's
+    prediction (skimage's linear resize with anti-aliasing) into an output of the scaled volume,
+    ``INFERENCE.UNPAD: False`` keeps the padded grid, and with ``DO_SINGLY`` only the volumes
+    ``DO_SINGLY_START_INDEX``, ``+ |DO_SINGLY_STEP|``, ... get arrays. Predictions are always
+    added at the window's shape.
 
     ``loader`` is a ``Loader`` or ``voxload.torch.VolumeDataset`` in ``mode="grid"``; its rank
     and world size decide which block of the grid this process writes. Several ranks (DDP
