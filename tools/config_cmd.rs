@@ -133,6 +133,24 @@ fn summary(cfg: &Config) -> String {
             String::new()
         }
     );
+    if cfg.output_scale != [1.0; 3] || !cfg.unpad {
+        let _ = writeln!(
+            s,
+            "predictions: each window resized by {:?} before blending{}",
+            cfg.output_scale,
+            if cfg.unpad {
+                ""
+            } else {
+                "; the padded grid is kept (UNPAD off)"
+            }
+        );
+    }
+    if cfg.ensure_min_size {
+        let _ = writeln!(
+            s,
+            "volumes smaller than the sample once padded are read resized up to it (ENSURE_MIN_SIZE)"
+        );
+    }
     if !cfg.report.unused.is_empty() {
         let _ = writeln!(
             s,

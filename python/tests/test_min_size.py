@@ -140,3 +140,6 @@ def test_the_config_command_reports_the_key_as_used(store, tmp_path):
         merged = json.loads(out)
         assert merged["DATASET"]["ENSURE_MIN_SIZE"] is True
         assert "DATASET.ENSURE_MIN_SIZE" not in merged["VOXLOAD"]["unused"]
+        summary = subprocess.run([voxload_bin(), "config", "--config", str(tmp_path / "base.yaml"),
+                                  "--mode", mode], check=True, capture_output=True, text=True).stdout
+        assert "resized up to it (ENSURE_MIN_SIZE)" in summary

@@ -115,6 +115,9 @@ def test_the_scale_is_read_and_training_batches_do_not_change_with_it(store, tmp
                               "--json"], check=True, capture_output=True, text=True).stdout
         merged = json.loads(out)
         assert merged["INFERENCE"]["OUTPUT_SCALE"] == [1.0, 0.5, 0.5]
+    summary = subprocess.run([voxload_bin(), "config", "--config", str(path), "--mode", "test"],
+                             check=True, capture_output=True, text=True).stdout
+    assert "each window resized by [1.0, 0.5, 0.5] before blending" in summary
     # Training batches do not change with it.
     a = next(iter(voxload.Loader(config(store, [1.0, 0.5, 0.5]), samples=3, seed=1)))
     b = next(iter(voxload.Loader(config(store, [1.0, 1.0, 1.0]), samples=3, seed=1)))
