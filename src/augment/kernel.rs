@@ -277,12 +277,21 @@ impl<T: Copy + Default> PlaneGather<T> for NearestTable {
 /// The normalised 1D Gaussian kernel of scipy's `gaussian_filter` (radius `int(4σ + 0.5)`).
 #[must_use]
 pub(crate) fn gaussian_kernel(sigma: f64) -> Vec<f32> {
+    gaussian_kernel_f64(sigma)
+        .into_iter()
+        .map(|w| w as f32)
+        .collect()
+}
+
+/// [`gaussian_kernel`] in `f64`, as scipy computes it.
+#[must_use]
+pub(crate) fn gaussian_kernel_f64(sigma: f64) -> Vec<f64> {
     let radius = (4.0 * sigma + 0.5) as i64;
     let weights: Vec<f64> = (-radius..=radius)
         .map(|i| (-0.5 * (i as f64 / sigma).powi(2)).exp())
         .collect();
     let sum: f64 = weights.iter().sum();
-    weights.iter().map(|w| (w / sum) as f32).collect()
+    weights.iter().map(|w| w / sum).collect()
 }
 
 /// Index `i` (possibly outside `[0, n)`) folded back as scipy's `reflect` mode does

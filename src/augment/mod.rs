@@ -38,6 +38,7 @@ mod flip;
 mod geometric;
 mod intensity;
 mod kernel;
+pub(crate) use kernel::gaussian_kernel_f64;
 mod sample;
 mod section;
 mod smooth;

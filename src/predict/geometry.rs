@@ -25,6 +25,19 @@ pub(super) struct Geometry {
     pub(super) tiles: Shape,
 }
 
+/// Where a grid's windows land in the output (see [`output_grid`]).
+#[derive(Clone, Debug)]
+pub(super) struct OutputGrid {
+    /// The output's shape.
+    pub(super) volume: Shape,
+    /// The output window's shape.
+    pub(super) window: Shape,
+    /// Per axis the output windows' starts.
+    pub(super) starts: [Vec<i64>; 3],
+    /// Per axis the windows' starts in the volume, as they are added.
+    pub(super) grid: [Vec<i64>; 3],
+}
+
 /// The output's shape, window and per-axis window starts of a grid of `window`s at `stride`
 /// over `volume` padded by `pad`, resized by `scale`: as PyTC's `test()` places them, the
 /// padded volume is `ceil((n + 2p) · s)` long, a window starting at padded index `i` lands at
@@ -35,7 +48,7 @@ pub(super) fn output_grid(
     window: Shape,
     (stride, pad): (Shape, Coord),
     (scale, unpad): ([f64; 3], bool),
-) -> (Shape, Shape, [Vec<i64>; 3], [Vec<i64>; 3]) {
+) -> OutputGrid {
     let grid: [Vec<i64>; 3] = std::array::from_fn(|a| {
         let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
         grid_starts(padded, window[a], stride[a])
@@ -44,7 +57,12 @@ pub(super) fn output_grid(
             .collect()
     });
     if scale == [1.0; 3] && unpad {
-        return (volume, window, grid.clone(), grid);
+        return OutputGrid {
+            volume,
+            window,
+            starts: grid.clone(),
+            grid,
+        };
     }
     let crop: [i64; 3] = match unpad {
         true => std::array::from_fn(|a| (pad[a] as f64 * scale[a]).floor() as i64),
@@ -61,26 +79,25 @@ pub(super) fn output_grid(
             .map(|&s| ((s + pad[a]) as f64 * scale[a]).floor() as i64 - crop[a])
             .collect()
     });
-    (out_volume, out_window, starts, grid)
+    OutputGrid {
+        volume: out_volume,
+        window: out_window,
+        starts,
+        grid,
+    }
 }
 
 impl Geometry {
-    /// The geometry of [`output_grid`], cut into tiles of `tile`.
-    pub(super) fn new(
-        volume: Shape,
-        window: Shape,
-        grid: (Shape, Coord),
-        output: ([f64; 3], bool),
-        tile: Shape,
-    ) -> Self {
-        let (out_volume, out_window, starts, grid) = output_grid(volume, window, grid, output);
-        let tiles = std::array::from_fn(|a| out_volume[a].div_ceil(tile[a]));
+    /// The geometry of `output` (a grid of `input_window`s, see [`output_grid`]), cut into
+    /// tiles of `tile`.
+    pub(super) fn new(output: OutputGrid, input_window: Shape, tile: Shape) -> Self {
+        let tiles = std::array::from_fn(|a| output.volume[a].div_ceil(tile[a]));
         Geometry {
-            volume: out_volume,
-            window: out_window,
-            starts,
-            input_window: window,
-            grid,
+            volume: output.volume,
+            window: output.window,
+            starts: output.starts,
+            input_window,
+            grid: output.grid,
             tile,
             tiles,
         }

@@ -40,12 +40,7 @@ impl AxisResize {
         let factor = from as f64 / to as f64;
         let sigma = ((factor - 1.0) / 2.0).max(0.0);
         let kernel = if sigma > 1e-15 {
-            let radius = (4.0 * sigma + 0.5) as i64;
-            let raw: Vec<f64> = (-radius..=radius)
-                .map(|x| (-0.5 * (x * x) as f64 / (sigma * sigma)).exp())
-                .collect();
-            let sum: f64 = raw.iter().sum();
-            raw.into_iter().map(|w| w / sum).collect()
+            crate::augment::gaussian_kernel_f64(sigma)
         } else {
             Vec::new()
         };

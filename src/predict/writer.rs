@@ -143,61 +143,56 @@ impl PredictionBuilder {
     /// the encoding is sharded; [`Error::Io`] / [`Error::Zarrs`] when writing fails.
     pub fn create(&self, store: &Path, name: &str) -> Result<PredictionWriter> {
         let zero = |s: &Shape| s.contains(&0);
+        let invalid = |chunk: Option<Shape>| {
+            Error::Geometry(format!(
+                "prediction writer: volume {:?}, window {:?}, stride {:?}, chunk {} and {} channels must be positive, padding {:?} not negative",
+                self.volume,
+                self.window,
+                self.stride,
+                chunk.map_or_else(|| "(default)".into(), |c| format!("{c:?}")),
+                self.channels,
+                self.pad
+            ))
+        };
+        if zero(&self.volume)
+            || zero(&self.window)
+            || zero(&self.stride)
+            || self.chunk.as_ref().is_some_and(zero)
+            || self.channels == 0
+            || self.pad.iter().any(|&p| p < 0)
+        {
+            return Err(invalid(self.chunk));
+        }
         let scale = self.output_scale;
         if scale.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
             return Err(Error::Geometry(format!(
                 "prediction writer: output scale {scale:?} must be positive"
             )));
         }
-        let (volume, window, starts, _) = match zero(&self.window) || zero(&self.stride) {
-            true => (
-                self.volume,
-                self.window,
-                Default::default(),
-                Default::default(),
-            ),
-            false => output_grid(
-                self.volume,
-                self.window,
-                (self.stride, self.pad),
-                (scale, self.unpad),
-            ),
-        };
-        if let Some(a) = (0..3).find(|&a| starts[a].windows(2).any(|p| p[0] >= p[1])) {
+        let output = output_grid(
+            self.volume,
+            self.window,
+            (self.stride, self.pad),
+            (scale, self.unpad),
+        );
+        if let Some(a) = (0..3).find(|&a| output.starts[a].windows(2).any(|p| p[0] >= p[1])) {
             return Err(Error::Geometry(format!(
                 "prediction writer: an output scale of {} on axis {} puts two windows {} voxels apart at the same output voxel; the scale times the stride must be at least 1",
                 scale[a], crate::store::zoom::AXES[a], self.stride[a]
             )));
         }
-        let chunk = self.chunk.unwrap_or_else(|| {
-            let d = [window[0], DEFAULT_CHUNK_HW, DEFAULT_CHUNK_HW];
-            std::array::from_fn(|a| d[a].min(volume[a]).max(1))
-        });
-        if zero(&self.volume)
-            || zero(&self.window)
-            || zero(&self.stride)
-            || zero(&chunk)
-            || self.channels == 0
-            || self.pad.iter().any(|&p| p < 0)
-        {
-            return Err(Error::Geometry(format!(
-                "prediction writer: volume {:?}, window {:?}, stride {:?}, chunk {chunk:?} and {} channels must be positive, padding {:?} not negative",
-                self.volume, self.window, self.stride, self.channels, self.pad
-            )));
-        }
-        let geometry = Geometry::new(
-            self.volume,
-            self.window,
-            (self.stride, self.pad),
-            (scale, self.unpad),
-            chunk,
-        );
-        if zero(&geometry.volume) {
+        if zero(&output.volume) {
             return Err(Error::Geometry(format!(
                 "prediction writer: an output scale of {scale:?} leaves no voxel of the volume {:?}",
                 self.volume
             )));
         }
+        let chunk = self.chunk.unwrap_or_else(|| {
+            let d = [output.window[0], DEFAULT_CHUNK_HW, DEFAULT_CHUNK_HW];
+            std::array::from_fn(|a| d[a].min(output.volume[a]).max(1))
+        });
+        let geometry = Geometry::new(output, self.window, chunk);
+        let (volume, window) = (geometry.volume, geometry.window);
         let windows = geometry.len();
         if let Some(share) = &self.share {
             if share.bounds().last() != Some(&windows) {
