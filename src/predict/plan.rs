@@ -6,7 +6,7 @@ use std::path::Path;
 use super::{singly_name, GridShare, OutputType, PredictionBuilder, PredictionWriter, Weight};
 use crate::config::{Config, Source};
 use crate::sampler::{grid_starts, separate_arrays};
-use crate::store::zoom::{min_size_resize, Resize};
+use crate::store::zoom::min_size_frame;
 use crate::store::{array_dir, ArrayMeta, Zoom, ZoomOrder};
 use crate::{Coord, Encoding, Error, Result, Shape};
 
@@ -121,12 +121,9 @@ impl OutputPlan {
             // volume's frame (see `Volume::ensure_min_size`).
             let pad = cfg.pad_size.map(|p| p.max(0) as u64);
             for shape in &mut shapes {
-                let padded = std::array::from_fn(|a| shape[a] + 2 * pad[a]);
-                if let Some(to) = min_size_resize(padded, window) {
-                    *shape = Resize::new(to, ZoomOrder::Cubic)
-                        .padded(pad, cfg.pad_mode)
-                        .in_volume_frame()
-                        .shape();
+                let order = ZoomOrder::Cubic;
+                if let Some(r) = min_size_frame(*shape, window, pad, cfg.pad_mode, order) {
+                    *shape = r.shape();
                 }
             }
         }

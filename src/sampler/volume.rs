@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::SampleVolume;
-use crate::store::zoom::{min_size_resize, Resize};
+use crate::store::zoom::{min_size_frame, Resize};
 use crate::store::{list_arrays, AnyArray, ArrayMeta, OpenOptions, VolumeScales, Zoom, ZoomOrder};
 use crate::{Error, PadMode, Result, Shape};
 
@@ -417,24 +417,24 @@ impl Volume {
     /// As [`AnyArray::resized`]; [`Error::Geometry`] naming the volume when its arrays are
     /// already shared (resize volumes before handing them to a loader).
     pub fn ensure_min_size(mut self, sample: Shape, pad: Shape, mode: PadMode) -> Result<Self> {
-        let padded: Shape = std::array::from_fn(|a| self.shape()[a] + 2 * pad[a]);
-        let Some(to) = min_size_resize(padded, sample) else {
+        let frame = |order| min_size_frame(self.shape(), sample, pad, mode, order);
+        let (Some(cubic), Some(nearest)) = (frame(ZoomOrder::Cubic), frame(ZoomOrder::Nearest))
+        else {
             return Ok(self);
         };
         let index = self.index;
-        let resize = |named: Named, order: ZoomOrder| -> Result<Named> {
+        let resize = |named: Named, framed: Resize| -> Result<Named> {
             let Named { key, name, array } = named;
             let array = Arc::try_unwrap(array).map_err(|_| {
                 Error::Geometry(format!(
                     "volume {index}: {name} is shared, so it cannot be resized for DATASET.ENSURE_MIN_SIZE"
                 ))
             })?;
-            let framed = Resize::new(to, order).padded(pad, mode).in_volume_frame();
             let array = Arc::new(array.resized(framed)?);
             Ok(Named { key, name, array })
         };
-        self.image = resize(self.image, ZoomOrder::Cubic)?;
-        let nearest = |n| resize(n, ZoomOrder::Nearest);
+        self.image = resize(self.image, cubic)?;
+        let nearest = |n| resize(n, nearest);
         self.label = self.label.map(nearest).transpose()?;
         self.valid_mask = self.valid_mask.map(nearest).transpose()?;
         self.targets = self

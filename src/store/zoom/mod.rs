@@ -70,7 +70,7 @@ mod scales;
 
 use axis::Axis;
 use resize::ResizeGrid;
-pub use resize::{min_size_resize, Resize};
+pub use resize::{min_size_frame, min_size_resize, Resize};
 pub use scales::VolumeScales;
 
 use super::reader::check_output;

@@ -177,6 +177,30 @@ pub fn min_size_resize(shape: Shape, target: Shape) -> Option<Shape> {
         .then(|| std::array::from_fn(|a| shape[a].max(target[a])))
 }
 
+/// PyTC's `ENSURE_MIN_SIZE` for a volume of `shape` that a loader pads by `pad` with `mode`:
+/// the resize by `order` of the padded volume up to `sample`, seen in the volume's frame
+/// ([`Resize::in_volume_frame`]), or `None` when the padded volume is large enough.
+///
+/// ```
+/// use voxload::store::zoom::{min_size_frame, ZoomOrder};
+/// use voxload::PadMode;
+/// let r = min_size_frame([3, 40, 40], [9, 32, 32], [1, 2, 2], PadMode::Reflect, ZoomOrder::Cubic);
+/// assert_eq!(r.unwrap().shape(), [7, 40, 40]);
+/// assert!(min_size_frame([9, 40, 40], [9, 32, 32], [1, 2, 2], PadMode::Reflect, ZoomOrder::Cubic).is_none());
+/// ```
+#[must_use]
+pub fn min_size_frame(
+    shape: Shape,
+    sample: Shape,
+    pad: Shape,
+    mode: PadMode,
+    order: ZoomOrder,
+) -> Option<Resize> {
+    let padded = std::array::from_fn(|a| shape[a] + 2 * pad[a]);
+    min_size_resize(padded, sample)
+        .map(|to| Resize::new(to, order).padded(pad, mode).in_volume_frame())
+}
+
 /// Values within this fraction of the value range of an integer are that integer (see the
 /// module documentation).
 const SNAP: f64 = 1e-10;
