@@ -719,14 +719,9 @@ impl Config {
             return Ok(None);
         }
         let stride = self.chunks.stride && training;
-        let mut schedule = ChunkSchedule::new(volume, self.chunks.num, stride, self.pad_size)?;
-        if let Some(region) = self.chunks.region() {
-            schedule = schedule.within(region)?;
-        }
-        if let Some(ids) = &self.chunks.ids {
-            schedule = schedule.only(ids.clone())?;
-        }
-        Ok(Some(schedule))
+        ChunkSchedule::new(volume, self.chunks.num, stride, self.pad_size)?
+            .limited(self.chunks.region(), self.chunks.ids.clone())
+            .map(Some)
     }
 
     /// The inference grid of `INPUT_SIZE` windows at `INFERENCE.STRIDE` over volumes of the

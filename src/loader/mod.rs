@@ -567,14 +567,9 @@ impl LoaderBuilder {
                 if let Some((num, stride, iterations)) = self.schedule {
                     let mut schedules = Vec::new();
                     for volume in &self.volumes {
-                        let mut chunks = ChunkSchedule::new(volume.shape(), num, stride, self.pad)?;
-                        if let Some(region) = self.chunk_limits.0 {
-                            chunks = chunks.within(region)?;
-                        }
-                        if let Some(ids) = &self.chunk_limits.1 {
-                            chunks = chunks.only(ids.clone())?;
-                        }
-                        schedules.push(chunks);
+                        let (region, ids) = self.chunk_limits.clone();
+                        let chunks = ChunkSchedule::new(volume.shape(), num, stride, self.pad)?;
+                        schedules.push(chunks.limited(region, ids)?);
                     }
                     sampler = sampler.with_schedules(schedules, iterations, self.batch_size)?;
                 }

@@ -106,6 +106,21 @@ impl ChunkSchedule {
         Ok(self)
     }
 
+    /// [`ChunkSchedule::within`] `region` and [`ChunkSchedule::only`] `ids`, each when given.
+    ///
+    /// # Errors
+    /// As those two.
+    pub fn limited(self, region: Option<Bbox>, ids: Option<Vec<u64>>) -> Result<Self> {
+        let within = match region {
+            Some(region) => self.within(region)?,
+            None => self,
+        };
+        match ids {
+            Some(ids) => within.only(ids),
+            None => Ok(within),
+        }
+    }
+
     /// The chunk ids training visits.
     #[must_use]
     pub fn ids(&self) -> &[u64] {
