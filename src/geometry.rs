@@ -155,6 +155,109 @@ impl Bbox {
     }
 }
 
+/// How far a volume counts as padded on each side of each axis (PyTC's `DATASET.PAD_SIZE`):
+/// `before[a]` voxels ahead of index 0 and `after[a]` past the last voxel of axis `a`. A
+/// [`Coord`] converts to the same padding on both sides (PyTC's one- and three-value forms);
+/// PyTC's six-value form `[z0, z1, y0, y1, x0, x1]` is [`Padding::new`]`([z0, y0, x0], [z1, y1, x1])`.
+///
+/// ```
+/// use voxload::{Bbox, Padding};
+/// let pad = Padding::new([2, 4, 0], [1, 4, 8]);
+/// assert_eq!(pad.padded([10, 20, 30]), [13, 28, 38]);
+/// assert_eq!(pad.grow(&Bbox::from_shape([10, 20, 30])), Bbox::new([-2, -4, 0], [13, 28, 38]));
+/// assert_eq!(Padding::from([2, 64, 64]), Padding::new([2, 64, 64], [2, 64, 64]));
+/// assert!(!pad.is_uniform() && Padding::from([2, 64, 64]).is_uniform());
+/// assert_eq!((pad.to_string(), Padding::from([2, 64, 64]).to_string()), ("[2, 1, 4, 4, 0, 8]".into(), "[2, 64, 64]".into()));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Padding {
+    /// Voxels counted ahead of index 0 along each axis.
+    pub before: Coord,
+    /// Voxels counted past the last voxel along each axis.
+    pub after: Coord,
+}
+
+impl Padding {
+    /// `before` ahead of each axis, `after` past its end.
+    #[must_use]
+    pub const fn new(before: Coord, after: Coord) -> Self {
+        Padding { before, after }
+    }
+
+    /// `pad[a]` on both sides of axis `a`.
+    #[must_use]
+    pub const fn uniform(pad: Coord) -> Self {
+        Padding {
+            before: pad,
+            after: pad,
+        }
+    }
+
+    /// True when both sides of every axis are padded alike.
+    #[must_use]
+    pub fn is_uniform(&self) -> bool {
+        self.before == self.after
+    }
+
+    /// True when no side is negative.
+    #[must_use]
+    pub fn is_non_negative(&self) -> bool {
+        self.before.iter().chain(&self.after).all(|&p| p >= 0)
+    }
+
+    /// `before + after` along each axis.
+    #[must_use]
+    pub fn total(&self) -> Coord {
+        std::array::from_fn(|a| self.before[a] + self.after[a])
+    }
+
+    /// The extent of a volume of `shape` once padded (never below zero).
+    #[must_use]
+    pub fn padded(&self, shape: Shape) -> Shape {
+        std::array::from_fn(|a| (shape[a] as i64 + self.before[a] + self.after[a]).max(0) as u64)
+    }
+
+    /// `bbox` grown by this padding (its begin moved back by `before`, its extent by `before +
+    /// after`; a negative total past empty leaves an empty box at the new begin).
+    #[must_use]
+    pub fn grow(&self, bbox: &Bbox) -> Bbox {
+        Bbox {
+            begin: std::array::from_fn(|a| bbox.begin[a] - self.before[a]),
+            shape: self.padded(bbox.shape),
+        }
+    }
+
+    /// PyTC's `PAD_SIZE` values: `[z, y, x]` when uniform, else `[z0, z1, y0, y1, x0, x1]`.
+    #[must_use]
+    pub fn pytc_values(&self) -> Vec<i64> {
+        if self.is_uniform() {
+            return self.before.to_vec();
+        }
+        (0..3)
+            .flat_map(|a| [self.before[a], self.after[a]])
+            .collect()
+    }
+
+    /// The padding along one axis only (`(before, after)` of axis `a`).
+    #[must_use]
+    pub fn axis(&self, a: usize) -> (i64, i64) {
+        (self.before[a], self.after[a])
+    }
+}
+
+/// `[z, y, x]` when uniform, else PyTC's six-value form `[z0, z1, y0, y1, x0, x1]`.
+impl std::fmt::Display for Padding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.pytc_values())
+    }
+}
+
+impl From<Coord> for Padding {
+    fn from(pad: Coord) -> Self {
+        Padding::uniform(pad)
+    }
+}
+
 /// A regular grid of chunks over an array of a given shape.
 ///
 /// ```

@@ -126,7 +126,7 @@ pub mod target;
 
 pub use element::{DType, Element};
 pub use error::{Error, Result};
-pub use geometry::{Bbox, ChunkGrid, ChunkPart, Coord, Shape};
+pub use geometry::{Bbox, ChunkGrid, ChunkPart, Coord, Padding, Shape};
 pub use pad::PadMode;
 pub use store::{write_array, AnyArray, ArrayWriter, Encoding, MappedArray, OpenOptions};
 

@@ -451,7 +451,7 @@ fn zoom_sampler_queries_follow_the_zoomed_grid() {
     let windows = WindowSettings {
         sample: [2, 6, 6],
         input: [2, 6, 6],
-        pad: [1, 2, 2],
+        pad: [1, 2, 2].into(),
         pad_mode: PadMode::Reflect,
     };
     let rejection = Rejection {
@@ -468,8 +468,8 @@ fn zoom_sampler_queries_follow_the_zoomed_grid() {
         let draw = sampler.draw(1, 0, i).unwrap();
         assert!(!draw.forced);
         let w = draw.window;
-        assert!((0..3).all(|a| w.begin[a] >= -windows.pad[a]
-            && w.end()[a] <= seg.shape()[a] as i64 + windows.pad[a]));
+        assert!((0..3).all(|a| w.begin[a] >= -windows.pad.before[a]
+            && w.end()[a] <= seg.shape()[a] as i64 + windows.pad.after[a]));
         let values = window_of(&zoomed, w, PadMode::Reflect);
         assert!(values.iter().filter(|v| **v != Some(0.0)).count() >= 40);
     }

@@ -87,7 +87,7 @@ fn summary(cfg: &Config) -> String {
     }
     let _ = writeln!(
         s,
-        "windows {:?} ({}), padding {:?} ({:?}), {} per batch, {} worker threads",
+        "windows {:?} ({}), padding {} ({:?}), {} per batch, {} worker threads",
         cfg.input_size,
         if cfg.do_2d { "2D" } else { "3D" },
         cfg.pad_size,
@@ -144,6 +144,15 @@ fn summary(cfg: &Config) -> String {
                 "; the padded grid is kept (UNPAD off)"
             }
         );
+    }
+    if let Some(size) = cfg.prediction_size {
+        let _ = writeln!(
+            s,
+            "predictions: the model's output blocks of {size:?} (OUTPUT_SIZE) are placed at each window's first voxel, as PyTC's test() places them"
+        );
+    }
+    if let Some(mag) = cfg.label_mag {
+        let _ = writeln!(s, "labels: returned as float32 label / {mag} (LABEL_MAG)");
     }
     if cfg.ensure_min_size {
         let _ = writeln!(

@@ -16,6 +16,15 @@ import voxload
 from conftest import voxload_bin
 
 PAD = [1, 4, 4]
+# PyTC's six-value form: (before, after) pairs of z, y, x.
+SIX = [0, 2, 3, 1, 4, 0]
+
+
+def widths(pad):
+    """numpy.pad widths of a PAD_SIZE, as PyTC's get_padsize reads it."""
+    if len(pad) == 6:
+        return [(pad[0], pad[1]), (pad[2], pad[3]), (pad[4], pad[5])]
+    return [(p, p) for p in pad]
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +41,10 @@ def store(tmp_path_factory):
     return d, image, label
 
 
-def config(d, input_size, **dataset):
+def config(d, input_size, pad=PAD, **dataset):
     return {
         "DATASET": {"INPUT_PATH": str(d / "em.zarr"), "IMAGE_NAME": "raw", "LABEL_NAME": "seg",
-                    "PAD_SIZE": PAD, "MATCH_ACT": "sigmoid", "ENSURE_MIN_SIZE": True,
+                    "PAD_SIZE": pad, "MATCH_ACT": "sigmoid", "ENSURE_MIN_SIZE": True,
                     **dataset},
         "MODEL": {"INPUT_SIZE": input_size, "TARGET_OPT": ["0"], "WEIGHT_OPT": [["0"]]},
         "AUGMENTOR": {"ENABLED": False},
@@ -44,9 +53,9 @@ def config(d, input_size, **dataset):
     }
 
 
-def pytc_volume(volume, target, order):
+def pytc_volume(volume, target, order, pad=PAD):
     """PyTC's _pad then _resize2target."""
-    padded = np.pad(volume, [(p, p) for p in PAD], mode="reflect")
+    padded = np.pad(volume, widths(pad), mode="reflect")
     if all(s >= t for s, t in zip(padded.shape, target)):
         return padded
     size = tuple(max(s, t) for s, t in zip(padded.shape, target))
@@ -54,9 +63,10 @@ def pytc_volume(volume, target, order):
                   preserve_range=True).astype(volume.dtype)
 
 
-def crop(volume, start, shape):
-    """The window at `start` in voxload's frame: the resized grid's corner is at -PAD."""
-    sl = tuple(slice(s + p, s + p + n) for s, p, n in zip(start, PAD, shape))
+def crop(volume, start, shape, pad=PAD):
+    """The window at `start` in voxload's frame: the resized grid's corner is at minus the
+    padding before each axis."""
+    sl = tuple(slice(s + w[0], s + w[0] + n) for s, w, n in zip(start, widths(pad), shape))
     out = volume[sl]
     assert out.shape == tuple(shape), "the window leaves the resized grid"
     return out
@@ -70,19 +80,21 @@ def assert_image_close(got, want):
     assert (diff > 1e-3).mean() < 0.05
 
 
+@pytest.mark.parametrize("pad", [PAD, SIX])
 @pytest.mark.parametrize("input_size", [[8, 24, 40], [4, 20, 20]])
-def test_training_windows_equal_skimage_resize_of_the_padded_volume(store, input_size):
+def test_training_windows_equal_skimage_resize_of_the_padded_volume(store, input_size, pad):
     d, image, label = store
-    want_image = pytc_volume(image, input_size, 3)
-    want_label = pytc_volume(label, input_size, 0)
-    loader = voxload.Loader(config(d, input_size), samples=8, seed=2)
+    want_image = pytc_volume(image, input_size, 3, pad)
+    want_label = pytc_volume(label, input_size, 0, pad)
+    loader = voxload.Loader(config(d, input_size, pad), samples=8, seed=2)
     starts = set()
     for batch in loader:
         for i, info in enumerate(batch["info"]):
             starts.add(tuple(info["start"]))
-            assert_image_close(batch["image"][i, 0], crop(want_image, info["start"], input_size))
+            assert_image_close(batch["image"][i, 0],
+                               crop(want_image, info["start"], input_size, pad))
             np.testing.assert_array_equal(
-                batch["label"][i, 0], crop(want_label, info["start"], input_size))
+                batch["label"][i, 0], crop(want_label, info["start"], input_size, pad))
     assert len(starts) > 1
 
 

@@ -91,7 +91,8 @@ class BatchBuffer:
 class Loader:
     """The loader of a configuration: iterating yields batches as ``dict[str, numpy.ndarray]``
     (``"image"`` float32 ``(B, 1, D, H, W)``, or ``(B, 1, H, W)`` with ``DO_2D``; masks and
-    labels ``(B, 1, D, H, W)`` in their stored dtype; with a label, PyTC's learning targets
+    labels ``(B, 1, D, H, W)`` in their stored dtype (the label float32 ``label / LABEL_MAG``
+    with ``DATASET.LABEL_MAG``); with a label, PyTC's learning targets
     ``"target_K"`` and weights ``"weight_K_J"``, float32 ``(B, C, D, H, W)``, for
     ``MODEL.TARGET_OPT[K]`` and ``MODEL.WEIGHT_OPT[K][J]``) plus ``"info"``, a list of one dict per
     sample (``index``, ``volume``, ``start``, ``shape``, ``rejections``, ``forced``,
@@ -147,8 +148,9 @@ class PredictionWriter:
     rounded and clipped. As PyTC's test mode, ``INFERENCE.OUTPUT_SCALE`` resizes every window's
     prediction (skimage's linear resize with anti-aliasing) into an output of the scaled volume,
     ``INFERENCE.UNPAD: False`` keeps the padded grid, and with ``DO_SINGLY`` only the volumes
-    ``DO_SINGLY_START_INDEX``, ``+ |DO_SINGLY_STEP|``, ... get arrays. Predictions are always
-    added at the window's shape.
+    ``DO_SINGLY_START_INDEX``, ``+ |DO_SINGLY_STEP|``, ... get arrays. Predictions are
+    added at the window's shape, or with ``INFERENCE.OUTPUT_SIZE`` smaller than the window, as
+    blocks of that size placed at the window's first voxel (PyTC's test() placement).
 
     ``loader`` is a ``Loader`` or ``voxload.torch.VolumeDataset`` in ``mode="grid"``; its rank
     and world size decide which block of the grid this process writes. Several ranks (DDP

@@ -28,11 +28,13 @@
 //! | `DATASET.IMAGE_NAME` | `image` | image array per volume (`a@b` or a list for several); a `.txt` file or a `dir/*.png` / `*.tif` pattern streams 2D images ([`Source::Images`]) |
 //! | `DATASET.LABEL_NAME` | none | label array per volume; adds the `label` (`mask`) target |
 //! | `DATASET.VALID_MASK_NAME` | none | valid-mask array per volume; adds the `valid_mask` (`mask`) target |
-//! | `DATASET.PAD_SIZE` | `[2, 64, 64]` | volumes count as padded by this on each side (one value, `[z, y, x]`, or six in equal pairs) |
+//! | `DATASET.PAD_SIZE` | `[2, 64, 64]` | volumes count as padded by this (one value, `[z, y, x]` on both sides, or six `[z0, z1, y0, y1, x0, x1]`, one per side) |
 //! | `DATASET.DATA_SCALE` | `[1, 1, 1]` | every array read zoomed as `scipy.ndimage.zoom` (cubic images, nearest labels), window by window |
 //! | `DATASET.IMAGE_SCALE`, `LABEL_SCALE`, `VALID_MASK_SCALE` | `DATA_SCALE` | the zoom of one kind of array |
 //! | `DATASET.REDUCE_LABEL` | `true` | ids renumbered per sample for targets that read id values (`1`, `0-a-b`); off with a `9` target |
 //! | `DATASET.LABEL_BINARY` | `false` | a label whose maximum is above 1 is read divided by 255 |
+//! | `DATASET.LABEL_MAG` | `0` | not 0: the `label` batch is `float32` `label / LABEL_MAG`, as PyTC divides it; targets come from the undivided ids (refused with targets that read id values: `0-a-…`, `1`, `9`) |
+//! | `DATASET.DROP_CHANNEL` | `false` | accepted, not used: voxload reads single-channel 3D volumes, on which PyTC's channel averaging changes nothing (a 4D array is refused when opened) |
 //! | `DATASET.LABEL_VAST` | `false` | accepted, not used: RGB label images are always read as VAST ids `R·65536 + G·256 + B` (PyTC's `vast2Seg`), and label arrays hold ids already |
 //! | `DATASET.ENSURE_MIN_SIZE` | `false` | a volume smaller than the sample once padded is read resized to `max(padded, sample)` (skimage's resize: cubic images, nearest labels), as PyTC resizes it |
 //! | `DATASET.PAD_MODE` | `reflect` | how padded voxels are filled (`constant[:V]`, `reflect`, `symmetric`, `edge`) |
@@ -61,6 +63,7 @@
 //! | `INFERENCE.DO_SINGLY` | `false` | visit inference volumes one at a time |
 //! | `INFERENCE.OUTPUT_SCALE` | `[1, 1, 1]` | test mode: the prediction writers resize each window's prediction by it before blending (skimage's linear resize with anti-aliasing, as PyTC), into an output of the scaled volume |
 //! | `INFERENCE.UNPAD` | `true` | test mode: off, the prediction writers keep the padded grid (the output is the padded volume) |
+//! | `INFERENCE.OUTPUT_SIZE` (`MODEL.OUTPUT_SIZE` in test mode) | `None` | test mode, when set and smaller than `INPUT_SIZE`: the model outputs blocks of this size, which the prediction writers place at each window's first voxel as PyTC's `test()` does (not centred); voxels no block covers are NaN in float32 outputs (PyTC's `0 / 0`), 0 in uint8 |
 //! | `INFERENCE.DO_SINGLY_START_INDEX`, `DO_SINGLY_STEP` | `0`, `1` | test mode with `DO_SINGLY`: the grid visits volumes `START, START + |STEP|, …` only (the others get no windows and no output; a negative step, PyTC's reverse order, visits the same volumes, which gives the same arrays) |
 //! | `INFERENCE.BLENDING` | `gaussian` | the prediction writers' default window weight (`bump`, `constant`) |
 //! | `INFERENCE.AUG_NUM`, `AUG_MODE` | none, `mean` | test mode: each grid batch once per flip/transpose variant (4, 8, 16), combined by `mean`, `min`, `max` |
@@ -127,7 +130,7 @@ use crate::augment::{
     MissingSection, MotionBlur, Rescale, Rotate, TargetKind, Transform,
 };
 use crate::sampler::{ArrayNames, ChunkSchedule, Grid, Rejection, WindowSettings};
-use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
+use crate::{Bbox, Error, PadMode, Padding, Result, Shape};
 
 /// Every key a configuration file may set, by its full dotted name, in documentation order.
 pub const KEYS: &[&str] = raw::KEYS;
@@ -155,8 +158,8 @@ pub struct Config {
     pub do_2d: bool,
     /// `MODEL.INPUT_SIZE` (`[1, H, W]` with `DO_2D`).
     pub input_size: [usize; 3],
-    /// `DATASET.PAD_SIZE` (`[0, py, px]` with `DO_2D`).
-    pub pad_size: Coord,
+    /// `DATASET.PAD_SIZE`, per side (no z padding with `DO_2D`).
+    pub pad_size: Padding,
     /// `DATASET.PAD_MODE`.
     pub pad_mode: PadMode,
     /// `DATASET.REJECT_SAMPLING.*` and `DATASET.VALID_RATIO`.
@@ -188,6 +191,15 @@ pub struct Config {
     pub reduce_label: bool,
     /// `DATASET.LABEL_BINARY`: labels whose maximum is above 1 read divided by 255.
     pub label_binary: bool,
+    /// `DATASET.LABEL_MAG` when not 0: the `label` batch array is `float32` `label / mag`, as
+    /// PyTC divides its labels (see [`crate::loader::LoaderBuilder::label_mag`]).
+    pub label_mag: Option<f64>,
+    /// Test mode's `MODEL.OUTPUT_SIZE` (`INFERENCE.OUTPUT_SIZE` overrides it) when set and
+    /// smaller than `INPUT_SIZE`: the model's predictions are blocks of this size, placed at
+    /// each window's first voxel as PyTC's `test()` places them (see
+    /// [`crate::predict::PredictionBuilder::prediction_size`]). `None`: predictions are whole
+    /// `INPUT_SIZE` windows.
+    pub prediction_size: Option<[usize; 3]>,
     /// `DATASET.ENSURE_MIN_SIZE`: volumes smaller than the sample, once padded, are resized up
     /// to it as PyTC resizes them (see [`crate::sampler::Volume::ensure_min_size`]).
     pub ensure_min_size: bool,
@@ -556,6 +568,9 @@ impl Config {
             config.singly_range = (0, 1);
         }
         if mode == ConfigMode::Test {
+            let all = raw::RawConfig::from_values(&merged.values);
+            config.prediction_size =
+                validate::prediction_size(&all, config.input_size, config.do_2d)?;
             config.learning = crate::loader::Learning::default();
             config.test_augment =
                 pytc::test_augment(&merged.values, config.do_2d, config.input_size)?;
@@ -690,14 +705,14 @@ impl Config {
     pub fn window_settings(&self, sample_size: [usize; 3]) -> WindowSettings {
         let input = self.input_size.map(|n| n as u64);
         let mut windows = if self.do_2d {
-            WindowSettings::two_d([input[1], input[2]], [self.pad_size[1], self.pad_size[2]])
+            WindowSettings::two_d([input[1], input[2]], [0, 0])
         } else {
             WindowSettings {
                 input,
-                pad: self.pad_size,
                 ..WindowSettings::default()
             }
         };
+        windows.pad = self.pad_size;
         windows.sample = sample_size.map(|n| n as u64);
         windows.pad_mode = self.pad_mode;
         windows

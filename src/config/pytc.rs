@@ -281,8 +281,6 @@ pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), Stri
 /// anything but PyTC's default (or `None`), they are an error rather than silently different
 /// data. `true` entries are checked in test mode only (inference settings).
 const NOT_YET: &[(&str, bool)] = &[
-    ("DATASET.LABEL_MAG", false),
-    ("DATASET.DROP_CHANNEL", false),
     // The test grid covers the whole volume; PyTC's TileDataset infers only these chunks.
     ("DATASET.DATA_CHUNK_IND", true),
     ("DATASET.CHUNK_IND_SPLIT", true),
@@ -320,6 +318,7 @@ pub(crate) const INFERENCE_USED: &[&str] = &[
     "INFERENCE.IMAGE_NAME",
     "INFERENCE.PAD_SIZE",
     "INFERENCE.INPUT_SIZE",
+    "INFERENCE.OUTPUT_SIZE",
     "INFERENCE.SAMPLES_PER_BATCH",
     "INFERENCE.AUG_NUM",
     "INFERENCE.AUG_MODE",

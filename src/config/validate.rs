@@ -13,7 +13,7 @@ use crate::augment::{
 use crate::loader::{Intensity, Learning, MatchAct, TargetSpec, MAX_WORKERS};
 use crate::sampler::{ArrayNames, Rejection, DEFAULT_INPUT_SIZE, DEFAULT_PAD_SIZE, DEFAULT_STRIDE};
 use crate::store::{VolumeScales, ZoomOrder};
-use crate::{PadMode, Result};
+use crate::{PadMode, Padding, Result};
 
 const TARGET_NAMES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_NAME";
 const TARGET_TYPES: &str = "AUGMENTOR.ADDITIONAL_TARGETS_TYPE";
@@ -53,7 +53,7 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
         do_2d.then_some(1),
         1,
     )?;
-    let pad_size = pad_triple(raw, do_2d)?;
+    let pad_size = pad_size(raw, do_2d)?;
     let stride = triple(
         raw,
         "INFERENCE.STRIDE",
@@ -145,6 +145,8 @@ pub(super) fn validate(raw: &RawConfig, base: &Path) -> Result<Config> {
     let config = Config {
         reduce_label: raw.bool("DATASET.REDUCE_LABEL", true)? && !semantic,
         label_binary: raw.bool("DATASET.LABEL_BINARY", false)?,
+        label_mag: label_mag(raw, &learning)?,
+        prediction_size: None,
         ensure_min_size: raw.bool("DATASET.ENSURE_MIN_SIZE", false)?,
         output_scale: scale_triple(raw, "INFERENCE.OUTPUT_SCALE", [1.0; 3])?,
         unpad: raw.bool("INFERENCE.UNPAD", true)?,
@@ -401,28 +403,76 @@ fn triple(
     checked_triple(key, values, two_d, min)
 }
 
+/// Test mode's `MODEL.OUTPUT_SIZE` (after `INFERENCE.OUTPUT_SIZE` has overridden it), when set:
+/// the size of the model's output blocks, at most the window `input`; `None` when unset or equal
+/// to the window.
+pub(super) fn prediction_size(
+    raw: &RawConfig,
+    input: [usize; 3],
+    do_2d: bool,
+) -> Result<Option<[usize; 3]>> {
+    const KEY: &str = "MODEL.OUTPUT_SIZE";
+    if !raw.has(KEY) {
+        return Ok(None);
+    }
+    let window = input.map(|v| v as i64);
+    let out = triple(raw, KEY, window, do_2d.then_some(1), 1)?;
+    if (0..3).any(|a| out[a] > window[a]) {
+        return Err(error(
+            KEY,
+            format!("{out:?} (INFERENCE.OUTPUT_SIZE in test mode) is larger than the inference window MODEL.INPUT_SIZE {window:?}; PyTC places each output block inside its window, so it must be at most the window"),
+        ));
+    }
+    Ok((out != window).then(|| out.map(|v| v as usize)))
+}
+
+/// `DATASET.LABEL_MAG`: 0 (PyTC's default) leaves labels as they are; a positive number
+/// divides them. Targets that read id values (`0-a-…` classes, `1` polarity, `9` semantic)
+/// would see PyTC's divided floats, which voxload does not compute: refused with them.
+fn label_mag(raw: &RawConfig, learning: &Learning) -> Result<Option<f64>> {
+    const KEY: &str = "DATASET.LABEL_MAG";
+    let mag = raw.float(KEY, 0.0)?;
+    if mag == 0.0 {
+        return Ok(None);
+    }
+    if !(mag.is_finite() && mag > 0.0) {
+        return Err(error(
+            KEY,
+            format!("must be 0 (off) or a positive number, found {mag}"),
+        ));
+    }
+    let by_value = learning.targets.iter().find(|t| {
+        crate::loader::reads_id_values(&t.target)
+            || matches!(t.target, crate::target::TargetOpt::Semantic { .. })
+    });
+    if let Some(t) = by_value {
+        return Err(error(
+            KEY,
+            format!("divides the label, and MODEL.TARGET_OPT '{}' reads its id values, which voxload computes from the undivided label only; unset LABEL_MAG (store the label as the ids you want), or use a target that depends only on which voxels share an id", t.target),
+        ));
+    }
+    Ok(Some(mag))
+}
+
 /// `DATASET.PAD_SIZE` in each of PyTC's forms (its `get_padsize`): one integer (or a list of
 /// one) for every side, `[z, y, x]` for both sides of each axis, or six values
-/// `[z0, z1, y0, y1, x0, x1]` per side — voxload pads both sides of an axis alike, so the six
-/// values must come in equal pairs.
-fn pad_triple(raw: &RawConfig, do_2d: bool) -> Result<[i64; 3]> {
+/// `[z0, z1, y0, y1, x0, x1]`, one per side (with `DO_2D`, `[y, x]` is accepted too and z is
+/// never padded).
+fn pad_size(raw: &RawConfig, do_2d: bool) -> Result<Padding> {
     const KEY: &str = "DATASET.PAD_SIZE";
     let values = match raw.value(KEY) {
         Some(v) if v.is_i64() || v.is_u64() => vec![raw.int(KEY, 0)?; 3],
         _ => raw.ints(KEY)?.unwrap_or_else(|| DEFAULT_PAD_SIZE.to_vec()),
     };
-    let values = match *values.as_slice() {
-        [p] => vec![p; 3],
-        [z0, z1, y0, y1, x0, x1] if z0 == z1 && y0 == y1 && x0 == x1 => vec![z0, y0, x0],
-        [_, _, _, _, _, _] => {
-            return Err(error(
-                KEY,
-                format!("{values:?} pads the two sides of an axis differently, which voxload does not support: give equal pairs [z, z, y, y, x, x], or [z, y, x]"),
-            ))
-        }
-        _ => values,
-    };
-    checked_triple(KEY, values, do_2d.then_some(0), 0)
+    let sides = |values: Vec<i64>| checked_triple(KEY, values, do_2d.then_some(0), 0);
+    match *values.as_slice() {
+        [p] => Ok(Padding::uniform(sides(vec![p; 3])?)),
+        [z0, z1, y0, y1, x0, x1] => Ok(Padding::new(
+            sides(vec![z0, y0, x0])?,
+            sides(vec![z1, y1, x1])?,
+        )),
+        _ => Ok(Padding::uniform(sides(values)?)),
+    }
 }
 
 /// Three entries `[z, y, x]` (or `[y, x]` in 2D, `z` then forced to `two_d`), each in

@@ -8,7 +8,7 @@
 #[non_exhaustive]
 pub enum PredictionProblem {
     /// The prediction's shape is not `(C, d, h, w)`.
-    #[error("prediction of shape {actual:?}, expected (C, d, h, w) = {expected:?}")]
+    #[error("prediction of shape {actual:?}, expected (C, d, h, w) = {expected:?} (the channels, then the window or, when set, the test-mode MODEL.OUTPUT_SIZE)")]
     Shape {
         /// `(C, d, h, w)`.
         expected: [usize; 4],

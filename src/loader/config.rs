@@ -178,10 +178,9 @@ impl LoaderBuilder {
         let volumes = if config.ensure_min_size {
             // PyTC's target: the augmentor's sample size in training, the input size in test.
             let sample = compose.sample_size().map(|v| v as u64);
-            let pad = config.pad_size.map(|p| p.max(0) as u64);
             volumes
                 .into_iter()
-                .map(|v| v.ensure_min_size(sample, pad, config.pad_mode))
+                .map(|v| v.ensure_min_size(sample, config.pad_size, config.pad_mode))
                 .collect::<Result<Vec<_>>>()?
         } else {
             volumes
@@ -201,6 +200,7 @@ impl LoaderBuilder {
             .test_augment(config.test_augment.clone())
             .reduce_label(config.reduce_label)
             .label_binary(config.label_binary)
+            .label_mag(config.label_mag)
             .index_cache(super::default_index_cache());
         if let Some(visited) = config.visited_volumes(builder_volumes) {
             builder = builder.visit(visited);

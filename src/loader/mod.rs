@@ -43,6 +43,8 @@ mod produce;
 mod relabel;
 mod stack;
 
+pub(crate) use relabel::reads_id_values;
+
 pub use config::pytc_mode;
 pub use index::{default_index_cache, CACHE_DIR_VAR};
 pub use intensity::{Intensity, MatchAct};
@@ -68,7 +70,7 @@ use crate::sampler::{
     ChunkSchedule, ForegroundIndex, Grid, RandomSampler, Rejection, Volume, WindowSettings,
     DEFAULT_PAD_SIZE, DEFAULT_STRIDE,
 };
-use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
+use crate::{Bbox, Error, PadMode, Padding, Result, Shape};
 use produce::Producer;
 
 /// Training draws or the inference grid.
@@ -319,7 +321,7 @@ impl Loader {
         LoaderBuilder {
             volumes,
             compose: Arc::new(compose),
-            pad: DEFAULT_PAD_SIZE,
+            pad: Padding::uniform(DEFAULT_PAD_SIZE),
             pad_mode: PadMode::Reflect,
             rejection: Rejection::default(),
             schedule: None,
@@ -342,6 +344,7 @@ impl Loader {
             test_augment: TestAugment::default(),
             reduce_label: false,
             label_binary: false,
+            label_mag: None,
             widen_integers: false,
             visited: None,
             chunk_limits: (None, None),
@@ -354,7 +357,7 @@ impl Loader {
 pub struct LoaderBuilder {
     volumes: Vec<Volume>,
     compose: Arc<Compose>,
-    pad: Coord,
+    pad: Padding,
     pad_mode: PadMode,
     rejection: Rejection,
     schedule: Option<(Shape, bool, u64)>,
@@ -377,14 +380,16 @@ pub struct LoaderBuilder {
     test_augment: TestAugment,
     reduce_label: bool,
     label_binary: bool,
+    label_mag: Option<f64>,
     widen_integers: bool,
     visited: Option<Vec<bool>>,
     chunk_limits: (Option<Bbox>, Option<Vec<u64>>),
 }
 
 impl LoaderBuilder {
-    setter!(/// `DATASET.PAD_SIZE` (default [`DEFAULT_PAD_SIZE`], `[2, 64, 64]`).
-        pad: Coord);
+    setter!(/// `DATASET.PAD_SIZE` (default [`DEFAULT_PAD_SIZE`], `[2, 64, 64]`): a [`Coord`](crate::Coord) pads both
+        /// sides of each axis alike, a [`Padding`] each side by its own amount.
+        pad: impl Into<Padding> => pad.into());
     setter!(/// `DATASET.PAD_MODE` (default reflect).
         pad_mode: PadMode);
     setter!(/// `DATASET.REJECT_SAMPLING` and `VALID_RATIO`.
@@ -441,6 +446,12 @@ impl LoaderBuilder {
         /// [`LoaderBuilder::index_cache`]). Rejection sampling still counts its stored non-zero
         /// voxels, which is the same for masks of 0 and 255.
         label_binary: bool);
+    setter!(/// `DATASET.LABEL_MAG` (default `None`): the `label` batch array is `float32`
+        /// `label / mag`, as PyTC divides its labels at load. Targets are computed from the
+        /// undivided ids, which gives PyTC's targets for every option that depends only on which
+        /// voxels share an id or are background (ids below 2^24, where `float32` keeps them
+        /// apart); [`crate::Config`] refuses it with targets that read id values.
+        label_mag: Option<f64>);
     setter!(/// Stack `uint16` arrays (labels, masks) as `uint32` and `uint32` ones as `uint64`
         /// (default false), so that every integer batch array reads exactly as the signed type
         /// of its width (`int32`, `int64`: the types torch computes with, as a zero-copy view).
@@ -579,10 +590,7 @@ impl LoaderBuilder {
                 let padded = self
                     .volumes
                     .iter()
-                    .map(|v| {
-                        let s = v.shape();
-                        std::array::from_fn(|a| (s[a] as i64 + 2 * self.pad[a]).max(0) as u64)
-                    })
+                    .map(|v| self.pad.padded(v.shape()))
                     .collect();
                 let mut grid = Grid::new(padded, input, self.stride)?;
                 if let Some(visited) = &self.visited {
@@ -621,6 +629,7 @@ impl LoaderBuilder {
         Ok(Producer {
             reduce_label,
             label_binary,
+            label_mag: self.label_mag,
             widen_integers: self.widen_integers,
             learning: self.learning.clone(),
             scales,
@@ -631,7 +640,7 @@ impl LoaderBuilder {
             mode: self.mode,
             sampler,
             grid,
-            grid_pad: self.pad,
+            grid_pad: self.pad.before,
             test_augment: self.test_augment.clone(),
             batch_size: self.batch_size,
             seed: self.seed,

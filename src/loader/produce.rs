@@ -56,13 +56,16 @@ pub(crate) struct Producer {
     pub widen_integers: bool,
     /// Per volume, `LABEL_BINARY` on a label whose maximum is above 1: windows divided by 255.
     pub label_binary: Vec<bool>,
+    /// `LABEL_MAG`: the `label` column is `float32` `label / mag`.
+    pub label_mag: Option<f64>,
     pub volumes: Vec<Volume>,
     pub compose: std::sync::Arc<Compose>,
     pub pad_mode: PadMode,
     pub mode: Mode,
     pub sampler: Option<RandomSampler>,
     pub grid: Vec<GridItem>,
-    /// Grid windows are shifted by `−pad` (the grid runs over the padded volume).
+    /// Grid windows are shifted by `−pad` (the padding ahead of each axis: the grid runs over
+    /// the padded volume).
     pub grid_pad: Coord,
     /// The grid's test-time variants: each batch of windows is delivered once per variant.
     pub test_augment: TestAugment,
@@ -210,7 +213,8 @@ impl Producer {
         let full = self.compose.is_enabled()
             || self.learning.is_some()
             || variants > 1
-            || self.label_binary.iter().any(|&b| b);
+            || self.label_binary.iter().any(|&b| b)
+            || self.label_mag.is_some();
         for (slot, i) in (first..last).enumerate() {
             samples.push(if full {
                 self.augmented(i, variant, slot, &mut stack)?
@@ -325,6 +329,9 @@ impl Producer {
             stack.push_learning(learning, slot, (label, find("valid_mask")), self.two_d)?;
         }
         for (k, (key, mut data)) in targets.into_iter().enumerate() {
+            if let (Some(mag), "label") = (self.label_mag, key.as_str()) {
+                data = super::relabel::divided(data, mag);
+            }
             if k == 0 {
                 if let Voxels::F32(image) = &mut data {
                     if let Some(x) = image.as_slice_mut() {

@@ -68,6 +68,18 @@ pub(crate) fn binarize(label: &mut Voxels) {
     match_dtype!(label, Voxels<T>(a) => a.mapv_inplace(|v| T::from_f64((v.to_f64() / 255.0).floor())));
 }
 
+/// `label` as `float32` `label / mag`, computed in `f64` then rounded as PyTC's
+/// `(label / mag).astype(float32)` (`LABEL_MAG`); the integer buffer goes back to the pool.
+pub(crate) fn divided(label: Voxels, mag: f64) -> Voxels {
+    let mut out = crate::recycle::take::<f32>(label.shape().iter().product());
+    match_dtype!(&label, Voxels(a) => {
+        out.iter_mut().zip(a.iter()).for_each(|(d, &v)| *d = (v.to_f64() / mag) as f32);
+    });
+    let shape = label.shape();
+    label.recycle();
+    Voxels::F32(ndarray::Array3::from_shape_vec(shape, out).expect("one value per voxel"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

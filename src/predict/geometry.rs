@@ -2,7 +2,7 @@
 //! exist, where they are, and which of them cover each tile, in grid order.
 
 use crate::sampler::grid_starts;
-use crate::{Bbox, Coord, Shape};
+use crate::{Bbox, Coord, Padding, Shape};
 
 /// The grid's windows and the output's tiles (spatial chunks), in output coordinates, which
 /// are the volume's unless an output scale resizes every window (PyTC's
@@ -39,44 +39,49 @@ pub(super) struct OutputGrid {
 }
 
 /// The output's shape, window and per-axis window starts of a grid of `window`s at `stride`
-/// over `volume` padded by `pad`, resized by `scale`: as PyTC's `test()` places them, the
-/// padded volume is `ceil((n + 2p) · s)` long, a window starting at padded index `i` lands at
-/// `floor(i · s)` and is `ceil(w · s)` long, and `floor(p · s)` is cropped from both ends
-/// (unless `unpad` is off: PyTC's `INFERENCE.UNPAD`).
+/// over `volume` padded by `pad` (`b` before, `a` after an axis), resized by `scale`, for the
+/// model's `predicted` blocks (at most the window), as PyTC's `test()` places them: the padded
+/// volume is `ceil((n + b + a) · s)` long, a window starting at padded index `i` puts its block
+/// at `floor(i · s)`, `ceil(o · s)` long, and `floor(b · s)` and `floor(a · s)` are cropped from
+/// the two ends (unless `unpad` is off: PyTC's `INFERENCE.UNPAD`; PyTC itself cannot unpad a
+/// six-value `PAD_SIZE`, this is the natural extension).
 pub(super) fn output_grid(
     volume: Shape,
-    window: Shape,
-    (stride, pad): (Shape, Coord),
+    (window, predicted): (Shape, Shape),
+    (stride, pad): (Shape, Padding),
     (scale, unpad): ([f64; 3], bool),
 ) -> OutputGrid {
+    let padded = pad.padded(volume);
     let grid: [Vec<i64>; 3] = std::array::from_fn(|a| {
-        let padded = (volume[a] as i64 + 2 * pad[a]).max(0) as u64;
-        grid_starts(padded, window[a], stride[a])
+        grid_starts(padded[a], window[a], stride[a])
             .into_iter()
-            .map(|s| s - pad[a])
+            .map(|s| s - pad.before[a])
             .collect()
     });
     if scale == [1.0; 3] && unpad {
         return OutputGrid {
             volume,
-            window,
+            window: predicted,
             starts: grid.clone(),
             grid,
         };
     }
-    let crop: [i64; 3] = match unpad {
-        true => std::array::from_fn(|a| (pad[a] as f64 * scale[a]).floor() as i64),
-        false => [0; 3],
+    let cropped = |p: Coord| -> Coord {
+        match unpad {
+            true => std::array::from_fn(|a| (p[a] as f64 * scale[a]).floor() as i64),
+            false => [0; 3],
+        }
     };
+    let (before, after) = (cropped(pad.before), cropped(pad.after));
     let out_volume = std::array::from_fn(|a| {
-        let padded = (volume[a] as i64 + 2 * pad[a]) as f64;
-        ((padded * scale[a]).ceil() as i64 - 2 * crop[a]).max(0) as u64
+        let scaled = (padded[a] as f64 * scale[a]).ceil() as i64;
+        (scaled - before[a] - after[a]).max(0) as u64
     });
-    let out_window = std::array::from_fn(|a| super::rescale::scaled_len(window[a], scale[a]));
+    let out_window = std::array::from_fn(|a| super::rescale::scaled_len(predicted[a], scale[a]));
     let starts = std::array::from_fn(|a| {
         grid[a]
             .iter()
-            .map(|&s| ((s + pad[a]) as f64 * scale[a]).floor() as i64 - crop[a])
+            .map(|&s| ((s + pad.before[a]) as f64 * scale[a]).floor() as i64 - before[a])
             .collect()
     });
     OutputGrid {

@@ -8,7 +8,7 @@ use crate::config::{Config, Source};
 use crate::sampler::{grid_starts, separate_arrays};
 use crate::store::zoom::min_size_frame;
 use crate::store::{array_dir, ArrayMeta, Zoom, ZoomOrder};
-use crate::{Coord, Encoding, Error, Result, Shape};
+use crate::{Encoding, Error, Padding, Result, Shape};
 
 /// The outputs of a configuration's inference grid (the loader's grid mode): one array per
 /// volume when there are several or `INFERENCE.DO_SINGLY` is set (`NAME/0000`, `NAME/0001`, …,
@@ -30,10 +30,11 @@ pub struct OutputPlan {
     volumes: Vec<Shape>,
     window: Shape,
     stride: Shape,
-    pad: Coord,
+    pad: Padding,
     singly: bool,
     output_scale: [f64; 3],
     unpad: bool,
+    prediction_size: Option<Shape>,
     /// Per volume, whether the grid visits it (`None`: every volume).
     visited: Option<Vec<bool>>,
 }
@@ -45,17 +46,18 @@ impl OutputPlan {
         volumes: Vec<Shape>,
         window: Shape,
         stride: Shape,
-        pad: Coord,
+        pad: impl Into<Padding>,
         singly: bool,
     ) -> Self {
         OutputPlan {
             volumes,
             window,
             stride,
-            pad,
+            pad: pad.into(),
             singly,
             output_scale: [1.0; 3],
             unpad: true,
+            prediction_size: None,
             visited: None,
         }
     }
@@ -90,6 +92,14 @@ impl OutputPlan {
         self
     }
 
+    /// With the model's output blocks of `size` (test-mode `MODEL.OUTPUT_SIZE`, see
+    /// [`PredictionBuilder::prediction_size`]); `None`: whole windows.
+    #[must_use]
+    pub fn with_prediction_size(mut self, size: Option<Shape>) -> Self {
+        self.prediction_size = size;
+        self
+    }
+
     /// The plan of a configuration, reading the image shapes from its store.
     ///
     /// # Errors
@@ -119,9 +129,8 @@ impl OutputPlan {
         if cfg.ensure_min_size {
             // As the loader sees the volumes: resized up to the window once padded, in the
             // volume's frame (see `Volume::ensure_min_size`).
-            let pad = cfg.pad_size.map(|p| p.max(0) as u64);
             for shape in &mut shapes {
-                let order = ZoomOrder::Cubic;
+                let (pad, order) = (cfg.pad_size, ZoomOrder::Cubic);
                 if let Some(r) = min_size_frame(*shape, window, pad, cfg.pad_mode, order) {
                     *shape = r.shape();
                 }
@@ -130,7 +139,8 @@ impl OutputPlan {
         let visited = cfg.visited_volumes(shapes.len());
         let mut plan = Self::new(shapes, window, cfg.stride, cfg.pad_size, cfg.do_singly)
             .with_output_scale(cfg.output_scale)
-            .with_unpad(cfg.unpad);
+            .with_unpad(cfg.unpad)
+            .with_prediction_size(cfg.prediction_size.map(|s| s.map(|v| v as u64)));
         if let Some(visited) = visited {
             plan = plan.visiting(visited);
         }
@@ -177,12 +187,9 @@ impl OutputPlan {
         if !self.is_visited(v) {
             return 0;
         }
-        let shape = self.volumes[v];
+        let padded = self.pad.padded(self.volumes[v]);
         (0..3)
-            .map(|a| {
-                let padded = (shape[a] as i64 + 2 * self.pad[a]).max(0) as u64;
-                grid_starts(padded, self.window[a], self.stride[a]).len() as u64
-            })
+            .map(|a| grid_starts(padded[a], self.window[a], self.stride[a]).len() as u64)
             .product()
     }
 
@@ -216,6 +223,7 @@ impl OutputPlan {
             .pad(self.pad)
             .output_scale(self.output_scale)
             .unpad(self.unpad)
+            .prediction_size(self.prediction_size)
     }
 
     /// Where volume `v`'s output goes for `rank` of `world_size`, in `store` under `base`

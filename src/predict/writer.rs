@@ -18,7 +18,7 @@ use super::tile::{Blend, Role, Tile};
 use super::weights::AxisSums;
 use super::{OutputType, Problem, Weight};
 use crate::store::Encoding;
-use crate::{Bbox, Coord, Error, Result, Shape};
+use crate::{Bbox, Coord, Error, Padding, Result, Shape};
 
 /// Lock shards of the live-tile map.
 const SHARDS: usize = 64;
@@ -32,7 +32,7 @@ pub struct PredictionBuilder {
     volume: Shape,
     window: Shape,
     stride: Shape,
-    pad: Coord,
+    pad: Padding,
     channels: usize,
     weight: Weight,
     dtype: OutputType,
@@ -42,13 +42,15 @@ pub struct PredictionBuilder {
     share: Option<GridShare>,
     output_scale: [f64; 3],
     unpad: bool,
+    prediction_size: Option<Shape>,
 }
 
 impl PredictionBuilder {
-    setter!(/// `DATASET.PAD_SIZE`: the grid runs over the volume padded by this much on each side
-        /// (as the loader's grid mode does), and the output is cropped back to the volume
-        /// (PyTC's `INFERENCE.UNPAD`). Default `[0, 0, 0]`.
-        pad: Coord);
+    setter!(/// `DATASET.PAD_SIZE`: the grid runs over the volume padded by this much (a [`Coord`]
+        /// on both sides of each axis, a [`Padding`] per side), as the loader's grid mode does,
+        /// and the output is cropped back to the volume (PyTC's `INFERENCE.UNPAD`). Default
+        /// `[0, 0, 0]`.
+        pad: impl Into<Padding> => pad.into());
     setter!(/// Output channels `C` (default 1).
         channels: usize);
     setter!(/// The blending weight (default gaussian).
@@ -86,6 +88,35 @@ impl PredictionBuilder {
     #[must_use]
     pub fn output_scale(mut self, scale: [f64; 3]) -> Self {
         self.output_scale = scale;
+        self
+    }
+
+    /// PyTC's test-mode `MODEL.OUTPUT_SIZE` (`INFERENCE.OUTPUT_SIZE`) when the model's output
+    /// is smaller than its input (default `None`: predictions are whole windows): every
+    /// prediction is a block of this size, placed at its window's first voxel as PyTC's
+    /// `test()` places it (not centred), and blended with a weight of its size. Voxels no block
+    /// covers have no weight: NaN in `float32` (PyTC's `0 / 0`), 0 in `uint8`.
+    ///
+    /// ```
+    /// use ndarray::Array4;
+    /// use voxload::predict::{read_prediction, PredictionWriter};
+    /// let dir = tempfile::tempdir()?;
+    /// let writer = PredictionWriter::builder([4, 32, 32], [4, 16, 16], [4, 16, 16])
+    ///     .prediction_size(Some([4, 8, 8]))
+    ///     .create(dir.path(), "blocks")?;
+    /// let positions: Vec<_> = writer.positions().collect();
+    /// for p in positions {
+    ///     writer.add(p, Array4::from_elem((1, 4, 8, 8), 0.5).view())?;
+    /// }
+    /// writer.finish()?;
+    /// let out = read_prediction(dir.path(), "blocks")?;
+    /// assert_eq!((out[[0, 0, 0, 0]], out[[0, 0, 16, 20]]), (0.5, 0.5));
+    /// assert!(out[[0, 0, 8, 8]].is_nan()); // behind the first block, before the next window
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn prediction_size(mut self, size: Option<Shape>) -> Self {
+        self.prediction_size = size;
         self
     }
 
@@ -145,7 +176,7 @@ impl PredictionBuilder {
         let zero = |s: &Shape| s.contains(&0);
         let invalid = |chunk: Option<Shape>| {
             Error::Geometry(format!(
-                "prediction writer: volume {:?}, window {:?}, stride {:?}, chunk {} and {} channels must be positive, padding {:?} not negative",
+                "prediction writer: volume {:?}, window {:?}, stride {:?}, chunk {} and {} channels must be positive, padding {} not negative",
                 self.volume,
                 self.window,
                 self.stride,
@@ -159,7 +190,7 @@ impl PredictionBuilder {
             || zero(&self.stride)
             || self.chunk.as_ref().is_some_and(zero)
             || self.channels == 0
-            || self.pad.iter().any(|&p| p < 0)
+            || !self.pad.is_non_negative()
         {
             return Err(invalid(self.chunk));
         }
@@ -169,9 +200,16 @@ impl PredictionBuilder {
                 "prediction writer: output scale {scale:?} must be positive"
             )));
         }
+        let predicted = self.prediction_size.unwrap_or(self.window);
+        if zero(&predicted) || (0..3).any(|a| predicted[a] > self.window[a]) {
+            return Err(Error::Geometry(format!(
+                "prediction writer: the prediction size {predicted:?} (MODEL.OUTPUT_SIZE) must be positive and at most the window {:?}",
+                self.window
+            )));
+        }
         let output = output_grid(
             self.volume,
-            self.window,
+            (self.window, predicted),
             (self.stride, self.pad),
             (scale, self.unpad),
         );
@@ -191,7 +229,7 @@ impl PredictionBuilder {
             let d = [output.window[0], DEFAULT_CHUNK_HW, DEFAULT_CHUNK_HW];
             std::array::from_fn(|a| d[a].min(output.volume[a]).max(1))
         });
-        let geometry = Geometry::new(output, self.window, chunk);
+        let geometry = Geometry::new(output, predicted, chunk);
         let (volume, window) = (geometry.volume, geometry.window);
         let windows = geometry.len();
         if let Some(share) = &self.share {
@@ -207,8 +245,11 @@ impl PredictionBuilder {
             "weight": self.weight.name(),
             "window": self.window,
             "stride": self.stride,
-            "pad": self.pad,
+            "pad": self.pad.pytc_values(),
         });
+        if predicted != self.window {
+            prediction["prediction_size"] = json!(predicted);
+        }
         if scale != [1.0; 3] {
             prediction["output_scale"] = json!(scale);
         }
@@ -245,7 +286,7 @@ impl PredictionBuilder {
             .count() as u64;
         Ok(PredictionWriter {
             weights: self.weight.matrix(window).into_raw_vec_and_offset().0,
-            resize: (scale != [1.0; 3]).then(|| PredictionResize::new(self.window, window)),
+            resize: (scale != [1.0; 3]).then(|| PredictionResize::new(predicted, window)),
             sums,
             channels: self.channels,
             dtype: self.dtype,
@@ -320,7 +361,7 @@ impl PredictionWriter {
             volume,
             window,
             stride,
-            pad: [0, 0, 0],
+            pad: Padding::uniform([0, 0, 0]),
             channels: 1,
             weight: Weight::Gaussian,
             dtype: OutputType::F32,
@@ -330,6 +371,7 @@ impl PredictionWriter {
             share: None,
             output_scale: [1.0; 3],
             unpad: true,
+            prediction_size: None,
         }
     }
 

@@ -16,7 +16,7 @@ use rand::Rng;
 
 use super::{sample_rng, ChunkSchedule, ForegroundIndex};
 use crate::store::AnyArray;
-use crate::{Bbox, Coord, Error, PadMode, Result, Shape};
+use crate::{Bbox, Coord, Error, PadMode, Padding, Result, Shape};
 
 /// Settings under which no candidate can ever pass are refused when `NUM_TRIAL` is above
 /// this: every draw would test that many candidates before its forced (or strict) end.
@@ -60,8 +60,8 @@ pub struct WindowSettings {
     pub sample: Shape,
     /// `MODEL.INPUT_SIZE`: the central region the rejection tests look at.
     pub input: Shape,
-    /// `DATASET.PAD_SIZE`: each volume counts as padded by this much on each side.
-    pub pad: Coord,
+    /// `DATASET.PAD_SIZE`: how far each volume counts as padded on each side.
+    pub pad: Padding,
     /// `DATASET.PAD_MODE`.
     pub pad_mode: PadMode,
 }
@@ -90,7 +90,7 @@ impl Default for WindowSettings {
         WindowSettings {
             sample: DEFAULT_INPUT_SIZE,
             input: DEFAULT_INPUT_SIZE,
-            pad: DEFAULT_PAD_SIZE,
+            pad: Padding::uniform(DEFAULT_PAD_SIZE),
             pad_mode: PadMode::Reflect,
         }
     }
@@ -104,7 +104,7 @@ impl WindowSettings {
     /// ```
     /// use voxload::sampler::{RandomSampler, Rejection, SampleVolume, WindowSettings};
     /// let windows = WindowSettings::two_d([256, 256], [64, 64]);
-    /// assert_eq!((windows.sample, windows.pad), ([1, 256, 256], [0, 64, 64]));
+    /// assert_eq!((windows.sample, windows.pad), ([1, 256, 256], [0, 64, 64].into()));
     /// assert!(windows.is_2d());
     /// // Two images of different sizes, each a volume of depth 1.
     /// let images = vec![SampleVolume::new([1, 300, 400]), SampleVolume::new([1, 512, 512])];
@@ -117,7 +117,7 @@ impl WindowSettings {
         WindowSettings {
             sample: [1, input_hw[0], input_hw[1]],
             input: [1, input_hw[0], input_hw[1]],
-            pad: [0, pad_hw[0], pad_hw[1]],
+            pad: Padding::uniform([0, pad_hw[0], pad_hw[1]]),
             pad_mode: PadMode::Reflect,
         }
     }
@@ -125,7 +125,7 @@ impl WindowSettings {
     /// True for 2D windows: depth 1 and no padding along z.
     #[must_use]
     pub fn is_2d(&self) -> bool {
-        self.sample[0] == 1 && self.input[0] == 1 && self.pad[0] == 0
+        self.sample[0] == 1 && self.input[0] == 1 && self.pad.axis(0) == (0, 0)
     }
 }
 
@@ -194,7 +194,7 @@ pub struct RandomSampler {
     indexes: Vec<Option<Arc<ForegroundIndex>>>,
     sample: Shape,
     input: Shape,
-    pad: Coord,
+    pad: Padding,
     pad_mode: PadMode,
     rejection: Rejection,
     rank: u64,
@@ -238,10 +238,10 @@ impl RandomSampler {
             return Err(Error::Geometry("no volume to sample from".into()));
         }
         for (i, v) in volumes.iter().enumerate() {
-            let padded: [i64; 3] = std::array::from_fn(|a| v.shape[a] as i64 + 2 * pad[a]);
-            if (0..3).any(|a| padded[a] < sample[a] as i64) {
+            let padded = pad.padded(v.shape);
+            if (0..3).any(|a| padded[a] < sample[a]) {
                 return Err(Error::Geometry(format!(
-                    "volume {i} of shape {:?} (padded by {pad:?}: {padded:?}) cannot hold one window of {sample:?}",
+                    "volume {i} of shape {:?} (padded by {pad}: {padded:?}) cannot hold one window of {sample:?}",
                     v.shape
                 )));
             }
@@ -454,7 +454,7 @@ impl RandomSampler {
     pub fn positions(&self, v: usize) -> u64 {
         (0..3)
             .map(|a| {
-                (self.volumes[v].shape[a] as i64 + 2 * self.pad[a] - self.sample[a] as i64 + 1)
+                (self.volumes[v].shape[a] as i64 + self.pad.total()[a] - self.sample[a] as i64 + 1)
                     as u64
             })
             .product()
@@ -471,8 +471,8 @@ impl RandomSampler {
         }
         let shape = self.volumes[volume].shape;
         let begin: Coord = std::array::from_fn(|a| {
-            let last = shape[a] as i64 + self.pad[a] - self.sample[a] as i64;
-            rng.random_range(-self.pad[a]..=last)
+            let last = shape[a] as i64 + self.pad.after[a] - self.sample[a] as i64;
+            rng.random_range(-self.pad.before[a]..=last)
         });
         (volume, Bbox::new(begin, self.sample))
     }

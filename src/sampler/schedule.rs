@@ -16,7 +16,7 @@
 use rand::seq::SliceRandom;
 
 use super::sample_rng;
-use crate::{Bbox, Coord, Error, Result, Shape};
+use crate::{Bbox, Error, Padding, Result, Shape};
 
 /// The chunks of one volume and the order training visits them in.
 ///
@@ -32,7 +32,7 @@ pub struct ChunkSchedule {
     region: Bbox,
     num: Shape,
     stride: bool,
-    pad: Coord,
+    pad: Padding,
     /// The chunk ids training visits (every id unless [`ChunkSchedule::only`]).
     ids: Vec<u64>,
 }
@@ -43,7 +43,7 @@ impl ChunkSchedule {
     ///
     /// # Errors
     /// [`Error::Geometry`] when a count is zero or exceeds the axis length.
-    pub fn new(volume: Shape, num: Shape, stride: bool, pad: Coord) -> Result<Self> {
+    pub fn new(volume: Shape, num: Shape, stride: bool, pad: impl Into<Padding>) -> Result<Self> {
         for a in 0..3 {
             if num[a] == 0 || num[a] > volume[a].max(1) {
                 return Err(Error::Geometry(format!(
@@ -55,7 +55,7 @@ impl ChunkSchedule {
             region: Bbox::from_shape(volume),
             num,
             stride,
-            pad,
+            pad: pad.into(),
             ids: (0..num.iter().product()).collect(),
         })
     }
@@ -168,7 +168,7 @@ impl ChunkSchedule {
     /// The box of chunk `id`, grown by the pad size: windows are drawn wholly inside it.
     #[must_use]
     pub fn chunk_box(&self, id: u64) -> Bbox {
-        self.unpadded_box(id).grow(self.pad)
+        self.pad.grow(&self.unpadded_box(id))
     }
 
     /// The chunk visited at position `visit` of the training order: every chunk of

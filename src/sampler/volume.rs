@@ -16,7 +16,7 @@ use std::sync::Arc;
 use super::SampleVolume;
 use crate::store::zoom::{min_size_frame, Resize};
 use crate::store::{list_arrays, AnyArray, ArrayMeta, OpenOptions, VolumeScales, Zoom, ZoomOrder};
-use crate::{Error, PadMode, Result, Shape};
+use crate::{Error, PadMode, Padding, Result, Shape};
 
 /// One array of a volume with the name errors call it by.
 #[derive(Clone)]
@@ -416,7 +416,13 @@ impl Volume {
     /// # Errors
     /// As [`AnyArray::resized`]; [`Error::Geometry`] naming the volume when its arrays are
     /// already shared (resize volumes before handing them to a loader).
-    pub fn ensure_min_size(mut self, sample: Shape, pad: Shape, mode: PadMode) -> Result<Self> {
+    pub fn ensure_min_size(
+        mut self,
+        sample: Shape,
+        pad: impl Into<Padding>,
+        mode: PadMode,
+    ) -> Result<Self> {
+        let pad = pad.into();
         let frame = |order| min_size_frame(self.shape(), sample, pad, mode, order);
         let (Some(cubic), Some(nearest)) = (frame(ZoomOrder::Cubic), frame(ZoomOrder::Nearest))
         else {

@@ -177,8 +177,8 @@ fn rows() -> Vec<Row> {
             "DATASET.PAD_SIZE",
             json!([1, 2, 3]),
             none.clone(),
-            |c| dbg(c.window_settings([8, 256, 256]).pad),
-            dbg([1, 2, 3]),
+            |c| c.window_settings([8, 256, 256]).pad.to_string(),
+            "[1, 2, 3]".to_string(),
         ),
         row(
             "DATASET.PAD_MODE",
@@ -503,6 +503,13 @@ fn rows() -> Vec<Row> {
             none.clone(),
             |c| dbg(c.label_binary),
             dbg(true),
+        ),
+        row(
+            "DATASET.LABEL_MAG",
+            json!(255),
+            none.clone(),
+            |c| dbg(c.label_mag),
+            dbg(Some(255.0)),
         ),
         row(
             "INFERENCE.BLENDING",
@@ -1085,7 +1092,10 @@ fn config_defaults_are_the_spec_table() {
         (None, None)
     );
     assert_eq!(c.input_size, [8, 256, 256]);
-    assert_eq!((c.pad_size, c.pad_mode), ([2, 64, 64], PadMode::Reflect));
+    assert_eq!(
+        (c.pad_size, c.pad_mode),
+        ([2, 64, 64].into(), PadMode::Reflect)
+    );
     assert_eq!(
         c.rejection(),
         Rejection {
@@ -1535,7 +1545,7 @@ fn config_2d_compose_samples_depth_one_windows() {
     }));
     assert_eq!(
         (c.input_size, c.pad_size, c.stride),
-        ([1, 64, 64], [0, 16, 16], [1, 32, 32])
+        ([1, 64, 64], [0, 16, 16].into(), [1, 32, 32])
     );
     let compose = c.compose().unwrap();
     let [d, h, w] = compose.sample_size();

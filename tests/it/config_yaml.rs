@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 use voxload::config::{Config, ConfigMode};
-use voxload::Error;
+use voxload::{Error, Padding};
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
@@ -65,7 +65,7 @@ fn base_and_task_files_merge_in_order_later_values_winning() {
     let task = write(dir.path(), "task.yaml", TASK);
     let cfg = Config::load(&[base.clone(), task.clone()], ConfigMode::Train).unwrap();
     assert_eq!(cfg.input_size, [9, 129, 129]);
-    assert_eq!(cfg.pad_size, [4, 64, 64]);
+    assert_eq!(cfg.pad_size, [4, 64, 64].into());
     assert_eq!(cfg.samples_per_batch, 4);
     assert_eq!(cfg.num_cpus, 3);
     assert_eq!(cfg.rejection.size_thres, 1000);
@@ -95,7 +95,7 @@ fn test_mode_applies_pytc_inference_overrides() {
     let base = write(dir.path(), "base.yaml", BASE);
     let cfg = Config::load(std::slice::from_ref(&base), ConfigMode::Test).unwrap();
     assert_eq!(cfg.input_size, [17, 257, 257]);
-    assert_eq!(cfg.pad_size, [8, 64, 64]);
+    assert_eq!(cfg.pad_size, [8, 64, 64].into());
     assert_eq!(cfg.samples_per_batch, 8);
     assert_eq!(cfg.stride, [8, 128, 128]);
     assert_eq!(cfg.array_names()[0].image, "im_test.zarr");
@@ -202,7 +202,7 @@ AUGMENTOR:
 ";
     let cfg = Config::load(&[write(dir.path(), "v.yaml", text)], ConfigMode::Train).unwrap();
     assert!(cfg.do_2d);
-    assert_eq!(cfg.pad_size, [0, 16, 16]);
+    assert_eq!(cfg.pad_size, [0, 16, 16].into());
     assert_eq!(cfg.input_size, [1, 64, 64]);
     assert_eq!(cfg.augment.elastic.transform.alpha, 16.0);
     // IMAGE_NAME None: unset, so voxload's default array name.
@@ -245,7 +245,7 @@ SOLVER:
         (names.image.as_str(), names.label.as_deref()),
         ("val_im", Some("val_seg"))
     );
-    assert_eq!(cfg.pad_size, [0, 0, 0]); // DATASET.VAL_PAD_SIZE's default
+    assert_eq!(cfg.pad_size, [0, 0, 0].into()); // DATASET.VAL_PAD_SIZE's default
     assert_eq!(cfg.stride, [4, 32, 32]);
     assert_eq!(cfg.samples_per_batch, 12);
     assert_eq!(cfg.rejection.size_thres, -1);
@@ -296,27 +296,40 @@ fn target_and_weight_options_are_checked() {
 #[test]
 fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
     let dir = tempfile::tempdir().unwrap();
+    // LABEL_MAG divides the label: refused where a target reads id values (PyTC would read
+    // the divided floats), and for values PyTC's division makes no sense of.
+    let label = "DATASET:\n  LABEL_NAME: seg\n  LABEL_MAG: 10\n";
+    for (extra, wanted) in [
+        ("MODEL:\n  TARGET_OPT: ['9']\n", "'9'"),
+        ("MODEL:\n  TARGET_OPT: ['1']\n", "'1'"),
+        ("MODEL:\n  TARGET_OPT: ['0-2-3']\n", "'0-2-3'"),
+    ] {
+        let file = write(dir.path(), "mag.yaml", &format!("{label}{extra}"));
+        let (k, reason) = config_error(Config::load(&[file], ConfigMode::Train).unwrap_err());
+        assert_eq!(k, "DATASET.LABEL_MAG", "{extra}");
+        assert!(reason.contains(wanted), "{reason}");
+    }
+    let negative = write(dir.path(), "neg.yaml", "DATASET:\n  LABEL_MAG: -3\n");
+    let (k, _) = config_error(Config::load(&[negative], ConfigMode::Train).unwrap_err());
+    assert_eq!(k, "DATASET.LABEL_MAG");
+    let ok = format!(
+        "{label}MODEL:\n  TARGET_OPT: ['0', '4-1-1', '2']\n  WEIGHT_OPT: [['1'], ['0'], ['0']]\n"
+    );
+    let cfg = Config::load(&[write(dir.path(), "ok.yaml", &ok)], ConfigMode::Train).unwrap();
+    assert_eq!(cfg.label_mag, Some(10.0));
+    // LABEL_VAST: RGB label images are VAST-decoded always, stored labels hold ids; and
+    // DROP_CHANNEL: voxload's volumes are single-channel, where PyTC's averaging changes
+    // nothing. Both accepted, reported as not used.
     for (text, key) in [
-        ("DATASET:\n  LABEL_MAG: 10\n", "DATASET.LABEL_MAG"),
+        ("DATASET:\n  LABEL_VAST: True\n", "DATASET.LABEL_VAST"),
         ("DATASET:\n  DROP_CHANNEL: True\n", "DATASET.DROP_CHANNEL"),
     ] {
-        let (k, reason) = config_error(
-            Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train).unwrap_err(),
-        );
-        assert_eq!(k, key);
-        assert!(reason.contains("does not implement it yet"), "{reason}");
+        let json = Config::load(&[write(dir.path(), "x.yaml", text)], ConfigMode::Train)
+            .unwrap()
+            .to_pytc_json();
+        let unused = json["VOXLOAD"]["unused"].as_array().unwrap();
+        assert!(unused.iter().any(|k| k == key), "{unused:?}");
     }
-    // LABEL_VAST: RGB label images are VAST-decoded always, stored labels hold ids: accepted,
-    // reported as not used.
-    let vast = write(dir.path(), "vast.yaml", "DATASET:\n  LABEL_VAST: True\n");
-    let json = Config::load(&[vast], ConfigMode::Train)
-        .unwrap()
-        .to_pytc_json();
-    let unused = json["VOXLOAD"]["unused"].as_array().unwrap();
-    assert!(
-        unused.iter().any(|k| k == "DATASET.LABEL_VAST"),
-        "{unused:?}"
-    );
     // The tile dataset's chunk limits: training only (the test grid covers the whole volume).
     for (text, key) in [
         (
@@ -403,12 +416,21 @@ fn data_changing_keys_voxload_lacks_are_errors_not_silent() {
 fn pad_size_in_each_of_pytcs_forms() {
     let dir = tempfile::tempdir().unwrap();
     for (text, want) in [
-        ("PAD_SIZE: 4", Some([4, 4, 4])),
-        ("PAD_SIZE: [3]", Some([3, 3, 3])),
-        ("PAD_SIZE: [2, 16, 16]", Some([2, 16, 16])),
-        ("PAD_SIZE: [1, 1, 2, 2, 3, 3]", Some([1, 2, 3])),
-        ("PAD_SIZE: [1, 2, 2, 2, 3, 3]", None),
+        ("PAD_SIZE: 4", Some(Padding::uniform([4, 4, 4]))),
+        ("PAD_SIZE: [3]", Some(Padding::uniform([3, 3, 3]))),
+        ("PAD_SIZE: [2, 16, 16]", Some(Padding::uniform([2, 16, 16]))),
+        (
+            "PAD_SIZE: [1, 1, 2, 2, 3, 3]",
+            Some(Padding::uniform([1, 2, 3])),
+        ),
+        // PyTC's get_padsize: pairs (before, after) of z, y, x.
+        (
+            "PAD_SIZE: [1, 2, 0, 2, 3, 5]",
+            Some(Padding::new([1, 0, 3], [2, 2, 5])),
+        ),
+        ("PAD_SIZE: [1, 2, -1, 2, 3, 5]", None),
         ("PAD_SIZE: [1, 2]", None),
+        ("PAD_SIZE: [1, 2, 3, 4]", None),
     ] {
         let file = write(dir.path(), "pad.yaml", &format!("DATASET:\n  {text}\n"));
         match (Config::load(&[file], ConfigMode::Train), want) {

@@ -18,7 +18,7 @@ fn windows(sample: [u64; 3], input: [u64; 3], pad: [i64; 3]) -> WindowSettings {
     WindowSettings {
         sample,
         input,
-        pad,
+        pad: pad.into(),
         pad_mode: PadMode::Reflect,
     }
 }

@@ -154,7 +154,7 @@ fn sparse_sampler(
     let windows = WindowSettings {
         sample: [4, 20, 20],
         input: [2, 12, 12],
-        pad: [2, 6, 6],
+        pad: [2, 6, 6].into(),
         pad_mode,
     };
     let rejection = Rejection {

@@ -43,7 +43,7 @@ use super::axis::Axis;
 use super::cubic::{self, Source};
 use super::{ZoomOrder, AXES, MAX_EXTENT};
 use crate::pad::{fold_maps, source_box};
-use crate::{Bbox, Coord, DType, Element, Error, PadMode, Result, Shape};
+use crate::{Bbox, Coord, DType, Element, Error, PadMode, Padding, Result, Shape};
 
 /// A resize to shape `to` by `order`, as `skimage.transform.resize(volume, to, order,
 /// anti_aliasing=False, preserve_range=True).astype(volume.dtype)` (see the
@@ -63,7 +63,7 @@ use crate::{Bbox, Coord, DType, Element, Error, PadMode, Result, Shape};
 pub struct Resize {
     to: Shape,
     order: ZoomOrder,
-    pad: Shape,
+    pad: Padding,
     pad_mode: PadMode,
     /// Seen in the volume's frame ([`Resize::in_volume_frame`]).
     framed: bool,
@@ -76,7 +76,7 @@ impl Resize {
         Resize {
             to,
             order,
-            pad: [0; 3],
+            pad: Padding::uniform([0; 3]),
             pad_mode: PadMode::Reflect,
             framed: false,
         }
@@ -85,16 +85,33 @@ impl Resize {
     /// The resize of the array padded by `pad` voxels on each side of each axis with `mode`
     /// (PyTC's `PAD_SIZE` and `PAD_MODE`, which it applies before resizing).
     #[must_use]
-    pub fn padded(mut self, pad: Shape, mode: PadMode) -> Self {
-        self.pad = pad;
+    pub fn padded(self, pad: Shape, mode: PadMode) -> Self {
+        self.padded_by(Padding::uniform(pad.map(|p| p as i64)), mode)
+    }
+
+    /// The resize of the array padded by `pad` (each side of each axis by its own amount,
+    /// PyTC's six-value `PAD_SIZE`) with `mode`; negative amounts count as 0.
+    ///
+    /// ```
+    /// use voxload::store::zoom::{Resize, ZoomOrder};
+    /// use voxload::{PadMode, Padding};
+    /// let pad = Padding::new([2, 0, 8], [1, 4, 8]);
+    /// let r = Resize::new([17, 116, 116], ZoomOrder::Cubic).padded_by(pad, PadMode::Reflect);
+    /// assert_eq!(r.source_shape([9, 100, 100]), [12, 104, 116]);
+    /// assert_eq!(r.in_volume_frame().shape(), [14, 112, 100]);
+    /// ```
+    #[must_use]
+    pub fn padded_by(mut self, pad: Padding, mode: PadMode) -> Self {
+        let at_least_0 = |c: Coord| c.map(|p| p.max(0));
+        self.pad = Padding::new(at_least_0(pad.before), at_least_0(pad.after));
         self.pad_mode = mode;
         self
     }
 
     /// The resized grid seen in the volume's frame, as a loader that pads by [`Resize::pad`]
     /// itself needs it (PyTC's `ENSURE_MIN_SIZE` under `PAD_SIZE`): the padded volume's corner,
-    /// the resized grid's first voxel, is at `−pad`, and the array's shape is `to − 2 · pad`, so
-    /// the box `[−pad, shape + pad)` is exactly the resized grid. Reads beyond it are padded by
+    /// the resized grid's first voxel, is at `−before`, and the array's shape is `to − before −
+    /// after`, so the box `[−before, shape + after)` is exactly the resized grid. Reads beyond it are padded by
     /// their own mode, against the resized grid's faces.
     ///
     /// ```
@@ -116,12 +133,13 @@ impl Resize {
         self.to
     }
 
-    /// The shape the array has when read through this resize: [`Resize::to`], or `to − 2 · pad`
+    /// The shape the array has when read through this resize: [`Resize::to`], or `to − before −
+    /// after`
     /// [`in the volume's frame`](Resize::in_volume_frame).
     #[must_use]
     pub fn shape(&self) -> Shape {
         if self.framed {
-            std::array::from_fn(|a| self.to[a].saturating_sub(2 * self.pad[a]))
+            std::array::from_fn(|a| self.to[a].saturating_sub(self.pad.total()[a] as u64))
         } else {
             self.to
         }
@@ -130,7 +148,7 @@ impl Resize {
     /// Where the resized grid's first voxel is in the array's coordinates.
     fn origin(&self) -> Coord {
         if self.framed {
-            self.pad.map(|p| -(p as i64))
+            self.pad.before.map(|p| -p)
         } else {
             [0; 3]
         }
@@ -144,7 +162,7 @@ impl Resize {
 
     /// The padding applied before the resize, per axis and side.
     #[must_use]
-    pub fn pad(&self) -> Shape {
+    pub fn pad(&self) -> Padding {
         self.pad
     }
 
@@ -154,10 +172,10 @@ impl Resize {
         self.pad_mode
     }
 
-    /// The shape the resize starts from, for an array of shape `shape`: `shape + 2 · pad`.
+    /// The shape the resize starts from, for an array of shape `shape`: `shape + before + after`.
     #[must_use]
     pub fn source_shape(&self, shape: Shape) -> Shape {
-        std::array::from_fn(|a| shape[a].saturating_add(self.pad[a].saturating_mul(2)))
+        std::array::from_fn(|a| shape[a].saturating_add(self.pad.total()[a] as u64))
     }
 }
 
@@ -192,13 +210,16 @@ pub fn min_size_resize(shape: Shape, target: Shape) -> Option<Shape> {
 pub fn min_size_frame(
     shape: Shape,
     sample: Shape,
-    pad: Shape,
+    pad: impl Into<Padding>,
     mode: PadMode,
     order: ZoomOrder,
 ) -> Option<Resize> {
-    let padded = std::array::from_fn(|a| shape[a] + 2 * pad[a]);
-    min_size_resize(padded, sample)
-        .map(|to| Resize::new(to, order).padded(pad, mode).in_volume_frame())
+    let pad = pad.into();
+    min_size_resize(pad.padded(shape), sample).map(|to| {
+        Resize::new(to, order)
+            .padded_by(pad, mode)
+            .in_volume_frame()
+    })
 }
 
 /// Values within this fraction of the value range of an integer are that integer (see the
@@ -239,15 +260,15 @@ impl ResizeGrid {
         let source = resize.source_shape(inner);
         for a in 0..3 {
             let to = resize.to[a];
-            let framed_empty = resize.framed && to <= 2 * resize.pad[a];
+            let framed_empty = resize.framed && to <= resize.pad.total()[a] as u64;
             if inner[a] == 0 || framed_empty || !(1.0..=MAX_EXTENT).contains(&(to as f64)) {
                 return Err(Error::Geometry(format!(
-                    "a resize of a {inner:?} array padded by {:?} to {:?}: axis {} resizes {} voxels to {to}; both hold 1 to 2^48 voxels",
+                    "a resize of a {inner:?} array padded by {} to {:?}: axis {} resizes {} voxels to {to}; both hold 1 to 2^48 voxels",
                     resize.pad, resize.to, AXES[a], source[a]
                 )));
             }
         }
-        if resize.pad == [0; 3] && resize.to == inner {
+        if resize.pad.total() == [0; 3] && resize.to == inner {
             return Ok(None);
         }
         Ok(Some(ResizeGrid {
@@ -283,7 +304,7 @@ impl ResizeGrid {
 
     /// The (zoomed) array's index of padded-volume index `i` on axis `a`.
     fn unpad(&self, a: usize, i: u64) -> Tap {
-        let at = i as i64 - self.resize.pad[a] as i64;
+        let at = i as i64 - self.resize.pad.before[a];
         self.resize
             .pad_mode
             .fold(at, self.inner[a])
@@ -358,7 +379,7 @@ impl ResizeGrid {
         }
         let mut lo = f64::INFINITY;
         let mut hi = f64::NEG_INFINITY;
-        if self.inner_constant().is_some() && self.resize.pad != [0; 3] {
+        if self.inner_constant().is_some() && self.resize.pad.total() != [0; 3] {
             (lo, hi) = (inner, inner);
         }
         let [d, h, w] = self.inner;

@@ -627,7 +627,7 @@ fn windows() -> WindowSettings {
     WindowSettings {
         sample: [2, 4, 4],
         input: [2, 4, 4],
-        pad: [0; 3],
+        pad: [0; 3].into(),
         pad_mode: PadMode::Reflect,
     }
 }
