@@ -331,6 +331,9 @@ class FaultProxy(_Recorded):
     * ``latency_s``: seconds to wait before handling each request (faulted ones too);
     * ``fail_next(n, kind)``, ``plan([kind or None, ...])``: faults for the next requests, in order;
     * ``fail_every(k, kind)``: every k-th request, counted from the call, gets the fault;
+    * ``fail_first_of_every(k, kind)``: the first request for every k-th new target gets the
+      fault, later ones for it pass (so one retry always gets through, however the client's
+      concurrent requests interleave);
     * ``clear_faults()``; ``path_contains=`` limits a schedule to targets containing that text.
 
     Fault kinds: ``"503"`` (503 with ``Retry-After: 0`` and an S3-style XML body; the upstream is not
@@ -349,6 +352,7 @@ class FaultProxy(_Recorded):
         self._fault_lock = threading.Lock()
         self._plan = []  # [kind or None, path_contains or None], consumed front to back
         self._every = None  # [k, kind, path_contains, matching requests seen]
+        self._first_of = None  # [k, kind, set of targets seen]
         self._start(_ProxyHandler)
 
     def plan(self, kinds, path_contains=None):
@@ -368,11 +372,19 @@ class FaultProxy(_Recorded):
         with self._fault_lock:
             self._every = [k, _fault_kind(kind), path_contains, 0]
 
+    def fail_first_of_every(self, k, kind):
+        """Fault the first request for every ``k``-th target not seen before (replaces the last)."""
+        if k < 1:
+            raise ValueError("k must be >= 1")
+        with self._fault_lock:
+            self._first_of = [k, _fault_kind(kind), set()]
+
     def clear_faults(self):
         """Drop every scheduled fault (latency stays)."""
         with self._fault_lock:
             self._plan.clear()
             self._every = None
+            self._first_of = None
 
     def _next_fault(self, target):
         with self._fault_lock:
@@ -380,6 +392,10 @@ class FaultProxy(_Recorded):
                 if pc is None or pc in target:
                     del self._plan[i]
                     return kind
+            first = self._first_of
+            if first and target not in first[2]:
+                first[2].add(target)
+                return first[1] if len(first[2]) % first[0] == 0 else None
             ev = self._every
             if ev and (ev[2] is None or ev[2] in target):
                 ev[3] += 1

@@ -63,7 +63,10 @@ def test_voxload_config_prints_the_merged_pytc_configuration(dataset, tmp_path):
                           "--mode", "test", "--json"], capture_output=True, text=True, check=True)
     cfg = json.loads(out.stdout)
     assert cfg["MODEL"]["INPUT_SIZE"] == [4, 24, 24]
-    assert cfg["SOLVER"]["SAMPLES_PER_BATCH"] == 5      # INFERENCE.SAMPLES_PER_BATCH in test mode
+    # PyTC's update_inference_cfg leaves SOLVER.SAMPLES_PER_BATCH; its test loader (and
+    # voxload's grid) batches INFERENCE.SAMPLES_PER_BATCH windows.
+    assert cfg["SOLVER"]["SAMPLES_PER_BATCH"] == 3
+    assert cfg["INFERENCE"]["SAMPLES_PER_BATCH"] == 5
     assert cfg["SOLVER"]["BASE_LR"] == pytest.approx(0.01)
     assert cfg["MODEL"]["FILTERS"] == [28, 36, 48, 64, 80]  # a PyTC default no file sets
     assert "SYSTEM.NUM_GPUS" in cfg["VOXLOAD"]["unused"]

@@ -252,6 +252,10 @@ def test_proxy_schedules(proxy):
     assert statuses(["/data.bin", "/sub/dir/chunk", "/sub/dir/chunk"]) == [200, 503, 200]
     proxy.fail_every(2, 503, path_contains="chunk")
     assert statuses(["/sub/dir/chunk", "/data.bin", "/sub/dir/chunk"]) == [200, 200, 503]
+    proxy.clear_faults()
+    proxy.fail_first_of_every(2, "503")
+    paths = ["/data.bin?1", "/data.bin?2", "/data.bin?2", "/data.bin?3", "/data.bin?4", "/data.bin?4"]
+    assert statuses(paths) == [200, 503, 200, 200, 503, 200]
 
 
 def test_proxy_rejects_bad_settings(http_server):

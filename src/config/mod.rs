@@ -254,7 +254,8 @@ pub enum ConfigMode {
 /// with the same settings are equal whatever their reports say.
 #[derive(Clone, Debug, Default)]
 pub struct Report {
-    /// Every key the files set (after the mode's overrides) → its value.
+    /// Every key the files set → its value, as PyTC's own loading leaves it (its test-mode
+    /// overrides and its `overwrite_cfg` changes applied; see `voxload config --json`).
     pub values: BTreeMap<String, Value>,
     /// Keys the files set that voxload accepts but does not use (model, solver, monitor, …).
     pub unused: Vec<String>,
@@ -551,6 +552,11 @@ impl Config {
             });
         }
         pytc::apply_common(&mut merged.values);
+        // What PyTC's own loading shows; the values voxload reads may differ below.
+        let view = pytc::pytc_view(&merged.values, mode == ConfigMode::Test);
+        if mode == ConfigMode::Test {
+            warnings.extend(pytc::test_loader(&mut merged.values));
+        }
         let base = merged.folder_of("DATASET.INPUT_PATH").to_path_buf();
         // Test mode computes no targets (PyTC's test loader has none).
         let mut used = merged.values.clone();
@@ -571,12 +577,22 @@ impl Config {
             let all = raw::RawConfig::from_values(&merged.values);
             config.prediction_size =
                 validate::prediction_size(&all, config.input_size, config.do_2d)?;
+            let inferred = merged
+                .values
+                .get("INFERENCE.OUTPUT_SIZE")
+                .is_some_and(|v| !v.is_null());
+            if let (Some(size), false) = (config.prediction_size, inferred) {
+                warnings.push(format!(
+                    "MODEL.OUTPUT_SIZE {size:?} is smaller than the inference window {:?} and INFERENCE.OUTPUT_SIZE is not set: predictions are expected as blocks of {size:?} placed at each window's first voxel, as PyTC's test() places them; set INFERENCE.OUTPUT_SIZE to the model's output size",
+                    config.input_size
+                ));
+            }
             config.learning = crate::loader::Learning::default();
             config.test_augment =
                 pytc::test_augment(&merged.values, config.do_2d, config.input_size)?;
         }
         config.report = Report {
-            values: merged.values,
+            values: view,
             unused,
             warnings,
         };

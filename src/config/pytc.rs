@@ -169,12 +169,10 @@ pub(crate) fn type_mismatch(default: &Value, value: &Value) -> Option<&'static s
 }
 
 /// PyTC's test-mode overrides (`update_inference_cfg`) on the merged `values`, for the keys
-/// that change what is read or how it is cut; returns the notes to show the user.
+/// that change what is read or how it is cut; returns the notes to show the user. What PyTC's
+/// test loader then reads (and does not) is [`test_loader`]'s.
 pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<String> {
     let mut notes = Vec::new();
-    let set = |values: &BTreeMap<String, Value>, key: &str| {
-        values.get(key).filter(|v| !v.is_null()).cloned()
-    };
     for (from, to) in [
         ("INFERENCE.INPUT_PATH", "DATASET.INPUT_PATH"),
         ("INFERENCE.PAD_SIZE", "DATASET.PAD_SIZE"),
@@ -183,13 +181,8 @@ pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<Strin
         ("INFERENCE.DATA_SCALE", "DATASET.DATA_SCALE"),
         ("INFERENCE.INPUT_SIZE", "MODEL.INPUT_SIZE"),
         ("INFERENCE.OUTPUT_SIZE", "MODEL.OUTPUT_SIZE"),
-        ("INFERENCE.SAMPLES_PER_BATCH", "SOLVER.SAMPLES_PER_BATCH"),
     ] {
-        let value = set(values, from).or_else(|| {
-            // PyTC's test loader always batches INFERENCE.SAMPLES_PER_BATCH (default 4).
-            (from == "INFERENCE.SAMPLES_PER_BATCH").then(|| table()[from].clone())
-        });
-        if let Some(v) = value {
+        if let Some(v) = set(values, from) {
             values.insert(to.to_string(), v);
         }
     }
@@ -202,8 +195,24 @@ pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<Strin
                 .into(),
         ),
     }
-    // PyTC's test mode reads no label or valid mask, so rejection sampling has nothing to
-    // test (its SIZE_THRES is ignored there).
+    if let Some(v) = set(values, "INFERENCE.OUTPUT_PATH") {
+        values.insert("DATASET.OUTPUT_PATH".into(), v);
+    }
+    if let Some(v) = set(values, "INFERENCE.MODEL_RETURN_FEATS") {
+        values.insert("MODEL.RETURN_FEATS".into(), v);
+    }
+    notes
+}
+
+/// What PyTC's test loader reads of the configuration `apply_inference` gave, as voxload's
+/// grid reads it: `INFERENCE.SAMPLES_PER_BATCH` windows per batch (default 4), no label or
+/// valid mask, so no rejection sampling (its `SIZE_THRES` is ignored there). Returns the notes
+/// to show the user. The configuration PyTC shows keeps these keys (see [`pytc_view`]).
+pub(crate) fn test_loader(values: &mut BTreeMap<String, Value>) -> Vec<String> {
+    let mut notes = Vec::new();
+    let batch = set(values, "INFERENCE.SAMPLES_PER_BATCH")
+        .unwrap_or_else(|| table()["INFERENCE.SAMPLES_PER_BATCH"].clone());
+    values.insert("SOLVER.SAMPLES_PER_BATCH".into(), batch);
     for key in ["DATASET.LABEL_NAME", "DATASET.VALID_MASK_NAME"] {
         if values.remove(key).is_some_and(|v| !v.is_null()) {
             notes.push(format!("{key} is not read in test mode (as in PyTC)"));
@@ -216,13 +225,64 @@ pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<Strin
     ] {
         values.remove(key);
     }
-    if let Some(v) = set(values, "INFERENCE.OUTPUT_PATH") {
-        values.insert("DATASET.OUTPUT_PATH".into(), v);
-    }
-    if let Some(v) = set(values, "INFERENCE.MODEL_RETURN_FEATS") {
-        values.insert("MODEL.RETURN_FEATS".into(), v);
-    }
     notes
+}
+
+/// The merged `values` as PyTC's `load_cfg` leaves them (`voxload config --json`): with its
+/// `overwrite_cfg` changes that do not depend on the command line (`REDUCE_LABEL` off for a
+/// semantic target `9`; `valid_mask` appended to the augmentor's additional targets when there
+/// is a valid mask) and, in test mode (`test`), `INFERENCE.OUTPUT_NAME` as
+/// `update_inference_cfg` rewrites it (its extension dropped for chunked or one-by-one
+/// inference, `.h5` added otherwise when it has none).
+pub(crate) fn pytc_view(values: &BTreeMap<String, Value>, test: bool) -> BTreeMap<String, Value> {
+    let mut view = values.clone();
+    let get = |key: &str| {
+        values
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| table()[key].clone())
+    };
+    let truthy = |v: Value| v.as_bool().unwrap_or(false) || v.as_i64().is_some_and(|n| n != 0);
+    let targets = get("MODEL.TARGET_OPT");
+    let semantic = targets.as_array().is_some_and(|t| {
+        t.iter()
+            .any(|t| t.as_str().is_some_and(|t| t.starts_with('9')))
+    });
+    if semantic {
+        view.insert("DATASET.REDUCE_LABEL".into(), Value::Bool(false));
+    }
+    if !get("DATASET.VALID_MASK_NAME").is_null() {
+        for (key, item) in [
+            ("AUGMENTOR.ADDITIONAL_TARGETS_NAME", "valid_mask"),
+            ("AUGMENTOR.ADDITIONAL_TARGETS_TYPE", "mask"),
+        ] {
+            if let Value::Array(mut list) = get(key) {
+                list.push(Value::from(item));
+                view.insert(key.into(), Value::Array(list));
+            }
+        }
+    }
+    if test {
+        if let Some(name) = get("INFERENCE.OUTPUT_NAME").as_str() {
+            let parts: Vec<&str> = name.split('.').collect();
+            let chunked =
+                truthy(get("DATASET.DO_CHUNK_TITLE")) || truthy(get("INFERENCE.DO_SINGLY"));
+            let renamed = match (chunked, parts.len()) {
+                (true, 2) => Some(parts[0].to_string()),
+                (false, 1) => Some(format!("{name}.h5")),
+                _ => None,
+            };
+            if let Some(renamed) = renamed {
+                view.insert("INFERENCE.OUTPUT_NAME".into(), Value::from(renamed));
+            }
+        }
+    }
+    view
+}
+
+/// The value `key` is set to in `values`, unless unset or `None`.
+fn set(values: &BTreeMap<String, Value>, key: &str) -> Option<Value> {
+    values.get(key).filter(|v| !v.is_null()).cloned()
 }
 
 /// PyTC's validation mode: the `VAL_*` volumes (`VAL_IMAGE_NAME`, `VAL_LABEL_NAME`,
@@ -232,9 +292,6 @@ pub(crate) fn apply_inference(values: &mut BTreeMap<String, Value>) -> Vec<Strin
 /// # Errors
 /// The key `DATASET.VAL_IMAGE_NAME` when it is not set.
 pub(crate) fn apply_val(values: &mut BTreeMap<String, Value>) -> Result<(), String> {
-    let set = |values: &BTreeMap<String, Value>, key: &str| {
-        values.get(key).filter(|v| !v.is_null()).cloned()
-    };
     let Some(image) = set(values, "DATASET.VAL_IMAGE_NAME") else {
         return Err("DATASET.VAL_IMAGE_NAME".into());
     };
@@ -458,6 +515,8 @@ mod tests {
         v.insert("INFERENCE.PAD_SIZE".to_string(), json!(null));
         let notes = apply_inference(&mut v);
         assert_eq!(v["MODEL.INPUT_SIZE"], json!([9, 65, 65]));
+        assert!(!v.contains_key("SOLVER.SAMPLES_PER_BATCH"));
+        test_loader(&mut v);
         assert_eq!(v["SOLVER.SAMPLES_PER_BATCH"], json!(4));
         assert_eq!(v["DATASET.IMAGE_NAME"], json!("train.h5"));
         assert!(!v.contains_key("DATASET.PAD_SIZE"));
@@ -465,7 +524,9 @@ mod tests {
         let mut labelled = BTreeMap::new();
         labelled.insert("DATASET.LABEL_NAME".to_string(), json!("seg"));
         labelled.insert("DATASET.REJECT_SAMPLING.SIZE_THRES".to_string(), json!(100));
-        let notes = apply_inference(&mut labelled);
+        let mut notes = apply_inference(&mut labelled);
+        assert!(labelled.contains_key("DATASET.LABEL_NAME"));
+        notes.extend(test_loader(&mut labelled));
         assert!(!labelled.contains_key("DATASET.LABEL_NAME"));
         assert!(!labelled.contains_key("DATASET.REJECT_SAMPLING.SIZE_THRES"));
         assert!(notes.iter().any(|n| n.contains("LABEL_NAME is not read")));

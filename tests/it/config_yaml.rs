@@ -132,6 +132,60 @@ fn the_pytc_json_holds_every_default_and_the_merged_values() {
         .as_array()
         .unwrap()
         .contains(&json!("SYSTEM.NUM_GPUS")));
+    // As PyTC's load_cfg leaves them: its test loader ignores the label, the rejection
+    // thresholds and SOLVER.SAMPLES_PER_BATCH, but its config keeps them.
+    assert_eq!(all["DATASET"]["LABEL_NAME"], json!("mito_train.zarr"));
+    assert_eq!(all["DATASET"]["REJECT_SAMPLING"]["SIZE_THRES"], json!(1000));
+    assert_eq!(all["SOLVER"]["SAMPLES_PER_BATCH"], json!(2));
+    assert_eq!(cfg.samples_per_batch, 8);
+    // MODEL.OUTPUT_SIZE is smaller than the inference window and INFERENCE.OUTPUT_SIZE unset:
+    // PyTC's test() expects blocks of it, and voxload says so.
+    assert_eq!(cfg.prediction_size, Some([17, 225, 225]));
+    let warned = cfg
+        .report
+        .warnings
+        .iter()
+        .any(|w| w.contains("INFERENCE.OUTPUT_SIZE"));
+    assert!(warned, "{:?}", cfg.report.warnings);
+}
+
+#[test]
+fn the_pytc_json_applies_pytcs_own_rewrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "DATASET:\n  IMAGE_NAME: im.zarr\n  LABEL_NAME: seg.zarr\n  VALID_MASK_NAME: mask.zarr\n\
+                MODEL:\n  TARGET_OPT: ['9']\n  WEIGHT_OPT: [['0']]\n\
+                INFERENCE:\n  OUTPUT_NAME: pred\n";
+    let file = write(dir.path(), "c.yaml", text);
+    let train = Config::load(std::slice::from_ref(&file), ConfigMode::Train).unwrap();
+    let all = train.to_pytc_json();
+    // overwrite_cfg: no label reduction for a semantic target; the valid mask augmented.
+    assert_eq!(all["DATASET"]["REDUCE_LABEL"], json!(false));
+    assert_eq!(
+        all["AUGMENTOR"]["ADDITIONAL_TARGETS_NAME"],
+        json!(["label", "valid_mask"])
+    );
+    assert_eq!(
+        all["AUGMENTOR"]["ADDITIONAL_TARGETS_TYPE"],
+        json!(["mask", "mask"])
+    );
+    assert_eq!(all["INFERENCE"]["OUTPUT_NAME"], json!("pred"));
+    // update_inference_cfg: `.h5` added to a bare name, dropped for one-by-one inference.
+    let test = Config::load(std::slice::from_ref(&file), ConfigMode::Test).unwrap();
+    assert_eq!(
+        test.to_pytc_json()["INFERENCE"]["OUTPUT_NAME"],
+        json!("pred.h5")
+    );
+    let singly = write(
+        dir.path(),
+        "s.yaml",
+        "DATASET:\n  IMAGE_NAME: im.zarr\nINFERENCE:\n  DO_SINGLY: True\n  OUTPUT_NAME: pred.h5\n",
+    );
+    let test = Config::load(&[singly], ConfigMode::Test).unwrap();
+    assert_eq!(
+        test.to_pytc_json()["INFERENCE"]["OUTPUT_NAME"],
+        json!("pred")
+    );
 }
 
 fn config_error(e: Error) -> (String, String) {
