@@ -67,7 +67,8 @@ def stream(batches, seconds, touch, size, warmup=1.0, min_warm_batches=1):
     ``seconds``, calling ``touch`` on each; returns what was measured after the warm-up.
 
     The same rule as ``voxload bench loader``: the clock stops after the batch that crossed
-    ``seconds``."""
+    ``seconds``. Also counted: the CPU time of this (the consumer's) thread, of it the part
+    spent in ``touch``, and of the whole process (the loader's worker threads included)."""
     it = iter(batches)
     t = time.perf_counter()
     warm = 0
@@ -76,17 +77,20 @@ def stream(batches, seconds, touch, size, warmup=1.0, min_warm_batches=1):
         warm += 1
     samples = 0
     batches_seen = 0
-    touch_s = 0.0
+    touch_s = touch_cpu_s = 0.0
     extra = []
+    cpu0, process0 = time.thread_time(), time.process_time()
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         batch = next(it)
-        t1 = time.perf_counter()
+        t1, c1 = time.perf_counter(), time.thread_time()
         extra.append(touch(batch))
         touch_s += time.perf_counter() - t1
+        touch_cpu_s += time.thread_time() - c1
         samples += size(batch)
         batches_seen += 1
     elapsed = time.perf_counter() - t0
+    thread_cpu_s, process_cpu_s = time.thread_time() - cpu0, time.process_time() - process0
     return {
         "samples": samples,
         "batches": batches_seen,
@@ -94,6 +98,9 @@ def stream(batches, seconds, touch, size, warmup=1.0, min_warm_batches=1):
         "samples_per_s": samples / elapsed,
         "touch_s": touch_s,
         "touched": extra,
+        "thread_cpu_s": thread_cpu_s,
+        "touch_cpu_s": touch_cpu_s,
+        "process_cpu_s": process_cpu_s,
     }
 
 

@@ -1,12 +1,13 @@
 """What Python costs on top of voxload's loader, measured in one run.
 
-Three ways to stream the same configuration (the bench store, PyTC's default augmentation,
+Four ways to stream the same configuration (the bench store, PyTC's default augmentation,
 rejection sampling; ``common.CONFIG_DICT``) with the same worker count, seed and seconds:
 
 - ``cli``: ``voxload bench loader --json``, Rust only (counts the batches, touches nothing);
 - ``dataset``: a Python loop over ``voxload.torch.VolumeDataset`` through
   ``torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0)``, summing each batch's
   image tensor;
+- ``dataset_direct``: the same loop over the ``VolumeDataset`` itself (no ``DataLoader``);
 - ``loader``: a Python loop over the plain ``voxload.Loader``, summing each batch's numpy image.
 
 Each runs in its own process, in rounds (the order rotated each round), so the VM's drift
@@ -15,7 +16,7 @@ process's memory (and its children's) is sampled while it runs.
 
 Usage: python benches/python/loader_overhead.py --voxload target/release/voxload
        [--rounds 9] [--seconds 6]
-(``--child dataset|loader|window|idle`` is how the driver starts a measurement.)
+(``--child dataset|dataset_direct|loader|window|idle`` is how the driver starts a measurement.)
 """
 
 import common  # first: sets up sys.path
@@ -27,8 +28,8 @@ import sys
 import time
 
 
-def child_dataset(seconds):
-    """The VolumeDataset loop; one JSON line."""
+def child_dataset(seconds, through_dataloader=True):
+    """The VolumeDataset loop (through a DataLoader, or iterated itself); one JSON line."""
     import torch
     from torch.utils.data import DataLoader
     from voxload.torch import VolumeDataset
@@ -45,9 +46,10 @@ def child_dataset(seconds):
         last[:] = [batch]
         return batch["image"].shape[0]
 
-    result = common.stream(DataLoader(ds, batch_size=None, num_workers=0), seconds,
-                           touch=lambda b: float(b["image"].sum()), size=size)
-    result["convert_share"] = convert_share(result, last[0])
+    batches = DataLoader(ds, batch_size=None, num_workers=0) if through_dataloader else ds
+    result = common.stream(batches, seconds, touch=lambda b: float(b["image"].sum()), size=size)
+    if through_dataloader:
+        result["convert_share"] = convert_share(result, last[0])
     return finish(result, rejected)
 
 
@@ -95,6 +97,11 @@ def finish(result, rejected):
     (``rejected`` holds the measured batches' counts: ``size`` is called after the warm-up only)."""
     result["rejected_per_accepted"] = sum(rejected) / max(result["samples"], 1)
     result["touch_share"] = result["touch_s"] / result["seconds"]
+    # The consumer thread's CPU outside the user's own work (summing): the Python layer's cost
+    # (batch dicts, the DataLoader's conversion, iteration), as a share of all the process's
+    # CPU. Unlike the rates, it does not drift with the machine's other load.
+    glue = result["thread_cpu_s"] - result["touch_cpu_s"]
+    result["glue_cpu_share"] = glue / max(result["process_cpu_s"], 1e-9)
     del result["touched"]
     return result
 
@@ -131,17 +138,19 @@ def main():
     parser.add_argument("--voxload", help="the voxload binary")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seconds", type=float, default=6.0)
-    parser.add_argument("--child", choices=["dataset", "loader", "window", "idle"])
+    parser.add_argument("--child", choices=["dataset", "dataset_direct", "loader", "window", "idle"])
     args = parser.parse_args()
     if args.child:
-        out = {"dataset": lambda: child_dataset(args.seconds), "loader": lambda: child_loader(args.seconds),
+        out = {"dataset": lambda: child_dataset(args.seconds),
+               "dataset_direct": lambda: child_dataset(args.seconds, through_dataloader=False),
+               "loader": lambda: child_loader(args.seconds),
                "window": child_window, "idle": child_idle}[args.child]()
         print(json.dumps(out))
         return
     if not args.voxload:
         parser.error("--voxload is required")
 
-    cases = ["cli", "dataset", "loader"]
+    cases = ["cli", "dataset", "dataset_direct", "loader"]
     runs = {c: [] for c in cases}
     print(f"Python overhead: {common.machine_line()}")
     print(f"config {common.CONFIG}: {json.dumps(common.CONFIG_DICT)}")
@@ -162,14 +171,16 @@ def main():
     names = {
         "cli": "`voxload bench loader` (Rust, nothing touched)",
         "dataset": "`VolumeDataset` + `DataLoader(batch_size=None, num_workers=0)`, image summed",
+        "dataset_direct": "`VolumeDataset` iterated itself, image summed",
         "loader": "`voxload.Loader`, image summed",
     }
     rate = lambda c, i: runs[c][i]["samples_per_s"]  # noqa: E731
     print()
     print("| loop | samples/s, median (range) | overhead against `bench loader`, median of rounds (range) "
-          "| time summing | time in the DataLoader's default_convert | rejected per accepted "
+          "| time summing | time in the DataLoader's default_convert "
+          "| consumer thread's CPU outside summing, of the process's CPU | rejected per accepted "
           "| peak RSS MiB, all processes | of it anonymous | of it mapped store files | PSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     summary = {}
 
     def memory(rows):
@@ -185,12 +196,16 @@ def main():
         print(f"| {names[c]} | {common.fmt(rates)} | "
               f"{'–' if c == 'cli' else common.fmt(over, 1, ' %')} | "
               f"{share('touch_share'):.1f} % | {share('convert_share'):.1f} % | "
+              f"{'–' if c == 'cli' else format(share('glue_cpu_share'), '.1f') + ' %'} | "
               f"{common.median_range([x['rejected_per_accepted'] for x in runs[c]])[0]:.2f} | "
               f"{memory(runs[c])} |")
-    print(f"| for reference: Python with torch and voxload imported, idle | – | – | – | – | – | {memory([idle])} |")
+    print(f"| for reference: Python with torch and voxload imported, idle | – | – | – | – | – | – | {memory([idle])} |")
     print()
     over = common.median_range(summary["dataset"]["overhead_pct"])[0]
     print(f"VolumeDataset overhead {over:.1f} % (target < 3 %: {'met' if over < 3 else 'not met'})")
+    for c in ("dataset", "dataset_direct", "loader"):
+        glue = 100 * common.median_range([x["glue_cpu_share"] for x in runs[c]])[0]
+        print(f"{c}: the Python layer's own CPU is {glue:.1f} % of the process's CPU (median of rounds)")
     common.save("loader_overhead", {"machine": common.machine_line(), "config": common.CONFIG_DICT,
                                     "rounds": args.rounds, "seconds": args.seconds, "runs": runs,
                                     "idle": idle})
