@@ -82,6 +82,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod builder;
 mod geometry;
 mod output;
 mod plan;
@@ -95,12 +96,13 @@ mod writer;
 use std::str::FromStr;
 
 pub use crate::error::PredictionProblem as Problem;
+pub use builder::{PredictionBuilder, DEFAULT_CHUNK_HW};
 pub use output::{is_complete, read_prediction, singly_name};
 pub use plan::{OutputPlan, OutputSettings, Placement};
 pub use share::GridShare;
 pub use tta::VariantCombiner;
 pub use weights::{Weight, BUMP_T, GAUSSIAN_SIGMA, WEIGHT_EPSILON};
-pub use writer::{to_u8, Finished, PredictionBuilder, PredictionWriter, DEFAULT_CHUNK_HW};
+pub use writer::{to_u8, Finished, PredictionWriter};
 
 use crate::{Error, Result};
 
