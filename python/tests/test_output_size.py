@@ -10,6 +10,7 @@ import pytest
 import zarr
 
 import voxload
+from pytc_grid import pytc_grid
 
 PAD = [1, 2, 2]
 INPUT = [4, 16, 16]
@@ -39,10 +40,7 @@ def pytc_placement(shape):
     """Which voxels of the padded volume PyTC's blocks cover (its test grid over the padded
     volume, each block at its window's start)."""
     covered = np.zeros(shape, dtype=bool)
-    axes = []
-    for n, s, t in zip(shape, INPUT, STRIDE):
-        count = 1 + int(np.ceil(max(n - s, 0) / t))
-        axes.append([min(i * t, n - s) for i in range(count)])
+    axes = pytc_grid(shape, INPUT, STRIDE)
     for z in axes[0]:
         for y in axes[1]:
             for x in axes[2]:

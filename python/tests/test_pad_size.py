@@ -9,6 +9,7 @@ import pytest
 import zarr
 
 import voxload
+from pytc_grid import pytc_grid
 
 # z: 1 before, 3 after; y: none before, 5 after; x: 4 before, 2 after.
 SIX = [1, 3, 0, 5, 4, 2]
@@ -72,16 +73,6 @@ def test_training_windows_are_numpy_pad_windows_over_the_whole_padded_range(stor
     last = [n + w[1] - s for n, w, s in zip(SHAPE, WIDTHS, size)]
     assert starts.min(axis=0).tolist() == first
     assert starts.max(axis=0).tolist() == last
-
-
-def pytc_grid(padded_shape, size, stride):
-    """PyTC's test-mode starts along each axis of the padded volume (its count_volume, then
-    the last window moved back to end at the volume's end)."""
-    axes = []
-    for n, s, t in zip(padded_shape, size, stride):
-        count = 1 + int(np.ceil(max(n - s, 0) / t))
-        axes.append([min(i * t, n - s) for i in range(count)])
-    return axes
 
 
 def test_the_grid_walks_pytcs_test_grid_and_the_writer_crops_each_side(store, tmp_path):
